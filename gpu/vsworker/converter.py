@@ -1,0 +1,155 @@
+"""The warm conversion process (see infer_child.py) as seen from the handler.
+
+One child per worker process is kept between jobs; it is restarted when it dies
+or when APPLIO_DIR/APPLIO_PYTHON change, and stopped before training so the
+GPU memory it holds is free for train.py.
+"""
+
+import collections
+import json
+import os
+import queue
+import subprocess
+import threading
+
+from .errors import JobError
+
+CHILD_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "infer_child.py")
+STARTUP_TIMEOUT_SECONDS = 600  # importing torch + Applio on a cold worker
+CONVERT_TIMEOUT_SECONDS = 3600
+LOG_TAIL = 300
+
+
+class ConverterProcess:
+    def __init__(self, settings):
+        self.key = (settings.applio_dir, settings.applio_python)
+        self.reporter = None
+        self.log_tail = collections.deque(maxlen=LOG_TAIL)
+        self.log_changed = threading.Condition()
+        self.responses = queue.Queue()
+        self.next_id = 0
+        self.proc = subprocess.Popen(
+            [settings.applio_python, "-u", CHILD_SCRIPT],
+            cwd=settings.applio_dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        ready = self._wait(STARTUP_TIMEOUT_SECONDS, "starting Applio's VoiceConverter")
+        if not ready.get("ready"):
+            self.stop()
+            raise JobError(
+                f"Applio's VoiceConverter could not be loaded ({ready.get('error')}); output:\n"
+                + self.excerpt()
+            )
+        self.pid = ready.get("pid")
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line:
+                try:
+                    self.responses.put(json.loads(line))
+                except ValueError:
+                    self.log_tail.append(line)
+        self.responses.put(None)  # EOF: the child exited
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            line = line.rstrip()
+            if not line:
+                continue
+            with self.log_changed:
+                self.log_tail.append(line)
+                self.log_changed.notify_all()
+            reporter = self.reporter
+            if reporter is not None and not line.startswith("--- "):
+                reporter.log(f"[convert] {line}")
+
+    def _wait(self, timeout, what):
+        try:
+            response = self.responses.get(timeout=timeout)
+        except queue.Empty:
+            self.stop()
+            raise JobError(f"{what} timed out after {timeout} s; output:\n{self.excerpt()}") from None
+        if response is None:
+            code = self.proc.wait()
+            raise JobError(
+                f"{what}: the Applio conversion process exited (code {code}); output:\n{self.excerpt()}"
+            )
+        return response
+
+    def excerpt(self, request_id=None):
+        """Quote the child's output; with request_id, only what that request printed."""
+        from .applio import quote_lines
+
+        lines = list(self.log_tail)
+        if request_id is not None:
+            marker = f"--- request {request_id}"
+            if marker in lines:
+                lines = lines[len(lines) - lines[::-1].index(marker):]
+        return quote_lines([l for l in lines if not l.startswith("--- ")])
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def convert(self, kwargs, reporter):
+        self.reporter = reporter
+        self.next_id += 1
+        request_id = self.next_id
+        try:
+            self.proc.stdin.write(json.dumps({"id": request_id, "kwargs": kwargs}) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise JobError(f"the Applio conversion process is gone; output:\n{self.excerpt()}") from None
+        response = self._wait(CONVERT_TIMEOUT_SECONDS, "voice conversion")
+        while response.get("id") != request_id:  # stale reply of an abandoned request
+            response = self._wait(CONVERT_TIMEOUT_SECONDS, "voice conversion")
+        # stderr is read by another thread; wait (briefly) until this request's
+        # output is complete so error messages can quote it.
+        end_marker = f"--- end request {request_id}"
+        with self.log_changed:
+            self.log_changed.wait_for(lambda: end_marker in self.log_tail, timeout=5)
+        self.reporter = None
+        response["request_id"] = request_id
+        return response
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+_warm = {"process": None}
+_lock = threading.Lock()
+
+
+def get_converter(settings):
+    with _lock:
+        current = _warm["process"]
+        key = (settings.applio_dir, settings.applio_python)
+        if current is not None and (not current.alive() or current.key != key):
+            current.stop()
+            current = None
+        if current is None:
+            current = ConverterProcess(settings)
+            _warm["process"] = current
+        return current
+
+
+def stop_warm_converter():
+    with _lock:
+        current = _warm["process"]
+        _warm["process"] = None
+    if current is not None:
+        current.stop()

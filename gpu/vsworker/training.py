@@ -1,0 +1,768 @@
+"""The `train` task: dataset archive → Applio preprocess → extract → train → index.
+
+A run lives on the volume in <volume>/voicestudio/runs/<run_id>/ and is linked
+into Applio as APPLIO_DIR/logs/<run_id> (train.py only looks under cwd/logs).
+state.json (written atomically) records, per stage, a fingerprint of everything
+the stage's output depends on. A retried or re-submitted job skips stages whose
+fingerprint still matches, resumes extraction and training where they stopped
+(Applio skips extracted files and resumes from the newest G_/D_ checkpoint), and
+wipes a stage's output, and everything derived from it, when its inputs changed:
+a new dataset therefore also deletes the stale index, which Applio would
+otherwise keep because it skips an existing <model>.index.
+"""
+
+import ast
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+
+from . import applio
+from .archive import unpack
+from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
+from .errors import ConfigError, JobError, ValidationError
+from .fileref import InlineBudget, parse_file_ref
+from .lease import RunLease
+from .pthmeta import PthError, checkpoint_epoch, rvc_model_info
+
+TASK = "train"
+SAMPLE_RATES = (32000, 40000, 48000)
+F0_METHODS = ("rmvpe", "crepe", "crepe-tiny", "fcpe")
+EMBEDDERS = (
+    "contentvec", "spin", "spin-v2",
+    "chinese-hubert-base", "japanese-hubert-base", "korean-hubert-base",
+)
+VOCODERS = ("HiFi-GAN", "MRF HiFi-GAN", "RefineGAN")
+INDEX_ALGORITHMS = ("Auto", "Faiss", "KMeans")
+CUT_MODES = ("Skip", "Simple", "Automatic")
+NORMALIZATION_MODES = ("none", "pre", "post")
+CHUNK_LENS = tuple(x / 2 for x in range(1, 11))  # 0.5 .. 5.0 (Applio's choices)
+OVERLAP_LENS = (0.0, 0.1, 0.2, 0.3, 0.4)
+STAGES = ("unpack", "preprocess", "extract", "train", "index")
+DEPENDENTS = {
+    "unpack": ("preprocess",),
+    "preprocess": ("extract",),
+    "extract": ("train", "index"),
+    "train": (),
+    "index": (),
+}
+STATE_VERSION = 1
+KEEP_CHECKPOINT_PAIRS = 2  # the newest pair may be half-written when a worker dies
+
+FINAL_MODEL_RE = r"^{name}_(\d+)e_(\d+)s\.pth$"
+CHECKPOINT_RE = re.compile(r"^([GD])_(\d+)\.pth$")
+
+
+# ---------------------------------------------------------------- request ----
+class TrainRequest:
+    pass
+
+
+def parse_request(fields):
+    req = TrainRequest()
+    req.run_id = fields.run_id("run_id")
+    budget = InlineBudget()
+    req.dataset = parse_file_ref(fields, "dataset", required=True, budget=budget)
+    req.sample_rate = fields.integer("sample_rate", 0, 0, default=40000, choices=SAMPLE_RATES)
+    req.epochs = fields.integer("epochs", 1, 10000, default=300)
+    req.batch_size = fields.integer("batch_size", 1, 50, default=8)
+    req.save_every = fields.integer("save_every", 1, 100, default=50)
+    req.f0_method = fields.enum("f0_method", F0_METHODS, default="rmvpe")
+    req.embedder = fields.enum("embedder", EMBEDDERS, default="contentvec")
+    req.vocoder = fields.enum("vocoder", VOCODERS, default="HiFi-GAN")
+    req.pretrained = fields.boolean("pretrained", default=True)
+    req.pretrained_g = parse_file_ref(fields, "pretrained_g", inline=False)
+    req.pretrained_d = parse_file_ref(fields, "pretrained_d", inline=False)
+    req.index_algorithm = fields.enum("index_algorithm", INDEX_ALGORITHMS, default="Auto")
+    req.cut_preprocess = fields.enum("cut_preprocess", CUT_MODES, default="Automatic")
+    req.chunk_len = fields.number("chunk_len", 0.5, 5.0, default=3.0)
+    req.overlap_len = fields.number("overlap_len", 0.0, 0.4, default=0.3)
+    req.normalization = fields.enum("normalization", NORMALIZATION_MODES, default="post")
+    req.process_effects = fields.boolean("process_effects", default=True)
+    req.noise_reduction = fields.boolean("noise_reduction", default=False)
+    req.noise_reduction_strength = fields.number("noise_reduction_strength", 0.0, 1.0, default=0.7)
+    req.include_mutes = fields.integer("include_mutes", 0, 10, default=2)
+    req.checkpointing = fields.boolean("checkpointing", default=False)
+    req.cache_data_in_gpu = fields.boolean("cache_data_in_gpu", default=False)
+    fields.finish("task 'train'")
+
+    if req.chunk_len not in CHUNK_LENS:
+        raise ValidationError("input.chunk_len must be a multiple of 0.5 from 0.5 to 5.0")
+    if round(req.overlap_len, 1) not in OVERLAP_LENS or abs(req.overlap_len * 10 - round(req.overlap_len * 10)) > 1e-9:
+        raise ValidationError("input.overlap_len must be one of 0.0, 0.1, 0.2, 0.3, 0.4")
+    if abs(req.noise_reduction_strength * 10 - round(req.noise_reduction_strength * 10)) > 1e-9:
+        raise ValidationError("input.noise_reduction_strength must be a multiple of 0.1 from 0.0 to 1.0")
+    if (req.pretrained_g is None) != (req.pretrained_d is None):
+        raise ValidationError("input.pretrained_g and input.pretrained_d must be given together")
+    if req.pretrained_g is not None and not req.pretrained:
+        raise ValidationError("input.pretrained is false but input.pretrained_g/pretrained_d were given")
+    if req.pretrained_g is not None:
+        req.pretrained_kind = "custom"
+    else:
+        req.pretrained_kind = "default" if req.pretrained else "none"
+    return req
+
+
+# ------------------------------------------------------------ fingerprints ----
+def _fp(*parts):
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def fingerprints(req, dataset_sha):
+    unpack_fp = _fp("unpack", dataset_sha)
+    pre_fp = _fp(
+        "preprocess", unpack_fp, req.sample_rate, req.cut_preprocess, req.chunk_len,
+        req.overlap_len, req.normalization, req.process_effects, req.noise_reduction,
+        req.noise_reduction_strength,
+    )
+    extract_fp = _fp("extract", pre_fp, req.f0_method, req.embedder, req.include_mutes)
+    train_fp = _fp(
+        "train", extract_fp, req.vocoder, req.pretrained_kind,
+        req.pretrained_g.sha256 if req.pretrained_g else None,
+        req.pretrained_d.sha256 if req.pretrained_d else None,
+    )
+    index_fp = _fp("index", extract_fp, req.index_algorithm)
+    return {"unpack": unpack_fp, "preprocess": pre_fp, "extract": extract_fp,
+            "train": train_fp, "index": index_fp}
+
+
+# ------------------------------------------------------------- npy checks ----
+def npy_is_complete(path):
+    """True when a .npy file's size matches its header (catches files truncated
+    by a worker that died while numpy was writing them)."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+            if len(magic) < 8 or magic[:6] != b"\x93NUMPY":
+                return False
+            major = magic[6]
+            length_bytes = fh.read(2 if major == 1 else 4)
+            header_len = int.from_bytes(length_bytes, "little")
+            header = ast.literal_eval(fh.read(header_len).decode("latin1"))
+            offset = fh.tell()
+            size = os.fstat(fh.fileno()).st_size
+        itemsize = int(re.sub(r"\D", "", header["descr"]) or 0)
+        count = 1
+        for dim in header["shape"]:
+            count *= int(dim)
+        return size == offset + count * itemsize
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+        return False
+
+
+# ------------------------------------------------------------------ runner ----
+class TrainingRun:
+    def __init__(self, ctx, req):
+        self.ctx = ctx
+        self.req = req
+        self.settings = ctx.settings
+        self.run_id = req.run_id
+        self.store = ctx.store
+        self.run_dir = ctx.volume_path("runs", self.run_id)
+        self.exp_real = os.path.join(self.run_dir, "applio")
+        self.exp_dir = os.path.join(self.settings.applio_dir, "logs", self.run_id)
+        self.dataset_dir = os.path.join(self.run_dir, "dataset")
+        self.state_path = os.path.join(self.run_dir, "state.json")
+        self.log_dir = os.path.join(self.run_dir, "logs")
+        self.runner = applio.ApplioRunner(self.settings, ctx.reporter)
+        self.warnings = []
+        self.state = None
+
+    # ---- helpers -----------------------------------------------------------
+    def progress(self, stage, message, **fields):
+        self.ctx.progress(TASK, stage, message, run_id=self.run_id, **fields)
+
+    def load_state(self):
+        try:
+            with open(self.state_path, "r", encoding="utf-8") as fh:
+                state = json.load(fh)
+            if state.get("version") == STATE_VERSION and state.get("run_id") == self.run_id:
+                return state
+        except FileNotFoundError:
+            pass
+        except ValueError:
+            self.ctx.reporter.log(f"run {self.run_id}: state.json unreadable; starting over")
+        return {"version": STATE_VERSION, "run_id": self.run_id, "stages": {}, "timings": {},
+                "result": None}
+
+    def save_state(self):
+        os.makedirs(self.run_dir, exist_ok=True)
+        tmp = f"{self.state_path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.state, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.state_path)
+
+    def stage_state(self, name):
+        return self.state["stages"].get(name)
+
+    def stage_done(self, name, fp):
+        entry = self.stage_state(name)
+        return bool(entry) and entry.get("fp") == fp and entry.get("status") == "done"
+
+    def mark(self, name, fp, status, **extra):
+        entry = {"fp": fp, "status": status}
+        entry.update(extra)
+        self.state["stages"][name] = entry
+        self.save_state()
+
+    def add_time(self, name, seconds):
+        timings = self.state.setdefault("timings", {})
+        timings[name] = round(timings.get(name, 0.0) + seconds, 3)
+
+    def exp(self, *parts):
+        return os.path.join(self.exp_dir, *parts)
+
+    # ---- invalidation ------------------------------------------------------
+    def stage_outputs(self, name):
+        if name == "unpack":
+            return [self.dataset_dir]
+        if name == "preprocess":
+            return [self.exp("sliced_audios"), self.exp("sliced_audios_16k"),
+                    self.exp("model_info.json")]
+        if name == "extract":
+            return [self.exp("f0"), self.exp("f0_voiced"), self.exp("extracted"),
+                    self.exp("filelist.txt"), self.exp("config.json")]
+        if name == "train":
+            paths = [self.exp("eval"), self.exp("training_data.json")]
+            paths += glob.glob(self.exp("G_*.pth")) + glob.glob(self.exp("D_*.pth"))
+            paths += glob.glob(self.exp(f"{self.run_id}_*e_*s.pth"))
+            return paths
+        if name == "index":
+            return [self.exp(f"{self.run_id}.index")]
+        raise KeyError(name)
+
+    def invalidate(self, name):
+        for dependent in DEPENDENTS[name]:
+            self.invalidate(dependent)
+        for path in self.stage_outputs(name):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        if self.state["stages"].pop(name, None) is not None:
+            self.save_state()
+        if name in ("train", "index"):
+            self.state["result"] = None
+
+    # ---- setup -------------------------------------------------------------
+    def check_applio(self):
+        s = self.settings
+        s.require_applio(applio.PREPROCESS_SCRIPT, applio.EXTRACT_SCRIPT, applio.TRAIN_SCRIPT,
+                         applio.INDEX_SCRIPT)
+        config_json = os.path.join(s.applio_dir, "assets", "config.json")
+        if not os.path.isfile(config_json):
+            template = os.path.join(s.applio_dir, "assets", "config_template.json")
+            if not os.path.isfile(template):
+                raise ConfigError(
+                    f"{config_json} is missing and so is assets/config_template.json; without "
+                    "config.json Applio trains but never writes the final model"
+                )
+            # Only Applio's UI creates it; without it train.py cannot write the final .pth.
+            tmp = f"{config_json}.{uuid.uuid4().hex}.tmp"
+            shutil.copyfile(template, tmp)
+            os.replace(tmp, config_json)
+            self.ctx.reporter.log(f"created {config_json} from config_template.json")
+        mute = "mute_" + self.req.embedder if self.req.embedder in ("spin", "spin-v2") else "mute"
+        mute_wav = os.path.join(s.applio_dir, "logs", mute, "sliced_audios",
+                                f"mute{self.req.sample_rate}.wav")
+        if self.req.include_mutes > 0 and not os.path.isfile(mute_wav):
+            raise ConfigError(
+                f"{mute_wav} is missing: Applio's logs/{mute} folder must stay as shipped "
+                "(do not mount an empty volume over APPLIO_DIR/logs), or set include_mutes to 0"
+            )
+        self.pretrained_paths = self.resolve_pretrained()
+
+    def resolve_pretrained(self):
+        req = self.req
+        if req.pretrained_kind == "none":
+            return "", ""
+        if req.pretrained_kind == "custom":
+            return (self.store.require(req.pretrained_g.sha256, req.pretrained_g.field),
+                    self.store.require(req.pretrained_d.sha256, req.pretrained_d.field))
+        # Same lookup as Applio's pretrained_selector; it returns "" silently when
+        # the files are missing and training would start from scratch.
+        folder = os.path.join("rvc", "models", "pretraineds", req.vocoder.lower())
+        sr = str(req.sample_rate)[:2]
+        g = os.path.join(folder, f"f0G{sr}k.pth")
+        d = os.path.join(folder, f"f0D{sr}k.pth")
+        missing = [p for p in (g, d) if not os.path.isfile(os.path.join(self.settings.applio_dir, p))]
+        if missing:
+            raise JobError(
+                f"no pretrained weights for vocoder {req.vocoder!r} at {req.sample_rate} Hz "
+                f"({', '.join(missing)} missing in APPLIO_DIR); Applio would silently train from "
+                "scratch. Use a combination with baked weights (HiFi-GAN at 32000/40000/48000, "
+                "RefineGAN at 32000), upload your own as pretrained_g/pretrained_d, or set "
+                "pretrained to false"
+            )
+        return g, d
+
+    def ensure_link(self):
+        """APPLIO_DIR/logs/<run_id> → <run_dir>/applio (train.py reads cwd/logs/<name>)."""
+        os.makedirs(self.exp_real, exist_ok=True)
+        logs = os.path.join(self.settings.applio_dir, "logs")
+        os.makedirs(logs, exist_ok=True)
+        if os.path.islink(self.exp_dir):
+            if os.path.realpath(self.exp_dir) == os.path.realpath(self.exp_real):
+                return
+        elif os.path.exists(self.exp_dir):
+            raise ConfigError(
+                f"{self.exp_dir} already exists and is not a voicestudio run link; "
+                "choose another run_id or move that Applio model folder away"
+            )
+        tmp = f"{self.exp_dir}.{uuid.uuid4().hex}.link"
+        os.symlink(self.exp_real, tmp)
+        os.replace(tmp, self.exp_dir)
+
+    # ---- stages ------------------------------------------------------------
+    def run_unpack(self, archive_path):
+        self.progress("unpack", "unpacking the dataset archive")
+        started = time.monotonic()
+        tmp_root = os.path.join(self.run_dir, f"dataset.tmp-{uuid.uuid4().hex[:8]}")
+        speaker_dir = os.path.join(tmp_root, "0")  # Applio wants integer speaker folders
+        raw_dir = os.path.join(tmp_root, "raw")
+        os.makedirs(speaker_dir)
+        os.makedirs(raw_dir)
+        to_convert = []
+        counter = [0]
+
+        def destination(parts):
+            ext = os.path.splitext(parts[-1])[1].lower()
+            if ext in APPLIO_AUDIO_EXTENSIONS:
+                counter[0] += 1
+                return os.path.join(speaker_dir, f"clip_{counter[0]:05d}{ext}")
+            if ext in CONVERTIBLE_EXTENSIONS:
+                counter[0] += 1
+                path = os.path.join(raw_dir, f"clip_{counter[0]:05d}{ext}")
+                to_convert.append((path, "/".join(parts)))
+                return path
+            return None
+
+        try:
+            written, skipped = unpack(archive_path, destination, label="input.dataset archive")
+            if not written:
+                raise JobError(
+                    "input.dataset archive contains no audio files (accepted: "
+                    + ", ".join(APPLIO_AUDIO_EXTENSIONS + CONVERTIBLE_EXTENSIONS) + ")"
+                    + (f"; skipped: {', '.join(skipped[:10])}" if skipped else "")
+                )
+            if to_convert:
+                ffmpeg = self.settings.resolve_ffmpeg()
+                for index, (path, original) in enumerate(to_convert, 1):
+                    self.progress("unpack", f"converting {original} to WAV ({index}/{len(to_convert)})")
+                    target = os.path.join(speaker_dir, os.path.splitext(os.path.basename(path))[0] + ".wav")
+                    to_wav(ffmpeg, path, target, f"input.dataset file {original}")
+                    os.unlink(path)
+            shutil.rmtree(raw_dir)
+            if os.path.lexists(self.dataset_dir):
+                shutil.rmtree(self.dataset_dir)
+            os.replace(tmp_root, self.dataset_dir)
+        finally:
+            if os.path.exists(tmp_root):
+                shutil.rmtree(tmp_root, ignore_errors=True)
+        if skipped:
+            self.warnings.append(
+                f"{len(skipped)} non-audio file(s) in the dataset were ignored, e.g. {skipped[0]}"
+            )
+        elapsed = time.monotonic() - started
+        self.add_time("unpack", elapsed)
+        return {"files": len(written), "converted": len(to_convert), "skipped": skipped[:20]}
+
+    def cpu_count(self):
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:
+            return max(1, os.cpu_count() or 1)
+
+    def run_preprocess(self):
+        req = self.req
+        self.progress("preprocess", "slicing and resampling the dataset (Applio preprocess)")
+        started = time.monotonic()
+        result = self.runner.run_script(
+            "preprocess", applio.PREPROCESS_SCRIPT,
+            [self.exp_dir, self.dataset_dir, req.sample_rate, self.cpu_count(),
+             req.cut_preprocess, req.process_effects, req.noise_reduction,
+             req.noise_reduction_strength, req.chunk_len, req.overlap_len, req.normalization],
+            log_path=os.path.join(self.log_dir, "preprocess.log"),
+        )
+        self.add_time("preprocess", time.monotonic() - started)
+        slices = glob.glob(self.exp("sliced_audios", "*.wav"))
+        slices16 = glob.glob(self.exp("sliced_audios_16k", "*.wav"))
+        info = self.read_model_info()
+        if not slices or not slices16 or "total_seconds" not in info:
+            raise JobError(
+                "Applio preprocess produced no sliced audio (exit code "
+                f"{result.returncode}); its output:\n{result.excerpt()}"
+            )
+        return {"slices": len(slices), "dataset_seconds": round(float(info["total_seconds"]), 3)}
+
+    def read_model_info(self):
+        try:
+            with open(self.exp("model_info.json"), "r", encoding="utf-8") as fh:
+                data = json.load(fh)
+            return data if isinstance(data, dict) else {}
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def run_extract(self, resuming):
+        req = self.req
+        if resuming:
+            # Applio skips files that exist; a file cut short by a crash must go.
+            removed = 0
+            for folder in ("f0", "f0_voiced", "extracted"):
+                for path in glob.glob(self.exp(folder, "*.npy")):
+                    if not npy_is_complete(path):
+                        os.unlink(path)
+                        removed += 1
+            if removed:
+                self.ctx.reporter.log(f"removed {removed} truncated feature file(s) before resuming")
+        self.progress("extract", f"extracting pitch ({req.f0_method}) and features ({req.embedder})")
+        started = time.monotonic()
+        result = self.runner.run_script(
+            "extract", applio.EXTRACT_SCRIPT,
+            [self.exp_dir, req.f0_method, self.cpu_count(), "0", req.sample_rate,
+             req.embedder, "None", req.include_mutes],
+            log_path=os.path.join(self.log_dir, "extract.log"),
+        )
+        self.add_time("extract", time.monotonic() - started)
+        entries = self.filelist_entries()
+        if not entries or not os.path.isfile(self.exp("config.json")):
+            raise JobError(
+                "Applio extract did not produce filelist.txt/config.json with training entries "
+                f"(exit code {result.returncode}); its output:\n{result.excerpt()}"
+            )
+        slices = len(glob.glob(self.exp("sliced_audios_16k", "*.wav")))
+        if len(entries) < slices:
+            self.warnings.append(
+                f"features were extracted for {len(entries)} of {slices} slices; Applio skipped the rest"
+            )
+        return {"entries": len(entries)}
+
+    def filelist_entries(self):
+        try:
+            with open(self.exp("filelist.txt"), "r", encoding="utf-8") as fh:
+                lines = [l.strip() for l in fh if l.strip()]
+        except FileNotFoundError:
+            return []
+        prefix = f"logs/{self.run_id}/"
+        return [l for l in lines if l.startswith(prefix)]
+
+    # ---- checkpoints -------------------------------------------------------
+    def checkpoint_pairs(self, repair):
+        """Complete G_/D_ pairs as [(step, epoch)], oldest first. With repair, files
+        that are unpaired, unreadable or disagree on the epoch are deleted."""
+        files = {}
+        for path in glob.glob(self.exp("[GD]_*.pth")):
+            match = CHECKPOINT_RE.match(os.path.basename(path))
+            if match:
+                files.setdefault(int(match.group(2)), {})[match.group(1)] = path
+        pairs = []
+        for step in sorted(files):
+            entry = files[step]
+            epoch = None
+            if "G" in entry and "D" in entry:
+                try:
+                    g_epoch = checkpoint_epoch(entry["G"], os.path.basename(entry["G"]))
+                    d_epoch = checkpoint_epoch(entry["D"], os.path.basename(entry["D"]))
+                    epoch = g_epoch if g_epoch == d_epoch else None
+                except PthError:
+                    epoch = None
+            if epoch is not None:
+                pairs.append((step, epoch))
+            elif repair:
+                for path in entry.values():
+                    self.ctx.reporter.log(f"removing incomplete checkpoint {path}")
+                    os.unlink(path)
+        return pairs
+
+    def delete_pair(self, step):
+        for kind in ("G", "D"):
+            path = self.exp(f"{kind}_{step}.pth")
+            if os.path.exists(path):
+                os.unlink(path)
+
+    def prune_pairs(self, keep):
+        pairs = self.checkpoint_pairs(repair=False)
+        for step, _ in pairs[:-keep] if keep else pairs:
+            self.delete_pair(step)
+
+    def final_models(self):
+        pattern = re.compile(FINAL_MODEL_RE.format(name=re.escape(self.run_id)))
+        found = []
+        for path in glob.glob(self.exp(f"{self.run_id}_*e_*s.pth")):
+            match = pattern.match(os.path.basename(path))
+            if match:
+                found.append((int(match.group(1)), int(match.group(2)), path))
+        return sorted(found)
+
+    def final_model_for(self, epochs):
+        for epoch, step, path in self.final_models():
+            if epoch == epochs:
+                try:
+                    info = rvc_model_info(path, os.path.basename(path))
+                except PthError as exc:
+                    self.ctx.reporter.log(f"ignoring unreadable model {path}: {exc}")
+                    continue
+                return {"epoch": epoch, "step": step, "path": path, "info": info}
+        return None
+
+    def run_train(self, fp):
+        req = self.req
+        entry = self.stage_state("train")
+        if entry and entry.get("fp") != fp:
+            self.invalidate("train")
+        elif not entry and (glob.glob(self.exp("G_*.pth")) or self.final_models()):
+            # Files without a record (state lost): we cannot tell what produced them.
+            self.invalidate("train")
+
+        pairs = self.checkpoint_pairs(repair=True)
+        latest_epoch = pairs[-1][1] if pairs else 0
+        finished = max((epoch for epoch, _, _ in self.final_models()), default=0)
+        if finished > req.epochs:
+            raise ValidationError(
+                f"input.epochs ({req.epochs}) is lower than the {finished} epochs run "
+                f"{self.run_id!r} already finished; ask for at least {finished} or use a new run_id"
+            )
+        if latest_epoch > req.epochs:
+            raise ValidationError(
+                f"input.epochs ({req.epochs}) is lower than the {latest_epoch} epochs already "
+                f"trained in run {self.run_id!r}; ask for at least {latest_epoch} or use a new run_id"
+            )
+        final = self.final_model_for(req.epochs)
+        if final:
+            return final, latest_epoch, []
+        if pairs and latest_epoch == req.epochs:
+            # Checkpoint of the last epoch but no final model: Applio would not train
+            # again (the epoch loop is already complete), so redo the last interval.
+            self.ctx.reporter.log(
+                f"checkpoint at epoch {latest_epoch} has no final model; retraining from the previous checkpoint"
+            )
+            self.delete_pair(pairs[-1][0])
+            pairs = pairs[:-1]
+            latest_epoch = pairs[-1][1] if pairs else 0
+
+        self.mark("train", fp, "running", epochs=req.epochs)
+        if latest_epoch:
+            self.progress("train", f"resuming from the checkpoint of epoch {latest_epoch}",
+                          epoch=latest_epoch, epochs=req.epochs)
+        else:
+            self.progress("train", "starting training", epoch=0, epochs=req.epochs)
+
+        speeds = []
+        last = {"epoch": latest_epoch, "step": None}
+        saved = {}
+
+        def on_line(line):
+            parsed = applio.parse_epoch_line(line)
+            if parsed and parsed["model"] == self.run_id:
+                last["epoch"], last["step"] = parsed["epoch"], parsed["step"]
+                if parsed["seconds"] is not None:
+                    speeds.append(parsed["seconds"])
+                recent = speeds[-5:]
+                per_epoch = sum(recent) / len(recent) if recent else None
+                remaining = max(0, req.epochs - parsed["epoch"])
+                eta = round(per_epoch * remaining, 1) if per_epoch is not None else None
+                self.progress(
+                    "train",
+                    f"epoch {parsed['epoch']}/{req.epochs}"
+                    + (f", {per_epoch:.1f} s/epoch, about {format_eta(eta)} left" if eta is not None else ""),
+                    epoch=parsed["epoch"], epochs=req.epochs, step=parsed["step"],
+                    seconds_per_epoch=round(per_epoch, 3) if per_epoch is not None else None,
+                    eta_seconds=eta,
+                )
+                return
+            match = applio.SAVED_CHECKPOINT_RE.match(line)
+            if match:
+                step = int(match.group("step"))
+                saved.setdefault(step, set()).add(match.group("kind"))
+                if saved[step] == {"G", "D"}:
+                    # Both halves are on disk: older pairs are no longer needed.
+                    self.prune_pairs(KEEP_CHECKPOINT_PAIRS)
+
+        g_path, d_path = self.pretrained_paths
+        started = time.monotonic()
+        try:
+            result = self.runner.run_script(
+                "train", applio.TRAIN_SCRIPT,
+                [self.run_id, req.save_every, req.epochs, g_path, d_path, "0", req.batch_size,
+                 req.sample_rate, False, False, req.cache_data_in_gpu, False, req.vocoder,
+                 req.checkpointing],
+                log_path=os.path.join(self.log_dir, "train.log"),
+                on_line=on_line,
+            )
+        finally:
+            self.add_time("train", time.monotonic() - started)
+            self.save_state()
+        final = self.final_model_for(req.epochs)
+        if not final:
+            hint = ""
+            if any("error occurred extracting the model" in l.lower() for l in result.lines):
+                hint = " Applio failed to write the model file (check APPLIO_DIR/assets/config.json and disk space)."
+            raise JobError(
+                f"training stopped without writing the final model "
+                f"logs/{self.run_id}/{self.run_id}_{req.epochs}e_<steps>s.pth (Applio exit code "
+                f"{result.returncode}, last epoch reported: {last['epoch'] or 'none'}).{hint} "
+                "The run keeps its checkpoints; submitting the same job again resumes it. "
+                f"Applio's output:\n{result.excerpt()}"
+            )
+        return final, latest_epoch, speeds
+
+    def run_index(self):
+        index_path = self.exp(f"{self.run_id}.index")
+        # Applio skips an existing index; one left by a crash or an older dataset is stale.
+        if os.path.lexists(index_path):
+            os.unlink(index_path)
+        self.progress("index", f"building the index ({self.req.index_algorithm})")
+        started = time.monotonic()
+        result = self.runner.run_script(
+            "index", applio.INDEX_SCRIPT, [self.exp_dir, self.req.index_algorithm],
+            log_path=os.path.join(self.log_dir, "index.log"),
+        )
+        self.add_time("index", time.monotonic() - started)
+        if not os.path.isfile(index_path) or os.path.getsize(index_path) == 0:
+            raise JobError(
+                f"Applio did not write the index logs/{self.run_id}/{self.run_id}.index (exit code "
+                f"{result.returncode}); its output:\n{result.excerpt()}"
+            )
+        return index_path
+
+    # ---- the whole job -----------------------------------------------------
+    def execute(self):
+        req = self.req
+        self.check_applio()
+        dataset_sha = req.dataset.digest()
+        fps = fingerprints(req, dataset_sha)
+        os.makedirs(self.run_dir, exist_ok=True)
+        lease = RunLease(os.path.join(self.run_dir, "lease.json"), self.ctx.job_id,
+                         self.ctx.reporter, **({"sleep": self.ctx.sleep} if self.ctx.sleep else {}))
+        lease.acquire(self.run_id)
+        try:
+            self.state = self.load_state()
+            cached = self.cached_result(fps)
+            if cached:
+                self.progress("done", "this run already finished with these settings")
+                return cached
+            self.ensure_link()
+            return self.run_stages(fps)
+        finally:
+            lease.release()
+
+    def cached_result(self, fps):
+        result = self.state.get("result")
+        if not result or result.get("fingerprints") != {k: fps[k] for k in ("train", "index")}:
+            return None
+        if result["training"]["epochs"] != self.req.epochs:
+            return None
+        for key in ("model", "index"):
+            if self.store.size_of(result[key]["sha256"]) is None:
+                return None
+        public = {k: v for k, v in result.items() if k != "fingerprints"}
+        public["cached"] = True
+        return public
+
+    def run_stages(self, fps):
+        req = self.req
+        facts = self.state.setdefault("facts", {})
+
+        # unpack
+        if not (self.stage_done("unpack", fps["unpack"]) and os.path.isdir(self.dataset_dir)):
+            self.invalidate("unpack")
+            archive = req.dataset.local_path(self.ctx, self.ctx.scratch("dataset"), "dataset.archive")
+            facts["dataset"] = self.run_unpack(archive)
+            self.mark("unpack", fps["unpack"], "done")
+        # preprocess (not incremental: always from a clean slate)
+        if not self.stage_done("preprocess", fps["preprocess"]):
+            self.invalidate("preprocess")
+            self.mark("preprocess", fps["preprocess"], "running")
+            facts["preprocess"] = self.run_preprocess()
+            self.mark("preprocess", fps["preprocess"], "done")
+        # extract (resumable: Applio skips finished files)
+        if not self.stage_done("extract", fps["extract"]):
+            entry = self.stage_state("extract")
+            resuming = bool(entry) and entry.get("fp") == fps["extract"]
+            if not resuming:
+                self.invalidate("extract")
+            self.mark("extract", fps["extract"], "running")
+            facts["extract"] = self.run_extract(resuming)
+            self.mark("extract", fps["extract"], "done")
+        # train (resumable from G_/D_ checkpoints)
+        final, resumed_from, speeds = self.run_train(fps["train"])
+        self.mark("train", fps["train"], "done", epochs=final["epoch"], steps=final["step"],
+                  model_file=os.path.basename(final["path"]))
+        if speeds:
+            facts["seconds_per_epoch"] = round(sum(speeds) / len(speeds), 3)
+        # index
+        index_path = self.exp(f"{self.run_id}.index")
+        if not (self.stage_done("index", fps["index"]) and os.path.isfile(index_path)):
+            self.invalidate("index")
+            self.mark("index", fps["index"], "running")
+            index_path = self.run_index()
+            self.mark("index", fps["index"], "done")
+
+        self.progress("upload", "storing the model and index as blobs")
+        model_sha, model_size = self.store.ingest_file(final["path"])
+        index_sha, index_size = self.store.ingest_file(index_path)
+        # Keep one checkpoint pair so the run can be extended with more epochs later.
+        self.prune_pairs(1)
+        for epoch, _, path in self.final_models():
+            if epoch != final["epoch"]:
+                os.unlink(path)
+
+        timings = dict(self.state.get("timings", {}))
+        timings["total"] = round(sum(timings.values()), 3)
+        info = final["info"]
+        result = {
+            "run_id": self.run_id,
+            "status": "finished",
+            "cached": False,
+            "model": {"sha256": model_sha, "size": model_size, "blob": model_sha,
+                      "filename": os.path.basename(final["path"])},
+            "index": {"sha256": index_sha, "size": index_size, "blob": index_sha,
+                      "filename": os.path.basename(index_path)},
+            "training": {
+                "epochs": final["epoch"],
+                "steps": final["step"],
+                "sample_rate": info.get("sample_rate") or req.sample_rate,
+                "embedder": info.get("embedder") or req.embedder,
+                "f0_method": req.f0_method,
+                "vocoder": info.get("vocoder") or req.vocoder,
+                "batch_size": req.batch_size,
+                "save_every": req.save_every,
+                "pretrained": req.pretrained_kind,
+                "index_algorithm": req.index_algorithm,
+                "dataset_sha256": req.dataset.digest(),
+                "dataset_files": facts.get("dataset", {}).get("files"),
+                "dataset_seconds": facts.get("preprocess", {}).get("dataset_seconds"),
+                "slices": facts.get("preprocess", {}).get("slices"),
+                "resumed_from_epoch": resumed_from,
+                "seconds_per_epoch": facts.get("seconds_per_epoch"),
+            },
+            "timings": timings,
+            "warnings": self.warnings,
+        }
+        stored = dict(result)
+        stored["fingerprints"] = {"train": fps["train"], "index": fps["index"]}
+        self.state["result"] = stored
+        self.save_state()
+        return result
+
+
+def format_eta(seconds):
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def train_task(ctx, fields):
+    req = parse_request(fields)
+    return TrainingRun(ctx, req).execute()
