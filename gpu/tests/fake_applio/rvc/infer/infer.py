@@ -1,0 +1,77 @@
+"""Stand-in for Applio 3.6.4 rvc/infer/infer.py (the VoiceConverter class).
+
+Same convert_audio keyword arguments as 3.6.4. Quirks kept: the last model stays
+loaded until another path is given; input is read like soundfile does
+(wav/mp3/flac/ogg only); index_path has "trained" replaced by "added"; a missing
+index is silently ignored; hybrid[...] f0 methods fail because they are not
+implemented; output is written at the model's sample rate (config[-1]).
+"""
+
+import os
+import shutil
+import sys
+import time
+
+sys.path.append(os.getcwd())
+
+from rvc.lib import standin  # noqa: E402
+
+EMBEDDERS = ("contentvec", "spin", "spin-v2", "chinese-hubert-base", "japanese-hubert-base",
+             "korean-hubert-base", "custom")
+
+
+class VoiceConverter:
+    def __init__(self):
+        self.loaded_model = None
+        self.cpt = None
+        self.tgt_sr = None
+        self.last_embedder_model = None
+        self.loads = 0
+
+    def get_vc(self, weight_root, sid):
+        if not self.loaded_model or self.loaded_model != weight_root:
+            self.cpt = standin.load_pth(weight_root) if os.path.isfile(weight_root) else None
+            if self.cpt is not None:
+                self.tgt_sr = self.cpt["config"][-1]
+                self.loaded_model = weight_root
+                self.loads += 1
+                print(f"Loaded voice model '{weight_root}' (load #{self.loads})", flush=True)
+            else:
+                self.loaded_model = None
+
+    def convert_audio(self, audio_input_path, audio_output_path, model_path, index_path, pitch=0,
+                      f0_method="rmvpe", index_rate=0.75, volume_envelope=1.0, protect=0.5,
+                      hop_length=128, split_audio=False, f0_autotune=False, f0_autotune_strength=1,
+                      embedder_model="contentvec", embedder_model_custom=None, clean_audio=False,
+                      clean_strength=0.5, export_format="WAV", post_process=False, resample_sr=0,
+                      sid=0, proposed_pitch=False, proposed_pitch_threshold=155.0, **kwargs):
+        if not model_path:
+            print("No model path provided. Aborting conversion.", flush=True)
+            return
+        self.get_vc(model_path, sid)
+        start = time.time()
+        print(f"Converting audio '{audio_input_path}'...", flush=True)
+        audio, rate = standin.load_audio(audio_input_path)
+        if embedder_model != self.last_embedder_model:
+            assert embedder_model in EMBEDDERS, embedder_model
+            print(f"Loaded embedder '{embedder_model}'", flush=True)
+            self.last_embedder_model = embedder_model
+        file_index = index_path.strip().replace("trained", "added")
+        if file_index and os.path.exists(file_index) and index_rate != 0:
+            print(f"Using index '{file_index}' at rate {index_rate}", flush=True)
+        if f0_method.startswith("hybrid["):
+            raise UnboundLocalError("cannot access local variable 'f0' where it is not associated with a value")
+        if self.cpt is None:
+            raise AttributeError("'NoneType' object has no attribute 'pipeline'")
+        if "infer-no-output" in standin.faults():
+            print("An error occurred during conversion: simulated failure", flush=True)
+            return
+        factor = 2 ** (pitch / 12)
+        audio_16k = standin.resample(audio, rate, 16000)
+        out = standin.resample(audio_16k, 16000, self.tgt_sr)
+        out = standin.scale(out, volume_envelope)
+        standin.write_wav(audio_output_path, out, self.tgt_sr)
+        if export_format != "WAV":
+            shutil.copyfile(audio_output_path, audio_output_path.replace(".wav", f".{export_format.lower()}"))
+        print(f"Pitch factor {factor:.3f}, f0 {f0_method}, protect {protect}, sid {sid}", flush=True)
+        print(f"Conversion completed at '{audio_output_path}' in {time.time() - start:.2f} seconds.", flush=True)
