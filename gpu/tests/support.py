@@ -1,6 +1,8 @@
 """Shared helpers for the gpu/ test suite (stdlib unittest only)."""
 
 import base64
+import functools
+import gzip
 import hashlib
 import io
 import json
@@ -52,19 +54,23 @@ def b64(data):
 
 
 # ---------------------------------------------------------------- audio ----
+@functools.lru_cache(maxsize=256)
 def wav_bytes(seconds=1.0, rate=16000, freq=220.0, channels=1):
-    """16-bit PCM sine wave (stdlib wave)."""
+    """16-bit PCM sine wave (stdlib wave); cached because tests reuse the same clips."""
     frames = int(seconds * rate)
+    # One period, tiled: fast, and the exact waveform does not matter to the tests.
+    period = max(1, round(rate / freq)) if freq else 1
+    cycle = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * i / period)) if freq else 0) * channels
+        for i in range(period)
+    )
+    samples = (cycle * (frames // period + 1))[: frames * 2 * channels]
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(channels)
         w.setsampwidth(2)
         w.setframerate(rate)
-        samples = bytearray()
-        for i in range(frames):
-            value = int(12000 * math.sin(2 * math.pi * freq * i / rate))
-            samples += struct.pack("<h", value) * channels
-        w.writeframes(bytes(samples))
+        w.writeframes(samples)
     return buf.getvalue()
 
 
@@ -82,16 +88,18 @@ def encode_audio(data_wav, ext, tmpdir):
 
 # ------------------------------------------------------------- archives ----
 def tar_bytes(files, compress=True, extra=None):
-    """files: {name: bytes}. extra(tar) may add special members."""
+    """files: {name: bytes}; extra(tar) may add special members. Deterministic
+    (fixed mtimes), so the same files always give the same sha256."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz" if compress else "w") as tar:
+    with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         if extra:
             extra(tar)
-    return buf.getvalue()
+    data = buf.getvalue()
+    return gzip.compress(data, mtime=0) if compress else data
 
 
 def zip_bytes(files):

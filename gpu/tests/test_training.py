@@ -1,0 +1,390 @@
+"""The train task against the Applio stand-in: full runs, crashes, resume,
+failure detection and invalidation."""
+
+import json
+import os
+import socket
+import time
+import unittest
+
+from tests.support import (WorkerEnv, b64, encode_audio, requires_ffmpeg, sha256, standin,
+                           tar_bytes, wav_bytes, zip_bytes)
+from vsworker.pthmeta import rvc_model_info
+
+RATE = 32000  # the stand-in resamples 32 kHz clips for free, which keeps tests fast
+
+
+def dataset(clips=4, seconds=3.5, folder="vocals"):
+    files = {f"{folder}/take{i}.wav": wav_bytes(seconds, RATE, 200 + 15 * i) for i in range(clips)}
+    return tar_bytes(files)
+
+
+def train_input(run_id="alice", data=None, **overrides):
+    job = {
+        "task": "train",
+        "run_id": run_id,
+        "dataset": {"data": b64(data if data is not None else dataset())},
+        "sample_rate": RATE,
+        "epochs": 6,
+        "save_every": 2,
+        "batch_size": 2,
+    }
+    job.update(overrides)
+    return job
+
+
+class TrainingTestCase(unittest.TestCase):
+    def setUp(self):
+        self.env = WorkerEnv()
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def run_dir(self, run_id="alice"):
+        return os.path.join(self.env.volume, "voicestudio", "runs", run_id)
+
+    def exp_file(self, name, run_id="alice"):
+        return os.path.join(self.run_dir(run_id), "applio", name)
+
+    def checkpoints(self, run_id="alice"):
+        folder = os.path.join(self.run_dir(run_id), "applio")
+        return sorted(n for n in os.listdir(folder) if n[:2] in ("G_", "D_"))
+
+    def assert_ok(self, result):
+        self.assertNotIn("error", result, result.get("error"))
+        return result
+
+    def epochs_reported(self, reporter):
+        return [u["epoch"] for u in reporter.updates if u.get("stage") == "train" and u.get("step")]
+
+
+class FullRunTests(TrainingTestCase):
+    def test_full_run_through_local_job(self):
+        proc = self.env.run_local(train_input(), FAKE_APPLIO_EPOCH_SPEED="0:00:42")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        result = json.loads(proc.stdout)  # stdout holds exactly one JSON document
+        self.assert_ok(result)
+        stderr_objects = [json.loads(line) for line in proc.stderr.splitlines()]
+        self.assertTrue(all(set(o) <= {"progress", "log"} and len(o) == 1 for o in stderr_objects))
+        progress = [o["progress"] for o in stderr_objects if "progress" in o]
+        stages = [p["stage"] for p in progress]
+        for stage in ("unpack", "preprocess", "extract", "train", "index", "upload"):
+            self.assertIn(stage, stages)
+        epochs = [p for p in progress if p["stage"] == "train" and p.get("step")]
+        self.assertEqual([p["epoch"] for p in epochs], [1, 2, 3, 4, 5, 6])
+        self.assertEqual(epochs[2]["epochs"], 6)
+        self.assertEqual(epochs[2]["seconds_per_epoch"], 42.0)
+        self.assertEqual(epochs[2]["eta_seconds"], 42.0 * 3)
+        self.assertIn("about 2 min 6 s left", epochs[2]["message"])
+        logs = [o["log"] for o in stderr_objects if "log" in o]
+        self.assertTrue(any("| epoch=6 |" in line for line in logs))
+
+        training = result["training"]
+        self.assertEqual((training["epochs"], training["steps"]), (6, 6 * (8 + 2) // 2))
+        self.assertEqual(training["sample_rate"], RATE)
+        self.assertEqual(training["embedder"], "contentvec")
+        self.assertEqual(training["f0_method"], "rmvpe")
+        self.assertEqual(training["dataset_files"], 4)
+        self.assertAlmostEqual(training["dataset_seconds"], 14.0, places=2)
+        self.assertEqual(training["slices"], 8)
+        self.assertEqual(training["resumed_from_epoch"], 0)
+        self.assertEqual(training["seconds_per_epoch"], 42.0)
+        self.assertEqual(result["model"]["filename"], "alice_6e_30s.pth")
+        self.assertEqual(result["index"]["filename"], "alice.index")
+        for key in ("unpack", "preprocess", "extract", "train", "index", "total"):
+            self.assertIn(key, result["timings"])
+
+        # The artifacts are blobs whose bytes match the hashes.
+        model = self.env.read_blob(result["model"]["sha256"])
+        self.assertEqual(sha256(model), result["model"]["sha256"])
+        self.assertEqual(len(model), result["model"]["size"])
+        blob_path = os.path.join(self.env.volume, "voicestudio", "blobs",
+                                 result["model"]["sha256"][:2], result["model"]["sha256"])
+        self.assertEqual(rvc_model_info(blob_path, "model")["epochs"], 6)
+        self.assertTrue(self.env.read_blob(result["index"]["sha256"]).startswith(b"FAKE-FAISS"))
+
+        # Layout: integer speaker folder, Applio link, one checkpoint pair kept.
+        clips = sorted(os.listdir(os.path.join(self.run_dir(), "dataset", "0")))
+        self.assertEqual(clips, [f"clip_{i:05d}.wav" for i in range(1, 5)])
+        link = os.path.join(self.env.applio, "logs", "alice")
+        self.assertTrue(os.path.islink(link))
+        self.assertEqual(os.path.realpath(link), os.path.realpath(os.path.join(self.run_dir(), "applio")))
+        self.assertEqual(self.checkpoints(), ["D_30.pth", "G_30.pth"])
+        with open(os.path.join(self.run_dir(), "state.json")) as fh:
+            state = json.load(fh)
+        self.assertEqual({k: v["status"] for k, v in state["stages"].items()},
+                         {s: "done" for s in ("unpack", "preprocess", "extract", "train", "index")})
+
+        # Asking again returns the stored result at once, without running Applio.
+        again, reporter = self.env.run(train_input())
+        self.assertTrue(again["cached"])
+        self.assertEqual(again["model"], result["model"])
+        self.assertEqual(again["index"], result["index"])
+        self.assertFalse(any("running:" in line for line in reporter.lines))
+
+    def test_dataset_blob_and_zip_archive(self):
+        files = {f"clips/{i}.wav": wav_bytes(3.5, RATE, 300 + i) for i in range(4)}
+        sha = self.env.put_blob(zip_bytes(files), chunk=50000)
+        result, _ = self.env.run(train_input(dataset={"blob": sha}, epochs=2))
+        self.assert_ok(result)
+        self.assertEqual(result["training"]["dataset_sha256"], sha)
+
+    def test_missing_config_json_is_created_from_the_template(self):
+        env = WorkerEnv(config_json=False)
+        self.addCleanup(env.cleanup)
+        result, reporter = env.run(train_input(epochs=2))
+        self.assert_ok(result)
+        self.assertTrue(os.path.isfile(os.path.join(env.applio, "assets", "config.json")))
+        self.assertTrue(any("created" in line and "config.json" in line for line in reporter.lines))
+
+
+class ResumeTests(TrainingTestCase):
+    def test_crash_mid_training_then_retry_resumes(self):
+        failed, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="crash-at-epoch:5")
+        error = failed["error"]
+        self.assertIn("training stopped without writing the final model", error)
+        self.assertIn("last epoch reported: 5", error)
+        self.assertIn("CUDA out of memory", error)  # Applio's own line is quoted
+        self.assertIn("submitting the same job again resumes it", error)
+        self.assertEqual(self.checkpoints(), ["D_10.pth", "D_20.pth", "G_10.pth", "G_20.pth"])
+
+        result, reporter = self.env.run(train_input(), job_id="job-2")
+        self.assert_ok(result)
+        self.assertEqual(result["training"]["resumed_from_epoch"], 4)
+        self.assertEqual(self.epochs_reported(reporter), [5, 6])
+        self.assertTrue(any("Loaded checkpoint" in line and "(epoch 4)" in line for line in reporter.lines))
+        # preprocess and extract were not repeated
+        self.assertFalse(any("[preprocess] running" in line for line in reporter.lines))
+        self.assertFalse(any("[extract] running" in line for line in reporter.lines))
+        self.assertEqual(result["model"]["filename"], "alice_6e_30s.pth")
+
+    def test_torn_checkpoint_is_discarded_before_resuming(self):
+        failed, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="torn-checkpoint-at-epoch:4")
+        self.assertIn("error", failed)
+        self.assertIn("D_20.pth", self.checkpoints())  # half-written
+        result, reporter = self.env.run(train_input())
+        self.assert_ok(result)
+        self.assertTrue(any("removing incomplete checkpoint" in line and "D_20.pth" in line
+                            for line in reporter.lines))
+        self.assertEqual(result["training"]["resumed_from_epoch"], 2)
+        self.assertEqual(self.epochs_reported(reporter), [3, 4, 5, 6])
+
+    def test_crash_during_extraction_resumes_and_drops_truncated_files(self):
+        # Simulate a worker killed while extract.py was writing: state says
+        # "running", one feature file is cut short.
+        result, _ = self.env.run(train_input(epochs=2))
+        self.assert_ok(result)
+        state_path = os.path.join(self.run_dir(), "state.json")
+        with open(state_path) as fh:
+            state = json.load(fh)
+        state["stages"]["extract"]["status"] = "running"
+        for stage in ("train", "index"):
+            state["stages"].pop(stage)
+        state["result"] = None
+        with open(state_path, "w") as fh:
+            json.dump(state, fh)
+        truncated = self.exp_file(os.path.join("extracted", "0_0_0.npy"))
+        with open(truncated, "r+b") as fh:
+            fh.truncate(100)
+        result, reporter = self.env.run(train_input(epochs=2))
+        self.assert_ok(result)
+        self.assertTrue(any("removed 1 truncated feature file" in line for line in reporter.lines))
+        self.assertGreater(os.path.getsize(truncated), 100)  # re-extracted
+
+    def test_extend_a_finished_run_with_more_epochs(self):
+        first, _ = self.env.run(train_input(epochs=4))
+        self.assert_ok(first)
+        more, reporter = self.env.run(train_input(epochs=6))
+        self.assert_ok(more)
+        self.assertFalse(more["cached"])
+        self.assertEqual(more["training"]["resumed_from_epoch"], 4)
+        self.assertEqual(self.epochs_reported(reporter), [5, 6])
+        self.assertNotEqual(more["model"]["sha256"], first["model"]["sha256"])
+        self.assertEqual(more["index"]["sha256"], first["index"]["sha256"])  # features unchanged
+        self.assertFalse(os.path.exists(self.exp_file("alice_4e_20s.pth")))
+        # the earlier model is still downloadable
+        self.assertEqual(sha256(self.env.read_blob(first["model"]["sha256"])), first["model"]["sha256"])
+
+    def test_fewer_epochs_than_already_trained_is_rejected(self):
+        self.assert_ok(self.env.run(train_input(epochs=6))[0])
+        result, _ = self.env.run(train_input(epochs=4))
+        self.assertIn("input.epochs (4) is lower than the 6 epochs", result["error"])
+
+
+class InvalidationTests(TrainingTestCase):
+    def test_changed_dataset_retrains_and_replaces_the_stale_index(self):
+        first, _ = self.env.run(train_input(epochs=4))
+        self.assert_ok(first)
+        second, reporter = self.env.run(train_input(data=dataset(clips=6), epochs=4))
+        self.assert_ok(second)
+        self.assertEqual(second["training"]["resumed_from_epoch"], 0)
+        self.assertEqual(second["training"]["dataset_files"], 6)
+        self.assertTrue(any("[preprocess] running" in line for line in reporter.lines))
+        # Applio skips an existing index; the worker must have removed the stale one.
+        self.assertNotEqual(second["index"]["sha256"], first["index"]["sha256"])
+        self.assertIn(b"rows=", self.env.read_blob(second["index"]["sha256"]))
+        self.assertEqual(sorted(os.listdir(os.path.join(self.run_dir(), "dataset", "0"))),
+                         [f"clip_{i:05d}.wav" for i in range(1, 7)])
+
+    def test_changed_index_algorithm_only_rebuilds_the_index(self):
+        first, _ = self.env.run(train_input(epochs=2))
+        second, reporter = self.env.run(train_input(epochs=2, index_algorithm="KMeans"))
+        self.assert_ok(second)
+        self.assertEqual(second["model"], first["model"])
+        self.assertNotEqual(second["index"]["sha256"], first["index"]["sha256"])
+        self.assertFalse(any("[train] running" in line for line in reporter.lines))
+        self.assertTrue(any("[index] running" in line for line in reporter.lines))
+
+    def test_changed_f0_method_redoes_extraction_and_training(self):
+        self.assert_ok(self.env.run(train_input(epochs=2))[0])
+        second, reporter = self.env.run(train_input(epochs=2, f0_method="crepe"))
+        self.assert_ok(second)
+        self.assertFalse(any("[preprocess] running" in line for line in reporter.lines))
+        self.assertTrue(any("[extract] running" in line and " crepe " in line for line in reporter.lines))
+        self.assertEqual(second["training"]["f0_method"], "crepe")
+        self.assertEqual(self.epochs_reported(reporter), [1, 2])
+
+
+class FailureTests(TrainingTestCase):
+    def test_applio_succeeds_without_writing_the_model(self):
+        result, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="train-no-model")
+        self.assertIn("training stopped without writing the final model", result["error"])
+        self.assertIn("exit code 0", result["error"])
+        self.assertIn("Training has been successfully completed", result["error"])
+
+    def test_applio_succeeds_without_writing_the_index(self):
+        result, _ = self.env.run(train_input(epochs=2), FAKE_APPLIO_FAULT="index-no-file")
+        self.assertIn("Applio did not write the index logs/alice/alice.index", result["error"])
+        self.assertIn("Generating index for 'alice'", result["error"])
+        again, _ = self.env.run(train_input(epochs=2))
+        self.assert_ok(again)
+
+    def test_preprocess_without_output(self):
+        result, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="preprocess-no-output")
+        self.assertIn("Applio preprocess produced no sliced audio", result["error"])
+        self.assertIn("Preprocess completed", result["error"])
+
+    def test_not_enough_data(self):
+        result, _ = self.env.run(train_input(data=dataset(clips=1, seconds=2.0), batch_size=8))
+        self.assertIn("Not enough data present in the training set", result["error"])
+
+    def test_missing_pretrained_weights_are_an_error_not_a_silent_restart(self):
+        result, _ = self.env.run(train_input(vocoder="RefineGAN", sample_rate=40000))
+        self.assertIn("no pretrained weights for vocoder 'RefineGAN' at 40000 Hz", result["error"])
+        result, reporter = self.env.run(train_input(vocoder="RefineGAN", sample_rate=40000, pretrained=False,
+                                                    epochs=2, run_id="scratch"))
+        self.assert_ok(result)
+        self.assertFalse(any("Loaded pretrained" in line for line in reporter.lines))
+        self.assertEqual(result["training"]["pretrained"], "none")
+
+    def test_custom_pretrained_weights_from_blobs(self):
+        blobs = {}
+        for kind in "GD":
+            path = os.path.join(self.env.root, f"f0{kind}.pth")
+            standin.save_pth(path, {"model": {kind: 1}, "iteration": 0})
+            with open(path, "rb") as fh:
+                blobs[kind] = self.env.put_blob(fh.read())
+        result, reporter = self.env.run(train_input(epochs=2, pretrained_g={"blob": blobs["G"]},
+                                                    pretrained_d={"blob": blobs["D"]}))
+        self.assert_ok(result)
+        self.assertEqual(result["training"]["pretrained"], "custom")
+        for kind in "GD":
+            self.assertTrue(any(f"Loaded pretrained ({kind})" in line and blobs[kind] in line
+                                for line in reporter.lines))
+
+    def test_missing_mute_files(self):
+        import shutil
+
+        shutil.rmtree(os.path.join(self.env.applio, "logs", "mute"))
+        result, _ = self.env.run(train_input())
+        self.assertIn("logs/mute folder must stay as shipped", result["error"])
+
+    def test_run_id_clashing_with_an_existing_applio_model(self):
+        os.makedirs(os.path.join(self.env.applio, "logs", "alice"))
+        result, _ = self.env.run(train_input())
+        self.assertIn("already exists and is not a voicestudio run link", result["error"])
+
+    def test_applio_not_installed(self):
+        result, _ = self.env.run(train_input(), APPLIO_DIR=os.path.join(self.env.root, "nowhere"))
+        self.assertIn("Applio not found", result["error"])
+
+    def test_dataset_without_audio(self):
+        result, _ = self.env.run(train_input(data=tar_bytes({"readme.txt": b"hi"})))
+        self.assertIn("contains no audio files", result["error"])
+        self.assertIn("readme.txt", result["error"])
+
+    def test_dataset_with_path_traversal(self):
+        result, _ = self.env.run(train_input(data=tar_bytes({"../../escape.wav": wav_bytes(1.0, RATE)})))
+        self.assertIn("input.dataset archive: member '../../escape.wav' contains '..'", result["error"])
+        self.assertFalse(os.path.exists(os.path.join(self.env.volume, "voicestudio", "escape.wav")))
+
+    def test_missing_dataset_blob(self):
+        result, _ = self.env.run(train_input(dataset={"blob": "b" * 64}))
+        self.assertIn("input.dataset: blob " + "b" * 64 + " is not in the store", result["error"])
+
+
+class DatasetConversionTests(TrainingTestCase):
+    @requires_ffmpeg
+    def test_other_formats_are_converted_and_laid_out_for_applio(self):
+        import tempfile
+
+        tmp = tempfile.mkdtemp(dir=self.env.root)
+        files = {
+            "a/song.m4a": encode_audio(wav_bytes(3.5, RATE, 210), "m4a", tmp),
+            "a/take.flac": encode_audio(wav_bytes(3.5, RATE, 230), "flac", tmp),
+            "b/c/x.wav": wav_bytes(3.5, RATE, 250),
+            "b/y.ogg": encode_audio(wav_bytes(3.5, RATE, 270), "ogg", tmp),
+            "notes.txt": b"not audio",
+        }
+        result, _ = self.env.run(train_input(data=tar_bytes(files), epochs=2))
+        self.assert_ok(result)
+        folder = os.path.join(self.run_dir(), "dataset")
+        self.assertEqual(os.listdir(folder), ["0"])
+        names = sorted(os.listdir(os.path.join(folder, "0")))
+        self.assertEqual([os.path.splitext(n)[1] for n in names], [".wav", ".flac", ".wav", ".ogg"])
+        self.assertEqual(result["training"]["dataset_files"], 4)
+        self.assertTrue(any("notes.txt" in w for w in result["warnings"]))
+        self.assertGreater(result["training"]["dataset_seconds"], 13.5)
+
+
+class LeaseTests(TrainingTestCase):
+    def write_lease(self, **fields):
+        os.makedirs(self.run_dir(), exist_ok=True)
+        path = os.path.join(self.run_dir(), "lease.json")
+        with open(path, "w") as fh:
+            json.dump(fields, fh)
+        return path
+
+    def test_lease_of_a_dead_process_is_taken_over(self):
+        self.write_lease(job_id="old", host=socket.gethostname(), pid=2 ** 22 + 12345, token="x")
+        result, reporter = self.env.run(train_input(epochs=2))
+        self.assert_ok(result)
+        self.assertTrue(any("taking over a stale lease" in line for line in reporter.lines))
+        self.assertFalse(os.path.exists(os.path.join(self.run_dir(), "lease.json")))
+
+    def test_lease_without_heartbeat_is_taken_over(self):
+        path = self.write_lease(job_id="old", host="another-worker", pid=1, token="x")
+        old = time.time() - 3600
+        os.utime(path, (old, old))
+        self.assert_ok(self.env.run(train_input(epochs=2))[0])
+
+    def test_busy_run_waits_for_the_other_job(self):
+        path = self.write_lease(job_id="first", host="another-worker", pid=1, token="x")
+        from tests.support import MemoryReporter, TaskContext, handle_job
+
+        waits = []
+
+        def fake_sleep(seconds):  # the other worker finishes while we wait
+            waits.append(seconds)
+            os.unlink(path)
+
+        reporter = MemoryReporter()
+        ctx = TaskContext(self.env.settings(), reporter, "second", sleep=fake_sleep)
+        result = handle_job({"id": "second", "input": train_input(epochs=2)}, ctx)
+        self.assert_ok(result)
+        self.assertEqual(len(waits), 1)
+        self.assertTrue(any(u["stage"] == "waiting" and "'first'" in u["message"] for u in reporter.updates))
+
+
+if __name__ == "__main__":
+    unittest.main()
