@@ -39,8 +39,10 @@ class ConverterProcess:
             errors="replace",
             start_new_session=True,
         )
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self.readers = [threading.Thread(target=self._read_stdout, daemon=True),
+                        threading.Thread(target=self._read_stderr, daemon=True)]
+        for reader in self.readers:
+            reader.start()
         ready = self._wait(STARTUP_TIMEOUT_SECONDS, "starting Applio's VoiceConverter")
         if not ready.get("ready"):
             self.stop()
@@ -123,11 +125,18 @@ class ConverterProcess:
     def stop(self):
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.close()
+                self.proc.stdin.close()  # the child's request loop ends at EOF
                 self.proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        for reader in self.readers:
+            reader.join(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
 _warm = {"process": None}
