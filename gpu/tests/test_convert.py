@@ -80,7 +80,7 @@ class ConvertTests(unittest.TestCase):
         model_sha = self.env.put_blob(self.model)
         index_sha = self.env.put_blob(b"FAKE-FAISS index")
         result, reporter = self.convert(model={"blob": model_sha}, index={"blob": index_sha},
-                                        index_rate=0.75, output="blob")
+                                        index_rate=0.75, output_mode="blob")
         self.assertNotIn("error", result, result.get("error"))
         self.assertEqual(result["output"]["blob"], result["output"]["sha256"])
         self.assertNotIn("data", result["output"])
@@ -92,7 +92,7 @@ class ConvertTests(unittest.TestCase):
         long_input = wav_bytes(60.0, 16000, 200)  # 60 s at 40 kHz 16-bit ≈ 4.8 MB out
         model_sha = self.env.put_blob(self.model)
         input_sha = self.env.put_blob(long_input)
-        result, _ = self.convert(model={"blob": model_sha}, input={"blob": input_sha}, output="inline")
+        result, _ = self.convert(model={"blob": model_sha}, input={"blob": input_sha}, output_mode="inline")
         self.assertNotIn("error", result, result.get("error"))
         self.assertIn("blob", result["output"])
         self.assertGreater(result["output"]["size"], 4 * 1024 * 1024)
@@ -164,6 +164,29 @@ class ConvertTests(unittest.TestCase):
         three_mib = b"\x00" * (3 * 1024 * 1024)
         result, _ = self.convert(model={"data": b64(three_mib)}, input={"data": b64(three_mib + b"x" * 1024)})
         self.assertIn("inline files of one job may total at most", result["error"])
+
+
+class StagingTests(unittest.TestCase):
+    def test_staged_models_are_bounded_and_reused(self):
+        import tempfile
+        import shutil
+
+        from vsworker.convert import STAGED_MODELS_KEPT, stage_file
+        from vsworker.fileref import FileRef
+
+        folder = tempfile.mkdtemp(prefix="vs-stage-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        paths = []
+        for i in range(STAGED_MODELS_KEPT + 5):
+            ref = FileRef("input.model", data=f"model {i}".encode())
+            paths.append(stage_file(ref, ctx=None, directory=folder, suffix=".pth"))
+            old = 1000000 + i  # strictly increasing mtimes without sleeping
+            os.utime(paths[-1], (old, old))
+        self.assertEqual(len(os.listdir(folder)), STAGED_MODELS_KEPT)
+        self.assertTrue(os.path.exists(paths[-1]))
+        self.assertFalse(os.path.exists(paths[0]))
+        again = stage_file(FileRef("input.model", data=b"model 20"), ctx=None, directory=folder, suffix=".pth")
+        self.assertEqual(again, paths[-1])  # same bytes, same path: the warm model stays loaded
 
 
 if __name__ == "__main__":

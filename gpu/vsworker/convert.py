@@ -20,6 +20,7 @@ UNIMPLEMENTED_F0 = (
 )
 OUTPUT_MODES = ("auto", "inline", "blob")
 MAX_INPUT_SECONDS = 3600
+STAGED_MODELS_KEPT = 16  # staged model/index files kept in scratch for warm reuse
 
 
 class ConvertRequest:
@@ -48,7 +49,7 @@ def parse_request(fields):
     req.clean_audio = fields.boolean("clean_audio", default=False)
     req.clean_strength = fields.number("clean_strength", 0.0, 1.0, default=0.7)
     req.output_format = fields.enum("output_format", tuple(OUTPUT_FORMATS), default="wav")
-    req.output_mode = fields.enum("output", OUTPUT_MODES, default="auto")
+    req.output_mode = fields.enum("output_mode", OUTPUT_MODES, default="auto")
     req.embedder = fields.enum("embedder", EMBEDDERS)
     fields.finish("task 'convert'")
     return req
@@ -69,7 +70,25 @@ def stage_file(ref, ctx, directory, suffix):
     else:
         os.symlink(ctx.store.require(ref.sha256, ref.field), tmp)
     os.replace(tmp, path)
+    _prune_staged(directory, keep=path)
     return path
+
+
+def _prune_staged(directory, keep):
+    """Scratch is the container disk: keep only the most recently staged files."""
+    entries = []
+    for name in os.listdir(directory):
+        full = os.path.join(directory, name)
+        try:
+            entries.append((os.lstat(full).st_mtime, full))
+        except FileNotFoundError:
+            continue
+    for _, full in sorted(entries, reverse=True)[STAGED_MODELS_KEPT:]:
+        if full != keep:
+            try:
+                os.unlink(full)
+            except FileNotFoundError:
+                pass
 
 
 def convert_task(ctx, fields):
