@@ -383,7 +383,10 @@ class LeaseTests(TrainingTestCase):
         result = handle_job({"id": "second", "input": train_input(epochs=2)}, ctx)
         self.assert_ok(result)
         self.assertEqual(len(waits), 1)
-        self.assertTrue(any(u["stage"] == "waiting" and "'first'" in u["message"] for u in reporter.updates))
+        waiting = [u for u in reporter.updates if u["stage"] == "waiting"]
+        self.assertEqual(len(waiting), 1)
+        self.assertEqual((waiting[0]["task"], waiting[0]["run_id"]), ("train", "alice"))
+        self.assertIn("'first'", waiting[0]["message"])
 
 
 if __name__ == "__main__":

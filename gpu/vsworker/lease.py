@@ -33,10 +33,11 @@ def _pid_alive(pid):
 
 
 class RunLease:
-    def __init__(self, path, job_id, reporter, sleep=time.sleep, clock=time.time):
+    def __init__(self, path, job_id, reporter, on_wait=None, sleep=time.sleep, clock=time.time):
         self.path = path
         self.job_id = job_id
         self.reporter = reporter
+        self.on_wait = on_wait or (lambda message: reporter.log(message))
         self.sleep = sleep
         self.clock = clock
         self.token = uuid.uuid4().hex
@@ -109,10 +110,7 @@ class RunLease:
                     f"run {run_id} is still being trained by job {data.get('job_id')!r}; "
                     "gave up waiting"
                 )
-            self.reporter.progress({
-                "stage": "waiting",
-                "message": f"run {run_id} is busy in job {data.get('job_id')!r}; waiting for it",
-            })
+            self.on_wait(f"run {run_id} is busy in job {data.get('job_id')!r}; waiting for it")
             self.sleep(POLL_SECONDS)
             waited += POLL_SECONDS
         self._thread = threading.Thread(target=self._heartbeat, daemon=True)

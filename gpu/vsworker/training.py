@@ -638,8 +638,9 @@ class TrainingRun:
         dataset_sha = req.dataset.digest()
         fps = fingerprints(req, dataset_sha)
         os.makedirs(self.run_dir, exist_ok=True)
-        lease = RunLease(os.path.join(self.run_dir, "lease.json"), self.ctx.job_id,
-                         self.ctx.reporter, **({"sleep": self.ctx.sleep} if self.ctx.sleep else {}))
+        lease = RunLease(os.path.join(self.run_dir, "lease.json"), self.ctx.job_id, self.ctx.reporter,
+                         on_wait=lambda message: self.progress("waiting", message),
+                         **({"sleep": self.ctx.sleep} if self.ctx.sleep else {}))
         lease.acquire(self.run_id)
         try:
             self.state = self.load_state()
