@@ -76,6 +76,17 @@ class ConvertTests(unittest.TestCase):
         self.assertEqual(third["output"]["sample_rate"], 48000)
         self.assertTrue(any("Loaded voice model" in l for l in reporter.lines))
 
+    def test_training_stops_the_warm_converter_first(self):
+        from tests.test_training import train_input
+
+        self.convert()
+        process = converter_module._warm["process"]
+        self.assertTrue(process.alive())
+        result, _ = self.env.run(train_input(epochs=2))
+        self.assertNotIn("error", result, result.get("error"))
+        self.assertIsNone(converter_module._warm["process"])
+        self.assertFalse(process.alive())
+
     def test_blob_model_with_index_and_blob_output(self):
         model_sha = self.env.put_blob(self.model)
         index_sha = self.env.put_blob(b"FAKE-FAISS index")

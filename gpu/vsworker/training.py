@@ -23,6 +23,7 @@ import uuid
 
 from . import applio
 from .archive import unpack
+from .converter import stop_warm_converter
 from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
@@ -584,6 +585,8 @@ class TrainingRun:
                     # Both halves are on disk: older pairs are no longer needed.
                     self.prune_pairs(KEEP_CHECKPOINT_PAIRS)
 
+        # The warm conversion process holds GPU memory that train.py needs.
+        stop_warm_converter()
         g_path, d_path = self.pretrained_paths
         started = time.monotonic()
         try:
