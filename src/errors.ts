@@ -1,0 +1,93 @@
+/**
+ * Typed errors and the documented exit-code table.
+ *
+ * Every error voicestudio reports to a user is a VoicestudioError: it names the file or setting involved
+ * (in `message`), says what to do next (`suggestion`), and maps to one exit code. Anything else that
+ * escapes is a bug and exits 1 with its stack under --verbose.
+ */
+
+export const ExitCode = {
+  /** Everything asked for was done. */
+  Success: 0,
+  /** The command failed; nothing (or nothing more) was done. */
+  Failure: 1,
+  /** The command line itself was wrong: unknown option, bad value, missing argument. */
+  Usage: 2,
+  /** Some inputs failed and were reported; every other input was processed. */
+  Partial: 3,
+  /** Interrupted by the user (Ctrl-C / SIGINT). */
+  Interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const ErrorCode = {
+  Usage: 'usage',
+  Config: 'config',
+  Credentials: 'credentials',
+  FfmpegMissing: 'ffmpeg_missing',
+  FfmpegFailed: 'ffmpeg_failed',
+  MediaUnreadable: 'media_unreadable',
+  ProjectMissing: 'project_missing',
+  ManifestDamaged: 'manifest_damaged',
+  ManifestLocked: 'manifest_locked',
+  ManifestTooNew: 'manifest_too_new',
+  NothingToDo: 'nothing_to_do',
+  Interrupted: 'interrupted',
+  Internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface VoicestudioErrorOptions {
+  suggestion?: string;
+  /** The file or setting the error is about, for --json consumers. */
+  subject?: string;
+  exitCode?: ExitCode;
+  cause?: unknown;
+}
+
+export class VoicestudioError extends Error {
+  readonly code: ErrorCode;
+  readonly suggestion: string | undefined;
+  readonly subject: string | undefined;
+  readonly exitCode: ExitCode;
+
+  constructor(code: ErrorCode, message: string, options: VoicestudioErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'VoicestudioError';
+    this.code = code;
+    this.suggestion = options.suggestion;
+    this.subject = options.subject;
+    this.exitCode = options.exitCode ?? ExitCode.Failure;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; suggestion?: string; subject?: string } {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.suggestion === undefined ? {} : { suggestion: this.suggestion }),
+      ...(this.subject === undefined ? {} : { subject: this.subject }),
+    };
+  }
+}
+
+/** A command-line mistake found after parsing (a value commander cannot check by itself). */
+export class UsageError extends VoicestudioError {
+  constructor(message: string, suggestion?: string) {
+    super(ErrorCode.Usage, message, { suggestion, exitCode: ExitCode.Usage });
+    this.name = 'UsageError';
+  }
+}
+
+export class InterruptedError extends VoicestudioError {
+  constructor(message = 'Interrupted.') {
+    super(ErrorCode.Interrupted, message, {
+      suggestion: 'Run the same command again to continue where it stopped.',
+      exitCode: ExitCode.Interrupted,
+    });
+    this.name = 'InterruptedError';
+  }
+}
+
+export function isAbortError(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error instanceof InterruptedError);
+}

@@ -1,0 +1,148 @@
+/** Domain types shared by the manifest, ingest, preprocess and the quality report. */
+
+export type SourceKind = 'singing' | 'speech';
+export const SOURCE_KINDS: readonly SourceKind[] = ['singing', 'speech'];
+
+export type TrainingSampleRate = 32000 | 40000 | 48000;
+export const TRAINING_SAMPLE_RATES: readonly TrainingSampleRate[] = [32000, 40000, 48000];
+
+/** One distinct piece of audio the user gave us, identified by the sha256 of the original file. */
+export interface Source {
+  /** Short stable id derived from sha256 (first 12 hex digits). */
+  id: string;
+  /** sha256 of the original file's bytes. */
+  sha256: string;
+  /** The original file: relative to the project when inside it, else absolute. Never modified. */
+  path: string;
+  /** Other paths whose content was identical (the same file under another name). */
+  aliases: string[];
+  kind: SourceKind;
+  durationSec: number;
+  sampleRate: number;
+  channels: number;
+  /** Codec of the stream that was taken (e.g. "pcm_s16le", "aac"). */
+  codec: string;
+  /** Index of the audio stream taken from the container. */
+  streamIndex: number;
+  /** Lossless working copy, relative to the project (under .voicestudio/). */
+  workingFile: string;
+  sizeBytes: number;
+  ingestedAt: string;
+}
+
+/** A training clip cut from a source. */
+export interface Segment {
+  /** `<sourceId>-<nnnn>` */
+  id: string;
+  sourceId: string;
+  /** Relative to the project. */
+  file: string;
+  startSec: number;
+  endSec: number;
+}
+
+export interface PreprocessSettings {
+  sampleRate: TrainingSampleRate;
+  denoise: boolean;
+  highpassHz: number;
+  /** Integrated loudness every source is normalised to. */
+  targetLufs: number;
+  minClipSec: number;
+  maxClipSec: number;
+}
+
+export type DropReason = 'silence' | 'clipping' | 'too_short';
+
+export interface DroppedClip {
+  startSec: number;
+  endSec: number;
+  reason: DropReason;
+  /** Human explanation with the measured figure, e.g. "2.4 % of samples clipped". */
+  detail: string;
+}
+
+export interface QualityWarning {
+  code: string;
+  /** Which source (id) or "dataset". */
+  scope: string;
+  message: string;
+  suggestion: string;
+}
+
+export interface LengthDistribution {
+  count: number;
+  minSec: number;
+  medianSec: number;
+  maxSec: number;
+  /** Clip counts per bucket: [5,7), [7,9), [9,11), [11,13), [13,15]. */
+  histogram: { fromSec: number; toSec: number; count: number }[];
+}
+
+export interface SourceQualityReport {
+  sourceId: string;
+  path: string;
+  kind: SourceKind;
+  durationSec: number;
+  keptSec: number;
+  droppedSec: number;
+  clips: LengthDistribution;
+  dropped: DroppedClip[];
+  /** Share (0..1) of samples at or near full scale in the original. */
+  clippedShare: number;
+  peakDbfs: number;
+  noiseFloorDbfs: number;
+  snrDb: number;
+  loudnessLufs: number;
+  warnings: QualityWarning[];
+}
+
+export interface DatasetQualityReport {
+  generatedAt: string;
+  settings: PreprocessSettings;
+  sources: SourceQualityReport[];
+  total: {
+    durationSec: number;
+    keptSec: number;
+    droppedSec: number;
+    clips: LengthDistribution;
+    singingSec: number;
+    speechSec: number;
+    /** Share (0..1) of kept seconds that are singing. */
+    singingShare: number;
+    clippedShare: number;
+  };
+  warnings: QualityWarning[];
+}
+
+/** What preprocess last did for one source, so a re-run can skip it. */
+export interface PreprocessRecord {
+  sourceId: string;
+  /** Hash of (source sha256, settings): a different key means the clips are stale. */
+  key: string;
+  segmentIds: string[];
+  report: SourceQualityReport;
+  processedAt: string;
+}
+
+/** Filled in by the training issue; kept opaque here so old manifests migrate cleanly. */
+export interface ModelRecord {
+  name: string;
+  version: number;
+  [field: string]: unknown;
+}
+
+export interface JobRecord {
+  id: string;
+  [field: string]: unknown;
+}
+
+export interface Manifest {
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  sources: Source[];
+  segments: Segment[];
+  preprocess: { settings?: PreprocessSettings; records: PreprocessRecord[] };
+  models: ModelRecord[];
+  jobs: JobRecord[];
+}
