@@ -1,0 +1,224 @@
+import { describe, expect, it } from 'vitest';
+import { PcmAnalyzer } from '../../src/pipeline/analysis.js';
+import { frameRangeToSeconds, sliceByRms, suggestSilenceThreshold, type FrameRange, type SliceResult } from '../../src/pipeline/slicer.js';
+
+const HOP = 0.01;
+const OPTS = { hopSec: HOP, minClipSec: 5, maxClipSec: 15 };
+const VOICE = -20;
+const PAUSE = -60;
+
+/** An RMS map from [seconds, dB] stretches, at a 10 ms hop. */
+function rmsMap(...stretches: [seconds: number, db: number][]): Float32Array {
+  const levels: number[] = [];
+  for (const [seconds, db] of stretches) levels.push(...Array<number>(Math.round(seconds / HOP)).fill(db));
+  return Float32Array.from(levels);
+}
+
+/** Sets single quiet frames ("dips") at the given times. */
+function withDips(rmsDb: Float32Array, ...dips: [seconds: number, db: number][]): Float32Array {
+  for (const [seconds, db] of dips) rmsDb[Math.round(seconds / HOP)] = db;
+  return rmsDb;
+}
+
+const frames = (...ranges: [number, number][]): FrameRange[] => ranges.map(([startFrame, endFrame]) => ({ startFrame, endFrame }));
+
+/** Mulberry32: a tiny seeded PRNG, so the randomised test is reproducible. */
+function prng(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('sliceByRms: silence cuts (slicer2 rules)', () => {
+  it('cuts a short pause at its quietest frame', () => {
+    // 6 s voice, 0.4 s pause with its quietest frame at 6.27 s, 6 s voice.
+    const rms = withDips(rmsMap([6, VOICE], [0.4, PAUSE], [6, VOICE]), [6.27, -72]);
+    expect(sliceByRms(rms, OPTS)).toEqual({ clips: frames([0, 627], [627, 1240]), dropped: [] });
+  });
+
+  it('trims a long pause to at most 0.5 s on each side, at the quietest frames there', () => {
+    // 6 s voice, 3 s pause (6–9 s) with dips at 6.2 s and 8.7 s, 6 s voice.
+    const rms = withDips(rmsMap([6, VOICE], [3, PAUSE], [6, VOICE]), [6.2, -70], [8.7, -70], [7.5, -90]);
+    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 620], [870, 1500]));
+  });
+
+  it('considers the middle of a pause that is between one and two max-silence-kept long', () => {
+    // 0.8 s pause (6–6.8 s): the margins overlap over 6.3–6.5 s, whose quietest frame (6.4 s) becomes the cut.
+    const rms = withDips(rmsMap([6, VOICE], [0.8, PAUSE], [6, VOICE]), [6.4, -80]);
+    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 640], [640, 1280]));
+  });
+
+  it('ignores pauses shorter than the minimum interval and pauses before the clip reaches the minimum length', () => {
+    // A 0.2 s pause at 6 s is too short; a 1 s pause at 3 s comes before 5 s of clip.
+    const rms = rmsMap([3, VOICE], [1, PAUSE], [2, VOICE], [0.2, PAUSE], [5, VOICE]);
+    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 1120]));
+  });
+
+  it('drops a long leading silence but for 0.5 s, keeps a short one, and drops a trailing silence', () => {
+    const long = withDips(rmsMap([2, PAUSE], [6, VOICE], [2, PAUSE]), [1.6, -70], [8.3, -70]);
+    expect(sliceByRms(long, OPTS)).toEqual({ clips: frames([160, 830]), dropped: [] });
+    const short = rmsMap([0.3, PAUSE], [6, VOICE], [0.2, PAUSE]);
+    expect(sliceByRms(short, OPTS).clips).toEqual(frames([0, 650]));
+  });
+
+  it('returns leftovers shorter than the minimum clip as too_short', () => {
+    // 6 s voice, 1 s pause, 2 s voice at the end.
+    const rms = withDips(rmsMap([6, VOICE], [1, PAUSE], [2, VOICE]), [6.5, -70]);
+    const result = sliceByRms(rms, OPTS);
+    expect(result.clips).toEqual(frames([0, 650]));
+    expect(result.dropped).toEqual([{ startFrame: 650, endFrame: 900, reason: 'too_short' }]);
+  });
+
+  it('returns nothing for silence or an empty map', () => {
+    expect(sliceByRms(rmsMap([10, PAUSE]), OPTS)).toEqual({ clips: [], dropped: [] });
+    expect(sliceByRms(new Float32Array(0), OPTS)).toEqual({ clips: [], dropped: [] });
+  });
+
+  it('uses the threshold it is given', () => {
+    const rms = withDips(rmsMap([6, VOICE], [0.4, -35], [6, VOICE]), [6.2, -36]);
+    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 1240]));
+    expect(sliceByRms(rms, { ...OPTS, thresholdDb: -30 }).clips).toEqual(frames([0, 620], [620, 1240]));
+  });
+});
+
+describe('sliceByRms: maximum length', () => {
+  it('splits a 40 s phrase without silence at its quietest points, into parts of 5–15 s', () => {
+    // Quietest at 26 s (-32 dB), next at 12 s (-30 dB): 40 → 26 + 14 → 12 + 14 + 14.
+    const rms = withDips(rmsMap([40, VOICE]), [12, -30], [26, -32], [2, -39], [38, -39]);
+    expect(sliceByRms(rms, OPTS)).toEqual({ clips: frames([0, 1200], [1200, 2600], [2600, 4000]), dropped: [] });
+  });
+
+  it('never splits where a part would fall under the minimum, even at a quieter frame', () => {
+    // The quietest frame (2 s) would leave a 2 s part; the split goes to the quietest allowed frame (9 s) instead.
+    const rms = withDips(rmsMap([18, VOICE]), [2, -39], [9, -25]);
+    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 900], [900, 1800]));
+  });
+
+  it('when no split gives two valid clips (9 s with clips of 5–8 s), keeps a valid clip and drops the rest', () => {
+    const rms = withDips(rmsMap([9, VOICE]), [7, -30]);
+    expect(sliceByRms(rms, { ...OPTS, maxClipSec: 8 })).toEqual({
+      clips: frames([0, 700]),
+      dropped: [{ startFrame: 700, endFrame: 900, reason: 'too_short' }],
+    });
+  });
+
+  it('keeps every clip within 5–15 s on random material, in order and without overlap', () => {
+    const random = prng(42);
+    for (let round = 0; round < 20; round++) {
+      const stretches: [number, number][] = [];
+      for (let t = 0; t < 240; ) {
+        const isPause = random() < 0.35;
+        const seconds = isPause ? 0.1 + random() * 2.5 : 0.5 + random() * 30;
+        stretches.push([seconds, isPause ? -75 + random() * 20 : -30 + random() * 15]);
+        t += seconds;
+      }
+      const rms = rmsMap(...stretches).map((db) => db + (random() - 0.5) * 4);
+      const { clips, dropped } = sliceByRms(rms, OPTS);
+      for (const clip of clips) {
+        expect(clip.endFrame - clip.startFrame).toBeGreaterThanOrEqual(500);
+        expect(clip.endFrame - clip.startFrame).toBeLessThanOrEqual(1500);
+      }
+      for (const leftover of dropped) expect(leftover.endFrame - leftover.startFrame).toBeLessThan(500);
+      const all = [...clips, ...dropped].sort((a, b) => a.startFrame - b.startFrame);
+      all.slice(1).forEach((range, index) => expect(range.startFrame).toBeGreaterThanOrEqual(all[index]!.endFrame));
+    }
+  });
+});
+
+describe('sliceByRms on analysed audio', () => {
+  const RATE = 8000;
+
+  /** A sung phrase: 220 Hz with 5.5 Hz vibrato, and optional -12 dB dips (200 ms) at given offsets. */
+  function phrase(seconds: number, dipsAt: number[] = []): Float64Array {
+    const out = new Float64Array(Math.round(seconds * RATE));
+    let phase = 0;
+    for (let i = 0; i < out.length; i++) {
+      const t = i / RATE;
+      phase += (2 * Math.PI * 220 * (1 + 0.03 * Math.sin(2 * Math.PI * 5.5 * t))) / RATE;
+      const dipped = dipsAt.some((at) => Math.abs(t - at) < 0.1);
+      out[i] = (dipped ? 0.25 : 1) * 0.3 * (Math.sin(phase) + 0.5 * Math.sin(2 * phase));
+    }
+    return out;
+  }
+
+  /** Room noise at about -70 dBFS RMS. */
+  function pause(seconds: number, random: () => number): Float64Array {
+    return Float64Array.from({ length: Math.round(seconds * RATE) }, () => (random() - 0.5) * 0.0011);
+  }
+
+  function analyse(parts: Float64Array[]) {
+    const samples = new Int16Array(parts.reduce((total, part) => total + part.length, 0));
+    let offset = 0;
+    for (const part of parts) for (const x of part) samples[offset++] = Math.round(x * 32767);
+    const analyzer = new PcmAnalyzer({ sampleRate: RATE, channels: 1 });
+    const bytes = Buffer.from(samples.buffer);
+    for (let start = 0; start < bytes.length; start += 777) analyzer.push(bytes.subarray(start, start + 777));
+    return analyzer.finish();
+  }
+
+  it('cuts inside the pauses and splits a 40 s phrase at its dips', () => {
+    const random = prng(7);
+    // 0.5 s pause | 8 s phrase | 0.6 s pause (8.5–9.1 s) | 40 s phrase with dips at 22.1 s and 35.1 s | 1 s pause
+    const analysis = analyse([pause(0.5, random), phrase(8), pause(0.6, random), phrase(40, [13, 26]), pause(1, random)]);
+    const result: SliceResult = sliceByRms(analysis.rmsDb, { ...OPTS, hopSec: analysis.hopSec });
+    const clips = result.clips.map((clip) => frameRangeToSeconds(clip, analysis.hopSec, analysis.durationSec));
+    expect(clips).toHaveLength(4);
+    // The leading pause is kept whole (≤ 0.5 s); the first cut falls inside the 8.5–9.1 s pause.
+    expect(clips[0]!.startSec).toBe(0);
+    expect(clips[0]!.endSec).toBeGreaterThanOrEqual(8.5);
+    expect(clips[1]!.startSec).toBeLessThanOrEqual(9.1);
+    // The 40 s phrase splits at the dips (±0.1 s, the dip's half width) and its end is trimmed into the final pause.
+    expect(Math.abs(clips[1]!.endSec - 22.1)).toBeLessThanOrEqual(0.1);
+    expect(clips[2]!.startSec).toBe(clips[1]!.endSec);
+    expect(Math.abs(clips[2]!.endSec - 35.1)).toBeLessThanOrEqual(0.1);
+    expect(clips[3]!.startSec).toBe(clips[2]!.endSec);
+    // Up to 0.5 s of the final pause is kept (its first silent frame's window starts 20 ms after the phrase).
+    expect(clips[3]!.endSec).toBeGreaterThanOrEqual(49.1);
+    expect(clips[3]!.endSec).toBeLessThanOrEqual(49.65);
+    for (const clip of clips) expect(clip.endSec - clip.startSec).toBeLessThanOrEqual(15);
+    expect(result.dropped).toEqual([]);
+  });
+});
+
+describe('frameRangeToSeconds', () => {
+  it('converts frames to seconds and clamps to the duration', () => {
+    const { startSec, endSec } = frameRangeToSeconds({ startFrame: 150, endFrame: 1200 }, 0.01);
+    expect(startSec).toBeCloseTo(1.5, 12);
+    expect(endSec).toBeCloseTo(12, 12);
+    expect(frameRangeToSeconds({ startFrame: 150, endFrame: 1201 }, 0.01, 12.004).endSec).toBe(12.004);
+  });
+});
+
+describe('sliceByRms options', () => {
+  it('rejects settings slicer2 rejects, and a maximum under the minimum', () => {
+    expect(() => sliceByRms(new Float32Array(10), { ...OPTS, minClipSec: 0.2 })).toThrow(/minIntervalSec/);
+    expect(() => sliceByRms(new Float32Array(10), { ...OPTS, maxSilenceKeptSec: 0.001 })).toThrow(/maxSilenceKeptSec/);
+    expect(() => sliceByRms(new Float32Array(10), { ...OPTS, maxClipSec: 4 })).toThrow(/maxClipSec/);
+    expect(() => sliceByRms(new Float32Array(10), { ...OPTS, hopSec: 0 })).toThrow(/hopSec/);
+  });
+});
+
+describe('suggestSilenceThreshold', () => {
+  const recording = (floorDb: number, voiceDb: number): Float32Array => rmsMap([30, floorDb], [70, voiceDb]);
+
+  it('keeps -40 dBFS for a clean recording', () => {
+    expect(suggestSilenceThreshold(recording(-70, -20))).toBe(-40);
+  });
+
+  it('raises it to 10 dB above a high noise floor', () => {
+    expect(suggestSilenceThreshold(recording(-45, -10))).toBe(-35);
+  });
+
+  it('stays halfway between floor and voice when they are close', () => {
+    expect(suggestSilenceThreshold(recording(-35, -15))).toBe(-25);
+    expect(suggestSilenceThreshold(recording(-30, -24))).toBe(-27);
+  });
+
+  it('falls back to -40 dBFS for digital silence', () => {
+    expect(suggestSilenceThreshold(rmsMap([5, -120]))).toBe(-40);
+  });
+});
