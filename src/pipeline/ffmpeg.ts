@@ -1,0 +1,261 @@
+/**
+ * Everything that touches FFmpeg. fluent-ffmpeg is archived upstream, so it is imported here and nowhere
+ * else: probing and encode runs go through it, raw PCM streaming and version probes through execa.
+ */
+import { access, constants } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { execa } from 'execa';
+import fluentFfmpeg from 'fluent-ffmpeg';
+import { ErrorCode, VoicestudioError } from '../errors.js';
+
+export type ToolSource = 'env' | 'path' | 'bundled';
+
+export interface ToolLocation {
+  path: string;
+  source: ToolSource;
+}
+
+export interface FfmpegTools {
+  ffmpeg: ToolLocation;
+  ffprobe: ToolLocation;
+}
+
+const TOOL_SPECS = {
+  ffmpeg: { envVar: 'FFMPEG_PATH', bundledPackage: '@ffmpeg-installer/ffmpeg' },
+  ffprobe: { envVar: 'FFPROBE_PATH', bundledPackage: '@ffprobe-installer/ffprobe' },
+} as const;
+type ToolName = keyof typeof TOOL_SPECS;
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const executable = process.platform === 'win32' ? `${name}.exe` : name;
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, executable);
+    if (await isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function bundledBinary(packageName: string): string | undefined {
+  try {
+    // Optional dependencies: absent on unsupported platforms or with --omit=optional.
+    const installer = createRequire(import.meta.url)(packageName) as { path?: string };
+    return installer.path;
+  } catch {
+    return undefined;
+  }
+}
+
+async function locateTool(name: ToolName, env: NodeJS.ProcessEnv): Promise<ToolLocation> {
+  const spec = TOOL_SPECS[name];
+  const fromEnv = env[spec.envVar];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (await isExecutable(fromEnv)) return { path: fromEnv, source: 'env' };
+    throw new VoicestudioError(ErrorCode.FfmpegMissing, `${spec.envVar} points to ${fromEnv}, which is not an executable file.`, {
+      subject: spec.envVar,
+      suggestion: `Fix ${spec.envVar} or unset it to use the ${name} on your PATH or the bundled one.`,
+    });
+  }
+  const onPath = await findOnPath(name, env);
+  if (onPath !== undefined) return { path: onPath, source: 'path' };
+  const bundled = bundledBinary(spec.bundledPackage);
+  if (bundled !== undefined && (await isExecutable(bundled))) return { path: bundled, source: 'bundled' };
+  throw new VoicestudioError(ErrorCode.FfmpegMissing, `${name} was not found (${spec.envVar} is unset, it is not on PATH, and no bundled binary is installed).`, {
+    subject: name,
+    suggestion: `Install FFmpeg (e.g. "apt-get install ffmpeg" or "brew install ffmpeg"), or set ${spec.envVar}, or reinstall voicestudio with optional dependencies.`,
+  });
+}
+
+/** Finds ffmpeg and ffprobe: FFMPEG_PATH/FFPROBE_PATH, then PATH, then the npm-bundled binaries. */
+export async function locateFfmpeg(env: NodeJS.ProcessEnv = process.env): Promise<FfmpegTools> {
+  const [ffmpeg, ffprobe] = await Promise.all([locateTool('ffmpeg', env), locateTool('ffprobe', env)]);
+  return { ffmpeg, ffprobe };
+}
+
+/** The first line of `<tool> -version`, e.g. "ffmpeg version 5.1.6-0+deb12u1". */
+export async function toolVersion(tool: ToolLocation): Promise<string> {
+  const { stdout } = await execa(tool.path, ['-hide_banner', '-version'], { timeout: 10_000 });
+  return stdout.split('\n')[0]?.replace(/\s+Copyright.*$/, '').trim() ?? 'unknown';
+}
+
+export interface AudioStreamInfo {
+  /** Index among all streams of the container. */
+  index: number;
+  /** Index among the audio streams, as `-map 0:a:N` counts. */
+  audioIndex: number;
+  codec: string;
+  sampleRate: number;
+  channels: number;
+  bitsPerSample: number;
+  isDefault: boolean;
+}
+
+export interface MediaProbe {
+  formatName: string;
+  durationSec: number;
+  audioStreams: AudioStreamInfo[];
+  hasVideo: boolean;
+}
+
+function toNumber(value: unknown): number {
+  const parsed = Number(value);
+  return Number.isFinite(parsed) ? parsed : 0;
+}
+
+/** Probes a media file. Throws MediaUnreadable with ffprobe's own words when it is not media. */
+export async function probeMedia(tools: FfmpegTools, file: string): Promise<MediaProbe> {
+  const data = await new Promise<fluentFfmpeg.FfprobeData>((resolve, reject) => {
+    fluentFfmpeg(file)
+      .setFfprobePath(tools.ffprobe.path)
+      .ffprobe((error: Error | null, result: fluentFfmpeg.FfprobeData) => (error ? reject(error) : resolve(result)));
+  }).catch((error: unknown) => {
+    throw new VoicestudioError(ErrorCode.MediaUnreadable, `${file}: not a readable audio or video file (${ffprobeReason(error)}).`, {
+      subject: file,
+      cause: error,
+      suggestion: 'Check that the file is complete and plays in a media player; re-export or re-download it.',
+    });
+  });
+  let audioIndex = 0;
+  const audioStreams: AudioStreamInfo[] = [];
+  for (const stream of data.streams) {
+    if (stream.codec_type !== 'audio') continue;
+    audioStreams.push({
+      index: stream.index,
+      audioIndex: audioIndex++,
+      codec: stream.codec_name ?? 'unknown',
+      sampleRate: toNumber(stream.sample_rate),
+      channels: toNumber(stream.channels),
+      bitsPerSample: toNumber(stream.bits_per_raw_sample) || toNumber(stream.bits_per_sample),
+      isDefault: toNumber(stream.disposition?.default) === 1,
+    });
+  }
+  return {
+    formatName: data.format.format_name ?? 'unknown',
+    durationSec: toNumber(data.format.duration),
+    audioStreams,
+    hasVideo: data.streams.some((s) => s.codec_type === 'video' && toNumber(s.disposition?.attached_pic) !== 1),
+  };
+}
+
+function ffprobeReason(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  // fluent-ffmpeg prefixes ffprobe's stderr with its own words; the last line is ffprobe's verdict.
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return (lines.at(-1) ?? text).replace(/^.*?: /, '');
+}
+
+/** The best audio stream: the default one, else the one with most channels, then highest rate. */
+export function pickAudioStream(probe: MediaProbe): AudioStreamInfo | undefined {
+  return [...probe.audioStreams].sort(
+    (a, b) => Number(b.isDefault) - Number(a.isDefault) || b.channels - a.channels || b.sampleRate - a.sampleRate,
+  )[0];
+}
+
+export interface PcmStreamOptions {
+  /** Which audio stream (`0:a:N`). */
+  audioIndex?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Decodes a file to signed 16-bit little-endian PCM at its native rate and channel count and hands
+ * each chunk to `onChunk`. One decode; nothing is held in memory beyond the current chunk.
+ */
+export async function streamPcm(
+  tools: FfmpegTools,
+  file: string,
+  onChunk: (chunk: Buffer) => void,
+  options: PcmStreamOptions = {},
+): Promise<void> {
+  const args = ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-map', `0:a:${options.audioIndex ?? 0}`, '-f', 's16le', '-acodec', 'pcm_s16le', 'pipe:1'];
+  const child = execa(tools.ffmpeg.path, args, {
+    buffer: { stdout: false, stderr: true },
+    stdin: 'ignore',
+    ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
+    forceKillAfterDelay: 1_000,
+    reject: false,
+  });
+  child.stdout.on('data', onChunk);
+  const result = await child;
+  if (options.signal?.aborted) throw options.signal.reason;
+  if (result.exitCode !== 0) {
+    throw new VoicestudioError(ErrorCode.FfmpegFailed, `${file}: FFmpeg could not decode the audio (${lastLine(String(result.stderr))}).`, {
+      subject: file,
+      suggestion: 'Check that the file plays in a media player; re-export it as WAV or FLAC if it does not.',
+    });
+  }
+}
+
+export interface EncodeJob {
+  input: string;
+  /** Input-side options, e.g. ['-map', '0:a:1']. */
+  inputOptions?: string[];
+  /** FFmpeg audio filter chain entries, applied in order. */
+  audioFilters?: string[];
+  outputOptions: string[];
+  output: string;
+  signal?: AbortSignal;
+}
+
+export interface EncodeResult {
+  /** How much of the input FFmpeg actually got through, from its final progress line. */
+  processedSec: number | undefined;
+}
+
+/** The last `time=HH:MM:SS.ss` FFmpeg printed: how far it got. */
+export function lastProgressTime(stderr: string): number | undefined {
+  const matches = [...stderr.matchAll(/time=\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)/g)];
+  const last = matches.at(-1);
+  return last === undefined ? undefined : Number(last[1]) * 3600 + Number(last[2]) * 60 + Number(last[3]);
+}
+
+/** Runs one FFmpeg encode. Rejects with FfmpegFailed quoting FFmpeg's last error line. */
+export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<EncodeResult> {
+  return await new Promise<EncodeResult>((resolve, reject) => {
+    const command = fluentFfmpeg(job.input)
+      .setFfmpegPath(tools.ffmpeg.path)
+      .inputOptions(['-nostdin', '-hide_banner', ...(job.inputOptions ?? [])])
+      .outputOptions(job.outputOptions)
+      .output(job.output);
+    if (job.audioFilters !== undefined && job.audioFilters.length > 0) command.audioFilters(job.audioFilters);
+    const onAbort = (): void => {
+      command.kill('SIGKILL');
+    };
+    job.signal?.addEventListener('abort', onAbort, { once: true });
+    command
+      .on('end', (_stdout: string | null, stderr: string | null) => {
+        job.signal?.removeEventListener('abort', onAbort);
+        resolve({ processedSec: lastProgressTime(stderr ?? '') });
+      })
+      .on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
+        job.signal?.removeEventListener('abort', onAbort);
+        if (job.signal?.aborted) {
+          reject(job.signal.reason);
+          return;
+        }
+        reject(
+          new VoicestudioError(ErrorCode.FfmpegFailed, `${job.input}: FFmpeg failed (${lastLine(stderr ?? error.message)}).`, {
+            subject: job.input,
+            cause: error,
+            suggestion: 'Re-run with --verbose to see the FFmpeg command; check free disk space and that the file plays.',
+          }),
+        );
+      })
+      .run();
+  });
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines.at(-1) ?? 'no error message';
+}

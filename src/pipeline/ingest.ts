@@ -1,0 +1,285 @@
+/**
+ * Ingest: take the user's audio and video files into a project as content-addressed sources, each with a
+ * lossless working copy of its best audio stream. The user's own files are only read.
+ */
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ErrorCode, VoicestudioError } from '../errors.js';
+import { mapLimit } from './concurrency.js';
+import { pickAudioStream, probeMedia, runEncode, type AudioStreamInfo, type FfmpegTools } from './ffmpeg.js';
+import { declaredWavDurationSec } from './container-headers.js';
+import { commitTemp, projectRelative, sha256File, tempSibling } from './files.js';
+import { readManifest, updateManifest, WORK_DIR } from './manifest.js';
+import { datasetMixWarnings } from './quality.js';
+import type { Manifest, QualityWarning, Source, SourceKind } from './types.js';
+
+export const AUDIO_EXTENSIONS = ['.wav', '.flac', '.mp3', '.m4a', '.aac', '.ogg', '.oga', '.opus', '.aiff', '.aif', '.aifc'];
+export const VIDEO_EXTENSIONS = ['.mp4', '.mov', '.mkv', '.webm', '.m4v'];
+const MEDIA_EXTENSIONS = new Set([...AUDIO_EXTENSIONS, ...VIDEO_EXTENSIONS]);
+/** Folders of ours inside a project that a scan must not take as the user's recordings. */
+const SKIPPED_DIRS = new Set([WORK_DIR, 'models', 'node_modules']);
+/** PCM codecs that a WAV file can hold as they are: copied, not re-encoded. */
+const WAV_COPYABLE = new Set(['pcm_s16le', 'pcm_s24le', 'pcm_s32le', 'pcm_f32le', 'pcm_u8']);
+/** A working copy this much shorter than the file claims means the file is truncated. */
+const TRUNCATION_TOLERANCE_SEC = 1;
+const TRUNCATION_TOLERANCE_SHARE = 0.02;
+
+export type IngestStatus = 'added' | 'known' | 'duplicate' | 'updated' | 'failed';
+
+export interface IngestFileResult {
+  path: string;
+  status: IngestStatus;
+  sourceId?: string;
+  /** For a duplicate: the path of the source it is identical to. */
+  duplicateOf?: string;
+  reason?: string;
+  suggestion?: string;
+}
+
+export interface IngestSummary {
+  sources: number;
+  totalSec: number;
+  singingSec: number;
+  speechSec: number;
+  singingShare: number;
+}
+
+export interface IngestResult {
+  project: string;
+  files: IngestFileResult[];
+  failed: number;
+  summary: IngestSummary;
+  warnings: QualityWarning[];
+}
+
+export interface IngestOptions {
+  projectDir: string;
+  /** Files or folders; empty means the media inside the project folder. */
+  paths: string[];
+  /** Given explicitly: applied to new sources and to known ones. Absent: new sources are singing. */
+  kind?: SourceKind;
+  tools: FfmpegTools;
+  concurrency: number;
+  signal?: AbortSignal;
+  onFile?: (result: IngestFileResult, done: number, total: number) => void;
+}
+
+export async function assertProjectDir(projectDir: string): Promise<void> {
+  const info = await stat(projectDir).catch(() => undefined);
+  if (info === undefined || !info.isDirectory()) {
+    throw new VoicestudioError(ErrorCode.ProjectMissing, `${projectDir} is not a folder.`, {
+      subject: projectDir,
+      suggestion: 'Give the project folder (it holds, or will hold, voicestudio.json), e.g. voicestudio ingest ./vocals',
+    });
+  }
+}
+
+async function scanFolder(dir: string, found: string[]): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => a.name.localeCompare(b.name));
+  for (const entry of entries) {
+    if (entry.name.startsWith('.') || SKIPPED_DIRS.has(entry.name)) continue;
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) await scanFolder(full, found);
+    else if (entry.isFile() && MEDIA_EXTENSIONS.has(path.extname(entry.name).toLowerCase())) found.push(full);
+  }
+}
+
+interface Candidates {
+  files: string[];
+  missing: IngestFileResult[];
+}
+
+/** Files named explicitly are always tried (FFmpeg decides); folders contribute their media files. */
+async function collectCandidates(projectDir: string, paths: string[], cwd: string): Promise<Candidates> {
+  const files: string[] = [];
+  const missing: IngestFileResult[] = [];
+  for (const given of paths.length === 0 ? [projectDir] : paths) {
+    const full = path.resolve(cwd, given);
+    const info = await stat(full).catch(() => undefined);
+    if (info === undefined) missing.push({ path: given, status: 'failed', reason: 'no such file or folder', suggestion: 'Check the path.' });
+    else if (info.isDirectory()) await scanFolder(full, files);
+    else files.push(full);
+  }
+  return { files: [...new Set(files)], missing };
+}
+
+function workingCopyPlan(stream: AudioStreamInfo): { extension: string; codecOptions: string[] } {
+  if (stream.codec === 'flac') return { extension: '.flac', codecOptions: ['-c:a', 'copy'] };
+  if (WAV_COPYABLE.has(stream.codec)) return { extension: '.wav', codecOptions: ['-c:a', 'copy', '-rf64', 'auto'] };
+  // Lossy or exotic: decode once into FLAC, so later passes never decode the lossy stream again.
+  return { extension: '.flac', codecOptions: ['-c:a', 'flac', ...(stream.bitsPerSample > 16 ? ['-sample_fmt', 's32'] : [])] };
+}
+
+function mediaError(file: string, message: string, suggestion: string): VoicestudioError {
+  return new VoicestudioError(ErrorCode.MediaUnreadable, `${file}: ${message}`, { subject: file, suggestion });
+}
+
+interface ExtractedSource {
+  stream: AudioStreamInfo;
+  workingFile: string;
+  durationSec: number;
+}
+
+async function extractWorkingCopy(file: string, id: string, options: IngestOptions): Promise<ExtractedSource> {
+  const probe = await probeMedia(options.tools, file);
+  const stream = pickAudioStream(probe);
+  if (stream === undefined) {
+    throw mediaError(file, probe.hasVideo ? 'the video has no audio stream' : 'no audio stream found', 'Use a file that contains the recording\'s audio.');
+  }
+  const plan = workingCopyPlan(stream);
+  const dir = path.join(options.projectDir, WORK_DIR, 'sources');
+  await mkdir(dir, { recursive: true });
+  const final = path.join(dir, `${id}${plan.extension}`);
+  const temp = tempSibling(final);
+  try {
+    const { processedSec } = await runEncode(options.tools, {
+      input: file,
+      outputOptions: ['-map', `0:a:${stream.audioIndex}`, '-vn', '-sn', '-dn', '-map_metadata', '-1', ...plan.codecOptions, '-f', plan.extension === '.wav' ? 'wav' : 'flac'],
+      output: temp,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    // What the file promises: a WAV's data chunk says it exactly; for others ffprobe reads the header.
+    const claimed = (await declaredWavDurationSec(file)) ?? probe.durationSec;
+    const actual = processedSec ?? (await probeMedia(options.tools, temp)).durationSec;
+    if (actual <= 0) throw mediaError(file, 'no decodable audio (0 s)', 'The file is damaged or empty; export it again.');
+    if (claimed - actual > Math.max(TRUNCATION_TOLERANCE_SEC, claimed * TRUNCATION_TOLERANCE_SHARE)) {
+      throw mediaError(file, `truncated: it claims ${claimed.toFixed(1)} s but only ${actual.toFixed(1)} s can be decoded`, 'Copy or export the file again; it was cut off.');
+    }
+    await commitTemp(temp, final);
+    return { stream, workingFile: final, durationSec: actual };
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+function failure(file: string, error: unknown): IngestFileResult {
+  if (error instanceof VoicestudioError) {
+    const prefix = `${error.subject ?? ''}: `;
+    const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    return { path: file, status: 'failed', reason, ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }) };
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  return { path: file, status: 'failed', reason: code === 'EACCES' ? 'permission denied' : (error as Error).message, suggestion: 'Check that the file is readable.' };
+}
+
+export function summarizeSources(sources: Source[]): IngestSummary {
+  const singingSec = sources.filter((s) => s.kind === 'singing').reduce((sum, s) => sum + s.durationSec, 0);
+  const speechSec = sources.filter((s) => s.kind === 'speech').reduce((sum, s) => sum + s.durationSec, 0);
+  const totalSec = singingSec + speechSec;
+  return { sources: sources.length, totalSec, singingSec, speechSec, singingShare: totalSec === 0 ? 0 : singingSec / totalSec };
+}
+
+/** Records a file whose content the manifest already has: the same file, another name for it, or a new kind. */
+function recordKnown(source: Source, storedPath: string, kind: SourceKind | undefined): IngestFileResult {
+  const samePath = source.path === storedPath || source.aliases.includes(storedPath);
+  if (!samePath) source.aliases.push(storedPath);
+  if (kind !== undefined && source.kind !== kind) {
+    source.kind = kind;
+    return { path: storedPath, status: 'updated', sourceId: source.id };
+  }
+  return samePath
+    ? { path: storedPath, status: 'known', sourceId: source.id }
+    : { path: storedPath, status: 'duplicate', sourceId: source.id, duplicateOf: source.path };
+}
+
+function recordKnownBySha(manifest: Manifest, sha256: string, storedPath: string, kind: SourceKind | undefined): IngestFileResult {
+  const source = manifest.sources.find((s) => s.sha256 === sha256);
+  // Only reachable if another process removed the source between our read and our update.
+  if (source === undefined) return { path: storedPath, status: 'failed', reason: 'its source was removed from the manifest meanwhile', suggestion: 'Run ingest again.' };
+  return recordKnown(source, storedPath, kind);
+}
+
+export async function ingest(options: IngestOptions, cwd: string): Promise<IngestResult> {
+  const projectDir = path.resolve(options.projectDir);
+  await assertProjectDir(projectDir);
+  const { files, missing } = await collectCandidates(projectDir, options.paths, cwd);
+  if (files.length === 0 && missing.length === 0) {
+    throw new VoicestudioError(ErrorCode.NothingToDo, `No audio or video files found in ${options.paths.length === 0 ? projectDir : options.paths.join(', ')}.`, {
+      suggestion: `Put recordings (${[...AUDIO_EXTENSIONS, ...VIDEO_EXTENSIONS].join(' ')}) in the folder, or name files: voicestudio ingest ./project take1.wav interview.mp4`,
+    });
+  }
+  const results: IngestFileResult[] = [...missing];
+  const total = files.length + missing.length;
+  missing.forEach((result, index) => options.onFile?.(result, index + 1, total));
+  // Within one run, the first file with a given content wins; identical files wait for it.
+  const firstBySha = new Map<string, Promise<string | undefined>>();
+
+  const ingestOne = async (file: string): Promise<IngestFileResult> => {
+    const storedPath = projectRelative(projectDir, file);
+    try {
+      const info = await stat(file);
+      if (info.size === 0) return { path: storedPath, status: 'failed', reason: 'empty file (0 bytes)', suggestion: 'Copy or export the file again.' };
+      const sha256 = await sha256File(file, options.signal);
+      const id = sha256.slice(0, 12);
+      const earlier = firstBySha.get(sha256);
+      if (earlier === undefined) {
+        let settle: (id: string | undefined) => void = () => {};
+        firstBySha.set(sha256, new Promise((resolve) => (settle = resolve)));
+        try {
+          if ((await readManifest(projectDir))?.sources.some((s) => s.sha256 === sha256) === true) {
+            const { result } = await updateManifest(projectDir, (m) => recordKnownBySha(m, sha256, storedPath, options.kind));
+            settle(id);
+            return result;
+          }
+          const extracted = await extractWorkingCopy(file, id, options);
+          const source: Source = {
+            id,
+            sha256,
+            path: storedPath,
+            aliases: [],
+            kind: options.kind ?? 'singing',
+            durationSec: extracted.durationSec,
+            sampleRate: extracted.stream.sampleRate,
+            channels: extracted.stream.channels,
+            codec: extracted.stream.codec,
+            streamIndex: extracted.stream.audioIndex,
+            workingFile: projectRelative(projectDir, extracted.workingFile),
+            sizeBytes: info.size,
+            ingestedAt: new Date().toISOString(),
+          };
+          await updateManifest(projectDir, (m) => {
+            m.sources = m.sources.filter((s) => s.sha256 !== sha256);
+            m.sources.push(source);
+          }, options.signal === undefined ? {} : { signal: options.signal });
+          settle(id);
+          return { path: storedPath, status: 'added', sourceId: id };
+        } catch (error) {
+          settle(undefined);
+          throw error;
+        }
+      }
+      if ((await earlier) === undefined) return { path: storedPath, status: 'failed', reason: 'identical to another file in this run that failed', suggestion: 'See that file\'s error.' };
+      const { result } = await updateManifest(projectDir, (m) => recordKnownBySha(m, sha256, storedPath, options.kind));
+      return result;
+    } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (error instanceof VoicestudioError && !(error.code === ErrorCode.MediaUnreadable || error.code === ErrorCode.FfmpegFailed)) throw error;
+      return failure(storedPath, error);
+    }
+  };
+
+  let done = missing.length;
+  results.push(
+    ...(await mapLimit(
+      files,
+      options.concurrency,
+      async (file) => {
+        const result = await ingestOne(file);
+        options.onFile?.(result, ++done, total);
+        return result;
+      },
+      options.signal,
+    )),
+  );
+  const manifest = (await readManifest(projectDir)) ?? { sources: [] };
+  const summary = summarizeSources(manifest.sources);
+  return {
+    project: projectDir,
+    files: results,
+    failed: results.filter((r) => r.status === 'failed').length,
+    summary,
+    warnings: datasetMixWarnings({ singingSec: summary.singingSec, speechSec: summary.speechSec }),
+  };
+}

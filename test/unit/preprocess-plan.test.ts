@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { normalisationGainDb, planSegments, preprocessKey, DEFAULT_PREPROCESS_SETTINGS } from '../../src/pipeline/preprocess.js';
+import type { Source } from '../../src/pipeline/types.js';
+
+describe('planSegments', () => {
+  it('puts a boundary at each clip edge and maps clips to the segments between them', () => {
+    const plan = planSegments([{ startSec: 0.5, endSec: 8 }, { startSec: 9, endSec: 20 }, { startSec: 20, endSec: 31.25 }], 40);
+    expect(plan.times).toEqual([0.5, 8, 9, 20, 31.25]);
+    // segment 0 is the lead-in [0, 0.5); clip 1 starts at boundary 0.5 → segment 1.
+    expect(plan.clipSegments).toEqual([1, 3, 4]);
+  });
+
+  it('needs no boundary at the very start or end', () => {
+    const plan = planSegments([{ startSec: 0, endSec: 10 }, { startSec: 12, endSec: 25 }], 25);
+    expect(plan.times).toEqual([10, 12]);
+    expect(plan.clipSegments).toEqual([0, 2]);
+  });
+});
+
+describe('normalisationGainDb', () => {
+  it('brings the source to the target loudness', () => {
+    expect(normalisationGainDb({ loudnessLufs: -30, peakDbfs: -15 }, -20)).toBe(10);
+  });
+
+  it('holds back so the peak stays at -1 dBFS', () => {
+    expect(normalisationGainDb({ loudnessLufs: -30, peakDbfs: -4 }, -20)).toBe(3);
+  });
+
+  it('leaves silence alone', () => {
+    expect(normalisationGainDb({ loudnessLufs: -120, peakDbfs: -120 }, -20)).toBe(0);
+  });
+});
+
+describe('preprocessKey', () => {
+  const source = { sha256: 'a'.repeat(64) } as Source;
+  it('changes with any setting and with the content', () => {
+    const base = preprocessKey(source, DEFAULT_PREPROCESS_SETTINGS);
+    expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS })).toBe(base);
+    expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS, sampleRate: 48000 })).not.toBe(base);
+    expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS, denoise: true })).not.toBe(base);
+    expect(preprocessKey({ sha256: 'b'.repeat(64) } as Source, DEFAULT_PREPROCESS_SETTINGS)).not.toBe(base);
+  });
+});
