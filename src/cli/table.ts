@@ -1,0 +1,25 @@
+/** Plain-text tables for human output: columns padded to their widest cell; numbers right-aligned. */
+
+export type Cell = string | number;
+
+export function renderTable(headers: string[], rows: Cell[][]): string {
+  const numeric = headers.map((_, column) => rows.length > 0 && rows.every((row) => typeof row[column] === 'number' || row[column] === '–'));
+  const text = [headers, ...rows.map((row) => row.map((cell) => String(cell)))];
+  const widths = headers.map((_, column) => Math.max(...text.map((row) => (row[column] ?? '').length)));
+  return text
+    .map((row) =>
+      row
+        .map((cell, column) => (numeric[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function formatMinutes(seconds: number): string {
+  return `${(seconds / 60).toFixed(1)} min`;
+}
+
+export function formatPercent(share: number, digits = 0): string {
+  return `${(share * 100).toFixed(digits)} %`;
+}

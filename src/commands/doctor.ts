@@ -1,0 +1,28 @@
+/** `voicestudio doctor`: what voicestudio will use, and what is missing. */
+import type { Command } from 'commander';
+import { ExitCode } from '../errors.js';
+import { action, type CliIo, type RunState } from '../cli/context.js';
+import type { Output } from '../cli/output.js';
+import type { DoctorReport } from '../doctor.js';
+
+function renderDoctor(report: DoctorReport, out: Output): string {
+  const marks = { ok: out.style('green', 'ok  '), warn: out.style('yellow', 'warn'), fail: out.style('red', 'FAIL') };
+  return report.checks
+    .map((c) => `${marks[c.status]}  ${c.name.padEnd(8)} ${c.detail}${c.suggestion === undefined || c.status === 'ok' ? '' : `\n            → ${c.suggestion}`}`)
+    .join('\n');
+}
+
+export function registerDoctor(program: Command, io: CliIo, state: RunState): void {
+  program
+    .command('doctor')
+    .description('check FFmpeg, Node.js, settings and credentials')
+    .addHelpText('after', '\nExit code 1 when a check fails (warnings do not fail).\n\nExamples:\n  $ voicestudio doctor\n  $ voicestudio doctor --json | jq \'.checks[] | select(.status != "ok")\'')
+    .action(
+      action(io, state, async (ctx) => {
+        const { runDoctor } = await import('../doctor.js');
+        const report = await runDoctor(ctx.io.env);
+        ctx.out.result(report, () => renderDoctor(report, ctx.out));
+        return report.ok ? ExitCode.Success : ExitCode.Failure;
+      }),
+    );
+}

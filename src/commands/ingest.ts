@@ -1,0 +1,84 @@
+/** `voicestudio ingest <project> [paths...]`: take recordings into a project. */
+import { Option, type Command } from 'commander';
+import { ExitCode } from '../errors.js';
+import { action, type CliIo, type RunState } from '../cli/context.js';
+import { DEFAULT_JOBS, parseJobs } from '../cli/options.js';
+import type { Output } from '../cli/output.js';
+import { formatMinutes, formatPercent, renderTable } from '../cli/table.js';
+import type { IngestResult } from '../pipeline/ingest.js';
+import { SOURCE_KINDS, type QualityWarning, type SourceKind } from '../pipeline/types.js';
+
+interface IngestCliOptions {
+  kind?: SourceKind;
+  jobs: number;
+}
+
+export function renderWarnings(warnings: QualityWarning[], out: Output): string[] {
+  return warnings.map((w) => `${out.style('yellow', 'warning:')} ${w.message}\n  → ${w.suggestion}`);
+}
+
+export function renderIngest(result: IngestResult, out: Output): string {
+  const lines: string[] = [];
+  const rows = result.files.map((f) => [f.path, f.status, f.sourceId ?? '–', f.duplicateOf === undefined ? '' : `same audio as ${f.duplicateOf}`]);
+  if (rows.length > 0) lines.push(renderTable(['file', 'status', 'source', 'note'], rows), '');
+  const failed = result.files.filter((f) => f.status === 'failed');
+  if (failed.length > 0) {
+    lines.push(out.style('red', `${failed.length} file${failed.length === 1 ? '' : 's'} could not be ingested:`));
+    for (const f of failed) lines.push(`  ${f.path}: ${f.reason ?? 'failed'}${f.suggestion === undefined ? '' : `\n    → ${f.suggestion}`}`);
+    lines.push('');
+  }
+  const s = result.summary;
+  lines.push(
+    `${s.sources} source${s.sources === 1 ? '' : 's'}, ${formatMinutes(s.totalSec)}: singing ${formatMinutes(s.singingSec)}, speech ${formatMinutes(s.speechSec)} (singing ${formatPercent(s.singingShare)})`,
+  );
+  lines.push(...renderWarnings(result.warnings, out));
+  return lines.join('\n');
+}
+
+export function registerIngest(program: Command, io: CliIo, state: RunState): void {
+  program
+    .command('ingest')
+    .description('take audio and video files into a project (lossless working copies; your files are never changed)')
+    .argument('<project>', 'project folder (created manifest: <project>/voicestudio.json)')
+    .argument('[paths...]', 'files or folders to take in (default: the media inside the project folder)')
+    .addOption(new Option('--kind <kind>', 'what the recordings are (new files default to singing)').choices(SOURCE_KINDS))
+    .addOption(new Option('-j, --jobs <n>', 'files processed at once').argParser(parseJobs).default(DEFAULT_JOBS, 'CPU cores'))
+    .addHelpText(
+      'after',
+      `
+Audio: wav flac mp3 m4a aac ogg opus aiff. Video: mp4 mov mkv webm (the best audio stream is taken).
+The same content under two names is one source. Unreadable files are reported and the rest are ingested (exit 3).
+
+Examples:
+  $ voicestudio ingest ./vocals
+  $ voicestudio ingest ./vocals ~/Recordings/interviews --kind speech
+  $ voicestudio ingest ./vocals live.mp4 --json | jq .summary`,
+    )
+    .action(
+      action(io, state, async (ctx, project: string, paths: string[], options: IngestCliOptions) => {
+        const { ingest } = await import('../pipeline/ingest.js');
+        const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+        const tools = await locateFfmpeg(ctx.io.env);
+        ctx.out.debug(`ffmpeg: ${tools.ffmpeg.path} (${tools.ffmpeg.source}); ffprobe: ${tools.ffprobe.path} (${tools.ffprobe.source})`);
+        let bar: ReturnType<typeof ctx.out.progressBar> | undefined;
+        const result = await ingest(
+          {
+            projectDir: project,
+            paths,
+            ...(options.kind === undefined ? {} : { kind: options.kind }),
+            tools,
+            concurrency: options.jobs,
+            signal: ctx.io.signal,
+            onFile: (file, done, total) => {
+              bar ??= ctx.out.progressBar('ingest', total);
+              bar.update(done, `${file.status} ${file.path}`);
+            },
+          },
+          ctx.io.cwd,
+        );
+        bar?.stop();
+        ctx.out.result(result, () => renderIngest(result, ctx.out));
+        return result.failed > 0 ? ExitCode.Partial : ExitCode.Success;
+      }),
+    );
+}

@@ -1,0 +1,140 @@
+/** Command-line conventions every command follows: help, version, usage errors, --json, config, doctor. */
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writePhrases } from '../helpers/audio.js';
+import { makeTempDir, parseJson, REPO_ROOT, runCli } from '../helpers/cli.js';
+
+let configDir: string;
+let cleanup: () => Promise<void>;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  ({ dir: configDir, cleanup } = await makeTempDir('config'));
+  // A private config dir, and no RunPod variables from the developer's shell.
+  env = { VOICESTUDIO_CONFIG_DIR: configDir, RUNPOD_API_KEY: '', RUNPOD_ENDPOINT_ID: '' };
+});
+
+afterAll(async () => {
+  await cleanup();
+});
+
+describe('help and version', () => {
+  it('prints the version from package.json', async () => {
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const run = await runCli(['--version']);
+    expect(run).toMatchObject({ exitCode: 0, stdout: `${pkg.version}\n` });
+  });
+
+  it('lists the commands, the exit codes and the environment', async () => {
+    const run = await runCli(['--help']);
+    expect(run.exitCode).toBe(0);
+    for (const command of ['ingest', 'preprocess', 'config', 'doctor']) expect(run.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    expect(run.stdout).toMatch(/3 +partial success/);
+    expect(run.stdout).toMatch(/130 +interrupted/);
+    expect(run.stdout).toMatch(/RUNPOD_ENDPOINT_BASE_URL/);
+  });
+
+  it.each(['ingest', 'preprocess', 'config', 'doctor'])('%s --help shows examples', async (command) => {
+    const run = await runCli([command, '--help']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/Examples:\n +\$ voicestudio /);
+  });
+});
+
+describe('usage errors exit 2', () => {
+  it('for an unknown option, on stderr', async () => {
+    const run = await runCli(['ingest', '.', '--bogus']);
+    expect(run.exitCode).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/unknown option '--bogus'/);
+  });
+
+  it('for a bad choice, as one JSON document under --json', async () => {
+    const run = await runCli(['preprocess', '.', '--sample-rate', '44100', '--json']);
+    expect(run.exitCode).toBe(2);
+    expect(parseJson<{ error: { code: string; message: string } }>(run).error).toMatchObject({ code: 'usage', message: expect.stringContaining('44100') });
+  });
+
+  it('for a value out of range', async () => {
+    const run = await runCli(['ingest', '.', '--jobs', '0']);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/whole number from 1 to 64/);
+  });
+});
+
+describe('config', () => {
+  it('sets, gets and lists settings with their source', async () => {
+    expect((await runCli(['config', 'set', 'endpoint-id', 'abc123'], { env })).exitCode).toBe(0);
+    expect(await runCli(['config', 'get', 'endpoint-id'], { env })).toMatchObject({ exitCode: 0, stdout: 'abc123\n' });
+    const fromEnv = await runCli(['config', 'get', 'endpoint-id', '--json'], { env: { ...env, RUNPOD_ENDPOINT_ID: 'fromenv' } });
+    expect(parseJson(fromEnv)).toMatchObject({ value: 'fromenv', source: 'env' });
+    const list = parseJson<{ key: string; value: unknown; source: string }[]>(await runCli(['config', 'list', '--json'], { env }));
+    expect(list).toContainEqual(expect.objectContaining({ key: 'gpu-price-per-hour', value: 0.34, source: 'default' }));
+  });
+
+  it('rejects bad values and unknown keys as usage errors', async () => {
+    const bad = await runCli(['config', 'set', 'concurrency', 'many'], { env });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/concurrency: "many" is not a whole number/);
+    const unknown = await runCli(['config', 'get', 'colour'], { env });
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(/Settings are: endpoint-id/);
+  });
+
+  it('reads the API key from stdin, stores it 0600, and never prints it', async () => {
+    const key = 'rpa_TESTKEY1234567890SECRET';
+    const set = await runCli(['config', 'set', 'api-key'], { env, input: `${key}\n` });
+    expect(set.exitCode, set.stderr).toBe(0);
+    const credentials = path.join(configDir, 'credentials.json');
+    expect((await stat(credentials)).mode & 0o777).toBe(0o600);
+    const list = await runCli(['config', 'list'], { env });
+    const doctor = await runCli(['doctor', '--json'], { env });
+    for (const run of [set, list, doctor]) expect(run.stdout + run.stderr).not.toContain(key);
+    expect(list.stdout).toMatch(/api-key +rpa…CRET +file/);
+    const onCommandLine = await runCli(['config', 'set', 'api-key', key], { env });
+    expect(onCommandLine.exitCode).toBe(2);
+    expect(onCommandLine.stderr).toMatch(/not taken on the command line/);
+  });
+
+  it('prints where settings live', async () => {
+    const run = await runCli(['config', 'path'], { env });
+    expect(run.stdout.split('\n')[0]).toBe(path.join(configDir, 'config.json'));
+  });
+});
+
+describe('doctor', () => {
+  it('reports FFmpeg, Node and credentials as JSON', async () => {
+    const run = await runCli(['doctor', '--json'], { env });
+    const report = parseJson<{ ok: boolean; checks: { name: string; status: string; detail: string }[] }>(run);
+    expect(run.exitCode).toBe(report.ok ? 0 : 1);
+    expect(report.checks.find((c) => c.name === 'node')?.status).toBe('ok');
+    expect(report.checks.find((c) => c.name === 'ffmpeg')?.detail).toMatch(/ffmpeg version/);
+  });
+
+  it('rejects an FFMPEG_PATH that is not a program, naming the variable', async () => {
+    const run = await runCli(['doctor'], { env: { ...env, FFMPEG_PATH: '/nonexistent/ffmpeg' } });
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toMatch(/FAIL +ffmpeg +FFMPEG_PATH points to \/nonexistent\/ffmpeg/);
+  });
+});
+
+describe('without FFmpeg installed', () => {
+  it('uses the bundled binaries for doctor, ingest and preprocess', async () => {
+    // PATH holds only node's own folder: no system ffmpeg/ffprobe can be found.
+    const bare = { ...env, PATH: path.dirname(process.execPath), FFMPEG_PATH: '', FFPROBE_PATH: '' };
+    const doctor = parseJson<{ checks: { name: string; detail: string }[] }>(await runCli(['doctor', '--json'], { env: bare }));
+    expect(doctor.checks.find((c) => c.name === 'ffmpeg')?.detail).toMatch(/\(bundled\)/);
+    expect(doctor.checks.find((c) => c.name === 'ffprobe')?.detail).toMatch(/\(bundled\)/);
+
+    const { dir, cleanup: done } = await makeTempDir('bundled');
+    await mkdir(dir, { recursive: true });
+    await writePhrases(path.join(dir, 'take.wav'), { seconds: 20, phraseSec: 6, pauseSec: 1 });
+    const ingest = await runCli(['ingest', dir, '--json'], { env: bare });
+    expect(ingest.exitCode, ingest.stderr).toBe(0);
+    const preprocess = await runCli(['preprocess', dir, '--json'], { env: bare });
+    expect(preprocess.exitCode, preprocess.stderr).toBe(0);
+    expect(parseJson<{ report: { total: { clips: { count: number } } } }>(preprocess).report.total.clips.count).toBeGreaterThanOrEqual(2);
+    await done();
+  });
+});
