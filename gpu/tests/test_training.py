@@ -145,7 +145,8 @@ class ResumeTests(TrainingTestCase):
         self.assertIn("training stopped without writing the final model", error)
         self.assertIn("last epoch reported: 5", error)
         self.assertIn("CUDA out of memory", error)  # Applio's own line is quoted
-        self.assertIn("submitting the same job again resumes it", error)
+        self.assertIn("lower input.batch_size or set input.checkpointing", error)
+        self.assertIn("submitting the job again resumes from the last checkpoint", error)
         self.assertEqual(self.checkpoints(), ["D_10.pth", "D_20.pth", "G_10.pth", "G_20.pth"])
 
         result, reporter = self.env.run(train_input(), job_id="job-2")
@@ -251,6 +252,7 @@ class FailureTests(TrainingTestCase):
         self.assertIn("training stopped without writing the final model", result["error"])
         self.assertIn("exit code 0", result["error"])
         self.assertIn("Training has been successfully completed", result["error"])
+        self.assertIn("Applio reported success but wrote no model file", result["error"])
 
     def test_applio_succeeds_without_writing_the_index(self):
         result, _ = self.env.run(train_input(epochs=2), FAKE_APPLIO_FAULT="index-no-file")
@@ -267,6 +269,7 @@ class FailureTests(TrainingTestCase):
     def test_not_enough_data(self):
         result, _ = self.env.run(train_input(data=dataset(clips=1, seconds=2.0), batch_size=8))
         self.assertIn("Not enough data present in the training set", result["error"])
+        self.assertIn("add audio or lower input.batch_size", result["error"])
 
     def test_missing_pretrained_weights_are_an_error_not_a_silent_restart(self):
         result, _ = self.env.run(train_input(vocoder="RefineGAN", sample_rate=40000))

@@ -603,17 +603,31 @@ class TrainingRun:
             self.save_state()
         final = self.final_model_for(req.epochs)
         if not final:
-            hint = ""
-            if any("error occurred extracting the model" in l.lower() for l in result.lines):
-                hint = " Applio failed to write the model file (check APPLIO_DIR/assets/config.json and disk space)."
             raise JobError(
                 f"training stopped without writing the final model "
                 f"logs/{self.run_id}/{self.run_id}_{req.epochs}e_<steps>s.pth (Applio exit code "
-                f"{result.returncode}, last epoch reported: {last['epoch'] or 'none'}).{hint} "
-                "The run keeps its checkpoints; submitting the same job again resumes it. "
-                f"Applio's output:\n{result.excerpt()}"
+                f"{result.returncode}, last epoch reported: {last['epoch'] or 'none'}). "
+                f"{self.failure_hint(result.lines)} Applio's output:\n{result.excerpt()}"
             )
         return final, latest_epoch, speeds
+
+    def failure_hint(self, lines):
+        """What to do next, for the failures Applio is known to report."""
+        text = "\n".join(lines).lower()
+        if "not enough data present" in text:
+            return (f"The dataset gives fewer than 3 batches of {self.req.batch_size} clips: add audio "
+                    "or lower input.batch_size.")
+        if "out of memory" in text:
+            return ("The GPU ran out of memory: lower input.batch_size or set input.checkpointing to "
+                    "true; submitting the job again resumes from the last checkpoint.")
+        if "do not match the selected model" in text:
+            return "The pretrained weights do not fit this sample rate and vocoder."
+        if "error occurred extracting the model" in text:
+            return ("Applio could not write the model file (check APPLIO_DIR/assets/config.json and "
+                    "free disk space); submitting the job again resumes from the last checkpoint.")
+        if "training has been successfully completed" in text:
+            return "Applio reported success but wrote no model file."
+        return "The run keeps its checkpoints; submitting the same job again resumes it."
 
     def run_index(self):
         index_path = self.exp(f"{self.run_id}.index")
