@@ -1,5 +1,6 @@
 """Shared helpers for the gpu/ test suite (stdlib unittest only)."""
 
+import atexit
 import base64
 import functools
 import gzip
@@ -209,6 +210,20 @@ standin = _load_standin()
 
 
 def build_fake_applio(dest, config_json=True, pretrained=True):
+    """A fresh stand-in checkout at dest (copied from one prepared per test process)."""
+    shutil.copytree(_prepared_applio(config_json, pretrained), dest, symlinks=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _prepared_applio(config_json, pretrained):
+    root = tempfile.mkdtemp(prefix="vs-fake-applio-")
+    atexit.register(shutil.rmtree, root, True)
+    dest = os.path.join(root, "applio")
+    _populate_fake_applio(dest, config_json, pretrained)
+    return dest
+
+
+def _populate_fake_applio(dest, config_json, pretrained):
     """Copy the stand-in checkout and add what `core.py prerequisites` and the
     Applio UI would have created."""
     shutil.copytree(FAKE_APPLIO_TEMPLATE, dest, ignore=shutil.ignore_patterns("__pycache__"))

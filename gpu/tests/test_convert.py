@@ -100,8 +100,8 @@ class ConvertTests(unittest.TestCase):
         self.assertTrue(any("Using index" in l and index_sha in l and "0.75" in l for l in reporter.lines))
 
     def test_large_output_becomes_a_blob(self):
-        long_input = wav_bytes(60.0, 16000, 200)  # 60 s at 40 kHz 16-bit ≈ 4.8 MB out
-        model_sha = self.env.put_blob(self.model)
+        long_input = wav_bytes(46.0, 16000, 200)  # 46 s at 48 kHz 16-bit ≈ 4.4 MB out
+        model_sha = self.env.put_blob(model_bytes(self.env.root, sample_rate=48000))
         input_sha = self.env.put_blob(long_input)
         result, _ = self.convert(model={"blob": model_sha}, input={"blob": input_sha}, output_mode="inline")
         self.assertNotIn("error", result, result.get("error"))

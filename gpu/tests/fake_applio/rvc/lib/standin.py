@@ -105,6 +105,12 @@ def resample(samples, src_rate, dst_rate):
         return array.array("h", samples)
     if src_rate % dst_rate == 0:
         return samples[:: src_rate // dst_rate]
+    if dst_rate % src_rate == 0:  # integer upsampling: repeat each sample (C-speed slice writes)
+        factor = dst_rate // src_rate
+        out = array.array("h", bytes(2 * len(samples) * factor))
+        for offset in range(factor):
+            out[offset::factor] = samples
+        return out
     count = len(samples) * dst_rate // src_rate
     ratio = src_rate / dst_rate
     return array.array("h", (samples[int(i * ratio)] for i in range(count)))
