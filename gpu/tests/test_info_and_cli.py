@@ -111,5 +111,61 @@ class LocalJobTests(unittest.TestCase):
         self.assertEqual(proc.stdout.strip(), "[]")
 
 
+RUNPOD_STUB = """
+import json, os
+
+def progress_update(job, progress):
+    with open(os.environ["STUB_OUT"] + ".progress", "a") as fh:
+        fh.write(json.dumps({"job": job["id"], "progress": progress}) + "\\n")
+
+def start(config):
+    # What runpod.serverless.start does with a queued job, minus the network.
+    job = json.loads(os.environ["STUB_JOB"])
+    result = config["handler"](job)
+    with open(os.environ["STUB_OUT"], "w") as fh:
+        json.dump(result, fh)
+"""
+
+
+class RunpodEntryTests(unittest.TestCase):
+    """`python -u handler.py` hands the handler to runpod.serverless.start and
+    reports progress through runpod.serverless.progress_update (runpod stubbed)."""
+
+    def setUp(self):
+        self.env = WorkerEnv()
+        package = os.path.join(self.env.root, "stub", "runpod", "serverless")
+        os.makedirs(package)
+        with open(os.path.join(package, "..", "__init__.py"), "w") as fh:
+            fh.write("from . import serverless\n")
+        with open(os.path.join(package, "__init__.py"), "w") as fh:
+            fh.write(RUNPOD_STUB)
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def test_runpod_mode(self):
+        from tests.test_training import train_input
+
+        out = os.path.join(self.env.root, "result.json")
+        job = {"id": "rp-1", "input": train_input(epochs=2)}
+        proc = subprocess.run(
+            [sys.executable, "-u", HANDLER], cwd=os.path.dirname(HANDLER), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=120,
+            env=self.env.env(PYTHONPATH=os.path.join(self.env.root, "stub"), STUB_OUT=out,
+                             STUB_JOB=json.dumps(job)),
+        )
+        self.assertEqual(proc.returncode, 0, proc.stdout)
+        with open(out) as fh:
+            result = json.load(fh)
+        self.assertEqual(result["training"]["epochs"], 2)
+        with open(out + ".progress") as fh:
+            updates = [json.loads(line) for line in fh]
+        self.assertTrue(all(u["job"] == "rp-1" for u in updates))
+        stages = [u["progress"]["stage"] for u in updates]
+        for stage in ("unpack", "preprocess", "extract", "train", "index", "upload"):
+            self.assertIn(stage, stages)
+        self.assertIn("| epoch=2 |", proc.stdout)  # Applio's lines go to the worker log
+
+
 if __name__ == "__main__":
     unittest.main()
