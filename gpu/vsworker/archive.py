@@ -6,7 +6,6 @@ destination the caller chooses, so archive paths never decide where data lands.
 Any unsafe member rejects the whole archive.
 """
 
-import os
 import stat
 import tarfile
 import zipfile
