@@ -129,6 +129,12 @@ class FullRunTests(TrainingTestCase):
         self.assert_ok(result)
         self.assertEqual(result["training"]["dataset_sha256"], sha)
 
+    def test_applio_dir_reached_through_a_symlink(self):
+        link = os.path.join(self.env.root, "applio-link")
+        os.symlink(self.env.applio, link)
+        result, _ = self.env.run(train_input(epochs=2), APPLIO_DIR=link)
+        self.assert_ok(result)
+
     def test_missing_config_json_is_created_from_the_template(self):
         env = WorkerEnv(config_json=False)
         self.addCleanup(env.cleanup)

@@ -33,7 +33,9 @@ class Settings:
             tempfile.gettempdir(), "voicestudio-scratch"
         )
         return cls(
-            applio_dir=os.path.abspath(env.get("APPLIO_DIR") or DEFAULT_APPLIO_DIR),
+            # realpath: Applio's scripts see os.getcwd() (symlinks resolved) and write paths
+            # relative to it into filelist.txt, so ours must resolve the same way.
+            applio_dir=os.path.realpath(env.get("APPLIO_DIR") or DEFAULT_APPLIO_DIR),
             # The interpreter that has Applio's requirements installed (the image's venv).
             applio_python=env.get("APPLIO_PYTHON") or sys.executable,
             volume=os.path.abspath(env.get("VOICESTUDIO_VOLUME") or DEFAULT_VOLUME),

@@ -450,8 +450,10 @@ class TrainingRun:
                 lines = [l.strip() for l in fh if l.strip()]
         except FileNotFoundError:
             return []
-        prefix = f"logs/{self.run_id}/"
-        return [l for l in lines if l.startswith(prefix)]
+        # Applio writes paths relative to its cwd ("logs/<run>/sliced_audios/..."); the
+        # other rows are the shipped logs/mute* samples.
+        marker = f"logs/{self.run_id}/sliced_audios/"
+        return [l for l in lines if marker in l.split("|", 1)[0]]
 
     # ---- checkpoints -------------------------------------------------------
     def checkpoint_pairs(self, repair):
