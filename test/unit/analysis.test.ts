@@ -60,6 +60,9 @@ function vibratoVoice(sampleRate: number, seconds: number, peakDb: number): Int1
   return Int16Array.from(raw, (value) => Math.round(value * scale));
 }
 
+/** 3 s of vibratoVoice at −6 dBFS peak, shared: generating it takes longer than analysing it. */
+const VOICE = vibratoVoice(44100, 3, -6);
+
 function concat(...parts: Int16Array[]): Int16Array {
   const out = new Int16Array(parts.reduce((total, part) => total + part.length, 0));
   let offset = 0;
@@ -67,6 +70,13 @@ function concat(...parts: Int16Array[]): Int16Array {
     out.set(part, offset);
     offset += part.length;
   }
+  return out;
+}
+
+/** Interleaves equal-length mono signals into one multichannel signal. */
+function interleave(...channels: Int16Array[]): Int16Array {
+  const out = new Int16Array(channels[0]!.length * channels.length);
+  channels.forEach((channel, c) => channel.forEach((value, i) => (out[i * channels.length + c] = value)));
   return out;
 }
 
@@ -176,22 +186,52 @@ describe('PcmAnalyzer chunking', () => {
 });
 
 describe('PcmAnalyzer channels', () => {
-  it('takes RMS of the mono downmix, so opposite-polarity channels cancel, while loudness sums the channels', () => {
+  const HALF_AMPLITUDE_DB = 20 * Math.log10(0.5);
+
+  it('measures RMS and loudness of the mono downmix, so opposite-polarity channels cancel in both', () => {
     const spec = { sampleRate: 48000, channels: 2, seconds: 3, freq: 1000, peakDb: -23 };
     const inPhase = analyse(sine(spec), spec);
     const opposed = analyse(sine({ ...spec, signs: [1, -1] }), spec);
     expect(Array.from(opposed.rmsDb).every((level) => level === DB_FLOOR)).toBe(true);
+    expect(opposed.integratedLufs).toBe(DB_FLOOR);
     expect(inPhase.rmsDb[100]).toBeCloseTo(-23 + SINE_RMS_OFFSET_DB, 2);
-    expect(opposed.integratedLufs).toBeCloseTo(inPhase.integratedLufs, 6);
+    // The peak is still taken over the channels: opposing them does not hide it.
+    expect(opposed.peakDbfs).toBe(inPhase.peakDbfs);
   });
 
-  it('handles more than two channels: three equal channels are 10·log10(3) dB louder than one', () => {
+  it('measures a stereo file with identical channels exactly as its mono version', () => {
+    const mono = analyse(VOICE, { sampleRate: 44100, channels: 1 });
+    const stereo = analyse(interleave(VOICE, VOICE), { sampleRate: 44100, channels: 2 });
+    // The stereo filter runs on the channel sum, exactly 2 × the mono input, and its energies are divided by exactly 4.
+    expect(stereo.integratedLufs).toBe(mono.integratedLufs);
+    expect(stereo.rmsDb).toEqual(mono.rmsDb);
+    expect(stereo.peakDbfs).toBe(mono.peakDbfs);
+  });
+
+  it('measures one channel over silence as the mono file at half the amplitude (−6.02 dB)', () => {
+    const mono = analyse(VOICE, { sampleRate: 44100, channels: 1 });
+    const leftOnly = analyse(interleave(VOICE, new Int16Array(VOICE.length)), { sampleRate: 44100, channels: 2 });
+    expect(leftOnly.integratedLufs).toBeCloseTo(mono.integratedLufs + HALF_AMPLITUDE_DB, 9);
+    expect(leftOnly.rmsDb[100]).toBeCloseTo(mono.rmsDb[100]! + HALF_AMPLITUDE_DB, 4);
+    expect(leftOnly.peakDbfs).toBe(mono.peakDbfs);
+  });
+
+  it('handles more than two channels: three equal channels measure as one', () => {
     const spec = { seconds: 3, freq: 1000, peakDb: -23 };
     const mono = analyse(sine({ ...spec, sampleRate: 48000, channels: 1 }), { sampleRate: 48000, channels: 1 });
     const three = analyse(sine({ ...spec, sampleRate: 48000, channels: 3 }), { sampleRate: 48000, channels: 3 });
     expect(three.frameCount).toBe(mono.frameCount);
     mono.rmsDb.forEach((level, frame) => expect(three.rmsDb[frame]).toBeCloseTo(level, 4));
-    expect(three.integratedLufs - mono.integratedLufs).toBeCloseTo(10 * Math.log10(3), 3);
+    expect(three.integratedLufs).toBeCloseTo(mono.integratedLufs, 9);
+    expect(mono.integratedLufs).toBeCloseTo(-26, 1);
+  });
+
+  it('takes the three-channel mean: a tone on one channel of three is 9.54 dB down', () => {
+    const tone = sine({ sampleRate: 48000, channels: 1, seconds: 3, freq: 1000, peakDb: -23 });
+    const silence = new Int16Array(tone.length);
+    const mono = analyse(tone, { sampleRate: 48000, channels: 1 });
+    const oneOfThree = analyse(interleave(silence, tone, silence), { sampleRate: 48000, channels: 3 });
+    expect(oneOfThree.integratedLufs - mono.integratedLufs).toBeCloseTo(20 * Math.log10(1 / 3), 6);
   });
 });
 
@@ -230,13 +270,25 @@ describe('PcmAnalyzer clipping', () => {
   });
 });
 
-describe('PcmAnalyzer integrated loudness (BS.1770-4), against FFmpeg ebur128', () => {
-  // Expected figures: `ffmpeg -f s16le -ar <rate> -ac <ch> -i <same samples> -af ebur128 -f null -` (FFmpeg 5.1), "I:" line.
+describe('PcmAnalyzer integrated loudness (BS.1770-4) of the mono downmix, against FFmpeg ebur128', () => {
+  // Expected figures: the same samples as a WAV, downmixed as preprocess's clips are, then measured (FFmpeg 5.1, "I:" line):
+  //   ffmpeg -i x.wav -ac 1 mono.wav && ffmpeg -i mono.wav -af ebur128 -f null -
+  // Two commands, because in `ffmpeg -i x.wav -ac 1 -af ebur128` the -ac downmix comes after the filter, which then
+  // measures all the channels (−23.0 instead of −26.0 for the first case).
   const cases = [
-    { name: 'stereo 1 kHz at -23 dBFS, 48 kHz (EBU Tech 3341 case: -23 LUFS)', samples: () => sine({ sampleRate: 48000, channels: 2, seconds: 10, freq: 1000, peakDb: -23 }), sampleRate: 48000, channels: 2, ffmpeg: -23.0 },
+    // EBU Tech 3341 calls this -23 LUFS as stereo; its mono downmix is the same tone once: -26.
+    { name: 'stereo 1 kHz at -23 dBFS, 48 kHz', samples: () => sine({ sampleRate: 48000, channels: 2, seconds: 10, freq: 1000, peakDb: -23 }), sampleRate: 48000, channels: 2, ffmpeg: -26.0 },
     { name: 'mono 1 kHz at -23 dBFS, 44.1 kHz', samples: () => sine({ sampleRate: 44100, channels: 1, seconds: 10, freq: 1000, peakDb: -23 }), sampleRate: 44100, channels: 1, ffmpeg: -26.0 },
-    { name: 'vibrato voice with a 5 kHz partial, 44.1 kHz', samples: () => vibratoVoice(44100, 3, -6), sampleRate: 44100, channels: 1, ffmpeg: -13.2 },
-    { name: 'stereo 100 Hz at -20 dBFS, 44.1 kHz (high-pass region)', samples: () => sine({ sampleRate: 44100, channels: 2, seconds: 6, freq: 100, peakDb: -20 }), sampleRate: 44100, channels: 2, ffmpeg: -21.8 },
+    { name: 'vibrato voice with a 5 kHz partial, 44.1 kHz', samples: () => VOICE, sampleRate: 44100, channels: 1, ffmpeg: -13.2 },
+    { name: 'stereo 100 Hz at -20 dBFS, 44.1 kHz (high-pass region)', samples: () => sine({ sampleRate: 44100, channels: 2, seconds: 6, freq: 100, peakDb: -20 }), sampleRate: 44100, channels: 2, ffmpeg: -24.8 },
+    {
+      name: 'stereo: vibrato voice left, 440 Hz at -12 dBFS right, 44.1 kHz',
+      samples: () => interleave(VOICE, sine({ sampleRate: 44100, channels: 1, seconds: 3, freq: 440, peakDb: -12 })),
+      sampleRate: 44100,
+      channels: 2,
+      ffmpeg: -17.3,
+    },
+    { name: 'stereo: vibrato voice left, silence right, 44.1 kHz', samples: () => interleave(VOICE, new Int16Array(3 * 44100)), sampleRate: 44100, channels: 2, ffmpeg: -19.2 },
     {
       name: '5 s at -20 dBFS, 5 s at -45 dBFS (relative gate)',
       samples: () => concat(sine({ sampleRate: 48000, channels: 1, seconds: 5, freq: 1000, peakDb: -20 }), sine({ sampleRate: 48000, channels: 1, seconds: 5, freq: 1000, peakDb: -45 }), new Int16Array(5 * 48000)),
