@@ -12,3 +12,20 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, worker:
   await Promise.all(lanes);
   return results;
 }
+
+/** A gate that lets at most `limit` tasks run at once, shared by callers that start work independently. */
+export function createLimiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running < limit) running += 1;
+    else await new Promise<void>((resolve) => waiting.push(resolve)); // the finishing task hands over its slot
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next === undefined) running -= 1;
+      else next();
+    }
+  };
+}

@@ -1,15 +1,42 @@
 /** File helpers shared by the pipeline: hashing, project-relative paths, atomic placement. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Hashes in a worker thread so the main thread can analyse audio meanwhile. The worker is inline
+ * (eval) so it runs the same from dist/ and from the TypeScript sources under test.
+ */
+const HASH_WORKER_SOURCE = `
+const { createHash } = require('node:crypto');
+const { openSync, readSync, closeSync } = require('node:fs');
+const { parentPort, workerData } = require('node:worker_threads');
+const hash = createHash('sha256');
+const buffer = Buffer.allocUnsafe(4 << 20);
+const fd = openSync(workerData.file, 'r');
+try {
+  for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, n));
+} finally {
+  closeSync(fd);
+}
+parentPort.postMessage(hash.digest('hex'));
+`;
 
 export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20, ...(signal === undefined ? {} : { signal }) })) {
-    hash.update(chunk as Buffer);
+  signal?.throwIfAborted();
+  const worker = new Worker(HASH_WORKER_SOURCE, { eval: true, workerData: { file } });
+  const onAbort = (): void => void worker.terminate();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(signal?.aborted ? signal.reason : new Error(`hashing ${file} stopped (exit ${code})`)));
+    });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
-  return hash.digest('hex');
 }
 
 export function sha256Text(text: string): string {

@@ -6,9 +6,12 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { mapLimit } from './concurrency.js';
-import { pickAudioStream, probeMedia, runEncode, type AudioStreamInfo, type FfmpegTools } from './ffmpeg.js';
+import { writeAnalysisFile } from './analysis-cache.js';
+import { PcmAnalyzer, type PcmAnalysis } from './analysis.js';
+import { fastReadOptions, pickAudioStream, probeMedia, streamPcm, type AudioStreamInfo, type FfmpegTools } from './ffmpeg.js';
 import { declaredWavDurationSec } from './container-headers.js';
 import { commitTemp, projectRelative, sha256File, tempSibling } from './files.js';
+import { analysisPath, sourcesDir as sourcesDirOf } from './layout.js';
 import { readManifest, updateManifest, WORK_DIR } from './manifest.js';
 import { datasetMixWarnings } from './quality.js';
 import type { Manifest, QualityWarning, Source, SourceKind } from './types.js';
@@ -115,39 +118,46 @@ function mediaError(file: string, message: string, suggestion: string): Voicestu
   return new VoicestudioError(ErrorCode.MediaUnreadable, `${file}: ${message}`, { subject: file, suggestion });
 }
 
-interface ExtractedSource {
+/** Formats whose headers give ffprobe an exact duration, so a shorter decode means truncation. MP3 and raw AAC are left out: without a Xing/VBRI header ffprobe only estimates from the bitrate. */
+const EXACT_DURATION_FORMATS = /^(wav|flac|aiff|ogg|mov,mp4,m4a,3gp,3g2,mj2|matroska,webm|caf|w64)$/;
+
+interface Extraction {
   stream: AudioStreamInfo;
-  workingFile: string;
-  durationSec: number;
+  /** The finished working copy's temp file (the caller moves it into place once the content is known to be new). */
+  temp: string;
+  extension: string;
+  analysis: PcmAnalysis;
 }
 
-async function extractWorkingCopy(file: string, id: string, options: IngestOptions): Promise<ExtractedSource> {
+/**
+ * One FFmpeg run reads the file once: it writes the working copy and streams the same audio as PCM
+ * into the analyzer, so preprocess never has to decode the source for analysis again.
+ */
+async function extractAndAnalyse(file: string, sourcesDir: string, options: IngestOptions, signal: AbortSignal): Promise<Extraction> {
   const probe = await probeMedia(options.tools, file);
   const stream = pickAudioStream(probe);
   if (stream === undefined) {
-    throw mediaError(file, probe.hasVideo ? 'the video has no audio stream' : 'no audio stream found', 'Use a file that contains the recording\'s audio.');
+    throw mediaError(file, probe.hasVideo ? 'the video has no audio stream' : 'no audio stream found', "Use a file that contains the recording's audio.");
   }
   const plan = workingCopyPlan(stream);
-  const dir = path.join(options.projectDir, WORK_DIR, 'sources');
-  await mkdir(dir, { recursive: true });
-  const final = path.join(dir, `${id}${plan.extension}`);
-  const temp = tempSibling(final);
+  const temp = tempSibling(path.join(sourcesDir, `incoming${plan.extension}`));
+  const analyzer = new PcmAnalyzer({ sampleRate: stream.sampleRate, channels: stream.channels });
   try {
-    const { processedSec } = await runEncode(options.tools, {
-      input: file,
-      outputOptions: ['-map', `0:a:${stream.audioIndex}`, '-vn', '-sn', '-dn', '-map_metadata', '-1', ...plan.codecOptions, '-f', plan.extension === '.wav' ? 'wav' : 'flac'],
-      output: temp,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    await streamPcm(options.tools, file, (chunk) => analyzer.push(chunk), {
+      audioIndex: stream.audioIndex,
+      inputOptions: await fastReadOptions(options.tools, probe.formatName === 'wav'),
+      alsoWrite: { file: temp, outputOptions: ['-vn', '-sn', '-dn', '-map_metadata', '-1', ...plan.codecOptions, '-f', plan.extension === '.wav' ? 'wav' : 'flac'] },
+      signal,
     });
-    // What the file promises: a WAV's data chunk says it exactly; for others ffprobe reads the header.
-    const claimed = (await declaredWavDurationSec(file)) ?? probe.durationSec;
-    const actual = processedSec ?? (await probeMedia(options.tools, temp)).durationSec;
-    if (actual <= 0) throw mediaError(file, 'no decodable audio (0 s)', 'The file is damaged or empty; export it again.');
+    const analysis = analyzer.finish();
+    if (analysis.totalFrames === 0) throw mediaError(file, 'no decodable audio (0 s)', 'The file is damaged or empty; export it again.');
+    // What the file promises: a WAV's data chunk says it exactly; some other formats' headers do too.
+    const claimed = (await declaredWavDurationSec(file)) ?? (EXACT_DURATION_FORMATS.test(probe.formatName) ? probe.durationSec : 0);
+    const actual = analysis.durationSec;
     if (claimed - actual > Math.max(TRUNCATION_TOLERANCE_SEC, claimed * TRUNCATION_TOLERANCE_SHARE)) {
       throw mediaError(file, `truncated: it claims ${claimed.toFixed(1)} s but only ${actual.toFixed(1)} s can be decoded`, 'Copy or export the file again; it was cut off.');
     }
-    await commitTemp(temp, final);
-    return { stream, workingFile: final, durationSec: actual };
+    return { stream, temp, extension: plan.extension, analysis };
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
@@ -200,59 +210,71 @@ export async function ingest(options: IngestOptions, cwd: string): Promise<Inges
       suggestion: `Put recordings (${[...AUDIO_EXTENSIONS, ...VIDEO_EXTENSIONS].join(' ')}) in the folder, or name files: voicestudio ingest ./project take1.wav interview.mp4`,
     });
   }
+  const sourcesDir = sourcesDirOf(projectDir);
+  await mkdir(sourcesDir, { recursive: true });
   const results: IngestFileResult[] = [...missing];
   const total = files.length + missing.length;
   missing.forEach((result, index) => options.onFile?.(result, index + 1, total));
-  // Within one run, the first file with a given content wins; identical files wait for it.
-  const firstBySha = new Map<string, Promise<string | undefined>>();
+  const existing = (await readManifest(projectDir))?.sources ?? [];
+  const known = new Set(existing.map((s) => s.sha256));
+  // Sizes of paths the manifest already has: on a re-run these are hashed before any extraction starts.
+  const knownSizes = new Map(existing.flatMap((s) => [s.path, ...s.aliases].map((p) => [p, s.sizeBytes] as const)));
+  // Within one run the first file with given content is ingested; identical ones wait for its outcome.
+  const firstBySha = new Map<string, Promise<boolean>>();
 
   const ingestOne = async (file: string): Promise<IngestFileResult> => {
     const storedPath = projectRelative(projectDir, file);
+    const extraction = new AbortController();
+    const signal = options.signal === undefined ? extraction.signal : AbortSignal.any([options.signal, extraction.signal]);
     try {
       const info = await stat(file);
       if (info.size === 0) return { path: storedPath, status: 'failed', reason: 'empty file (0 bytes)', suggestion: 'Copy or export the file again.' };
+      // A new file is hashed (worker thread) while it is extracted; a duplicate stops the extraction.
+      const extract = (): Promise<Extraction> => extractAndAnalyse(file, sourcesDir, options, signal);
+      const extracting = knownSizes.get(storedPath) === info.size ? undefined : extract();
+      extracting?.catch(() => {}); // awaited below, or deliberately abandoned for a duplicate
       const sha256 = await sha256File(file, options.signal);
-      const id = sha256.slice(0, 12);
       const earlier = firstBySha.get(sha256);
-      if (earlier === undefined) {
-        let settle: (id: string | undefined) => void = () => {};
-        firstBySha.set(sha256, new Promise((resolve) => (settle = resolve)));
-        try {
-          if ((await readManifest(projectDir))?.sources.some((s) => s.sha256 === sha256) === true) {
-            const { result } = await updateManifest(projectDir, (m) => recordKnownBySha(m, sha256, storedPath, options.kind));
-            settle(id);
-            return result;
-          }
-          const extracted = await extractWorkingCopy(file, id, options);
-          const source: Source = {
-            id,
-            sha256,
-            path: storedPath,
-            aliases: [],
-            kind: options.kind ?? 'singing',
-            durationSec: extracted.durationSec,
-            sampleRate: extracted.stream.sampleRate,
-            channels: extracted.stream.channels,
-            codec: extracted.stream.codec,
-            streamIndex: extracted.stream.audioIndex,
-            workingFile: projectRelative(projectDir, extracted.workingFile),
-            sizeBytes: info.size,
-            ingestedAt: new Date().toISOString(),
-          };
-          await updateManifest(projectDir, (m) => {
-            m.sources = m.sources.filter((s) => s.sha256 !== sha256);
-            m.sources.push(source);
-          }, options.signal === undefined ? {} : { signal: options.signal });
-          settle(id);
-          return { path: storedPath, status: 'added', sourceId: id };
-        } catch (error) {
-          settle(undefined);
-          throw error;
+      if (known.has(sha256) || earlier !== undefined) {
+        extraction.abort();
+        await extracting?.then((x) => rm(x.temp, { force: true }), () => {});
+        if (earlier !== undefined && !(await earlier)) {
+          return { path: storedPath, status: 'failed', reason: 'identical to another file in this run that failed', suggestion: "See that file's error." };
         }
+        return (await updateManifest(projectDir, (m) => recordKnownBySha(m, sha256, storedPath, options.kind))).result;
       }
-      if ((await earlier) === undefined) return { path: storedPath, status: 'failed', reason: 'identical to another file in this run that failed', suggestion: 'See that file\'s error.' };
-      const { result } = await updateManifest(projectDir, (m) => recordKnownBySha(m, sha256, storedPath, options.kind));
-      return result;
+      let settle: (added: boolean) => void = () => {};
+      firstBySha.set(sha256, new Promise((resolve) => (settle = resolve)));
+      try {
+        const extracted = await (extracting ?? extract());
+        const id = sha256.slice(0, 12);
+        const workingFile = path.join(sourcesDir, `${id}${extracted.extension}`);
+        await writeAnalysisFile(analysisPath(projectDir, id), extracted.analysis);
+        await commitTemp(extracted.temp, workingFile);
+        const source: Source = {
+          id,
+          sha256,
+          path: storedPath,
+          aliases: [],
+          kind: options.kind ?? 'singing',
+          durationSec: extracted.analysis.durationSec,
+          sampleRate: extracted.stream.sampleRate,
+          channels: extracted.stream.channels,
+          codec: extracted.stream.codec,
+          streamIndex: extracted.stream.audioIndex,
+          workingFile: projectRelative(projectDir, workingFile),
+          sizeBytes: info.size,
+          ingestedAt: new Date().toISOString(),
+        };
+        await updateManifest(projectDir, (m) => {
+          m.sources = [...m.sources.filter((s) => s.sha256 !== sha256), source];
+        });
+        settle(true);
+        return { path: storedPath, status: 'added', sourceId: id };
+      } catch (error) {
+        settle(false);
+        throw error;
+      }
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (error instanceof VoicestudioError && !(error.code === ErrorCode.MediaUnreadable || error.code === ErrorCode.FfmpegFailed)) throw error;

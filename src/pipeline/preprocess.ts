@@ -1,24 +1,26 @@
 /**
- * Preprocess: per source, one FFmpeg decode streams PCM into the analyzer (cached by content), the slicer
- * picks 5–15 s clips at silences, and one FFmpeg run cuts and encodes every kept clip with the segment
- * muxer (mono, high-pass, optional denoise, loudness gain, training sample rate, FLAC).
+ * Preprocess: per source, the analysis ingest saved (or one decode, if it is missing) gives the slicer
+ * its RMS map; the kept clips are cut and encoded by the segment muxer (mono, high-pass, optional
+ * denoise, loudness gain, training sample rate, FLAC). A long source is cut by one FFmpeg run per core,
+ * each covering a stretch between clips, so a single hour-long take still uses every core.
  */
-import { mkdir, readFile, rename, rm, writeFile, access } from 'node:fs/promises';
+import { access, mkdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
-import { PcmAnalyzer, type PcmAnalysis } from './analysis.js';
-import { mapLimit } from './concurrency.js';
+import { readAnalysisFile, writeAnalysisFile } from './analysis-cache.js';
+import { ANALYZER_VERSION, PcmAnalyzer, type PcmAnalysis } from './analysis.js';
+import { createLimiter, mapLimit } from './concurrency.js';
 import { setFlacTotalSamples } from './container-headers.js';
-import { runEncode, streamPcm, type FfmpegTools } from './ffmpeg.js';
+import { fastReadOptions, runEncode, streamPcm, type FfmpegTools } from './ffmpeg.js';
 import { fromProject, projectRelative, sha256Text, tempSibling } from './files.js';
-import { readManifest, updateManifest, WORK_DIR } from './manifest.js';
-import { buildDatasetReport, buildSourceReport, lengthDistribution, screenSlices, type ClipSpan } from './quality.js';
+import { analysisPath, clipsDir, qualityReportPath } from './layout.js';
+import { readManifest, updateManifest } from './manifest.js';
+import { buildDatasetReport, buildSourceReport, screenSlices, type ClipSpan } from './quality.js';
 import { sliceByRms, suggestSilenceThreshold } from './slicer.js';
-import type { DatasetQualityReport, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from './types.js';
+import type { DatasetQualityReport, DroppedClip, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from './types.js';
 
-/** Bump when analysis or slicing changes, so cached analyses and clips are redone. */
-const ANALYSIS_VERSION = 1;
-const CUT_VERSION = 1;
+/** Bump when slicing or cutting changes, so existing clips are redone (analysis changes bump ANALYZER_VERSION). */
+const CUT_VERSION = 2;
 /**
  * The segment muxer cuts on encoder frames, so a clip can move by up to one frame at each end. Planning
  * clips this far inside the limits keeps every written clip within 5–15 s.
@@ -28,6 +30,8 @@ const CUT_MARGIN_SEC = 0.1;
 const CLIP_BLOCK_SIZE = 2048;
 /** The loudness gain never pushes the peak above this. */
 const PEAK_CEILING_DBFS = -1;
+/** A source is split into parallel cut runs only when each run gets at least this much audio. */
+const MIN_PART_SEC = 120;
 
 export const DEFAULT_PREPROCESS_SETTINGS: PreprocessSettings = {
   sampleRate: 40000,
@@ -37,22 +41,6 @@ export const DEFAULT_PREPROCESS_SETTINGS: PreprocessSettings = {
   minClipSec: 5,
   maxClipSec: 15,
 };
-
-export const QUALITY_REPORT_FILE = 'quality-report.json';
-
-/**
- * What the analysis pass learned about a source, cached so a settings change only re-cuts: the clips to
- * keep, and the source's quality report (which depends on the analysis alone).
- */
-export interface SourceAnalysis {
-  version: number;
-  sha256: string;
-  durationSec: number;
-  kept: ClipSpan[];
-  loudnessLufs: number;
-  peakDbfs: number;
-  report: SourceQualityReport;
-}
 
 export type SourceStage = 'analysing' | 'cutting' | 'cached' | 'done' | 'failed';
 
@@ -77,6 +65,7 @@ export interface PreprocessOptions {
   projectDir: string;
   settings: PreprocessSettings;
   tools: FfmpegTools;
+  /** Sources analysed and FFmpeg runs at once. */
   concurrency: number;
   signal?: AbortSignal;
   /** `finished` counts sources that are cached, done or failed, out of `total`. */
@@ -84,7 +73,7 @@ export interface PreprocessOptions {
 }
 
 export function preprocessKey(source: Source, settings: PreprocessSettings): string {
-  return sha256Text(JSON.stringify({ analysis: ANALYSIS_VERSION, cut: CUT_VERSION, sha256: source.sha256, settings })).slice(0, 16);
+  return sha256Text(JSON.stringify({ analyzer: ANALYZER_VERSION, cut: CUT_VERSION, sha256: source.sha256, settings })).slice(0, 16);
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -94,20 +83,30 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-function analysisFile(projectDir: string, source: Source): string {
-  return path.join(projectDir, WORK_DIR, 'analysis', `${source.id}.json`);
+/** The analysis ingest saved; when it is missing or stale, one decode of the working copy remakes it. */
+async function loadAnalysis(projectDir: string, source: Source, options: PreprocessOptions, onAnalysing: () => void): Promise<PcmAnalysis> {
+  const file = analysisPath(projectDir, source.id);
+  const cached = await readAnalysisFile(file);
+  if (cached !== undefined) return cached;
+  onAnalysing();
+  const analyzer = new PcmAnalyzer({ sampleRate: source.sampleRate, channels: source.channels });
+  // The working copy holds only the chosen stream, so it is always stream 0.
+  await streamPcm(options.tools, fromProject(projectDir, source.workingFile), (chunk) => analyzer.push(chunk), {
+    inputOptions: await fastReadOptions(options.tools, source.workingFile.endsWith('.wav')),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  const analysis = analyzer.finish();
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeAnalysisFile(file, analysis);
+  return analysis;
 }
 
-async function readCachedAnalysis(projectDir: string, source: Source): Promise<SourceAnalysis | undefined> {
-  try {
-    const cached = JSON.parse(await readFile(analysisFile(projectDir, source), 'utf8')) as SourceAnalysis;
-    return cached.version === ANALYSIS_VERSION && cached.sha256 === source.sha256 ? cached : undefined;
-  } catch {
-    return undefined; // missing or unreadable: analyse again
-  }
+export interface ClipPlan {
+  kept: ClipSpan[];
+  dropped: DroppedClip[];
 }
 
-function summarizeAnalysis(source: Source, analysis: PcmAnalysis, settings: PreprocessSettings): SourceAnalysis {
+export function planClips(analysis: PcmAnalysis, settings: PreprocessSettings): ClipPlan {
   const thresholdDb = suggestSilenceThreshold(analysis.rmsDb);
   const sliced = sliceByRms(analysis.rmsDb, {
     hopSec: analysis.hopSec,
@@ -115,55 +114,44 @@ function summarizeAnalysis(source: Source, analysis: PcmAnalysis, settings: Prep
     minClipSec: settings.minClipSec + CUT_MARGIN_SEC,
     maxClipSec: settings.maxClipSec - CUT_MARGIN_SEC,
   });
-  const { kept, dropped } = screenSlices(analysis, sliced, { thresholdDb, minClipSec: settings.minClipSec });
-  return {
-    version: ANALYSIS_VERSION,
-    sha256: source.sha256,
-    durationSec: analysis.durationSec,
-    kept,
-    loudnessLufs: analysis.integratedLufs,
-    peakDbfs: analysis.peakDbfs,
-    report: buildSourceReport({ source, analysis, kept, dropped }),
-  };
-}
-
-async function analyseSource(projectDir: string, source: Source, options: PreprocessOptions, onAnalysing: () => void): Promise<SourceAnalysis> {
-  const cached = await readCachedAnalysis(projectDir, source);
-  if (cached !== undefined) return cached;
-  onAnalysing();
-  const analyzer = new PcmAnalyzer({ sampleRate: source.sampleRate, channels: source.channels });
-  // The working copy holds only the chosen stream, so it is always stream 0.
-  await streamPcm(options.tools, fromProject(projectDir, source.workingFile), (chunk) => analyzer.push(chunk), {
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-  });
-  const result = summarizeAnalysis(source, analyzer.finish(), options.settings);
-  const file = analysisFile(projectDir, source);
-  await mkdir(path.dirname(file), { recursive: true });
-  const temp = tempSibling(file);
-  await writeFile(temp, `${JSON.stringify(result)}\n`);
-  await rename(temp, file);
-  return result;
+  return screenSlices(analysis, sliced, { thresholdDb, minClipSec: settings.minClipSec });
 }
 
 /** The cut times for the segment muxer and, for each clip, which output segment it becomes. */
 export function planSegments(clips: readonly ClipSpan[], durationSec: number): { times: number[]; clipSegments: number[] } {
-  const boundaries = [...new Set(clips.flatMap((c) => [c.startSec, c.endSec]).map((t) => Math.round(t * 1000) / 1000))]
-    .filter((t) => t > 0 && t < durationSec)
-    .sort((a, b) => a - b);
-  const clipSegments = clips.map((c) => boundaries.filter((b) => b <= Math.round(c.startSec * 1000) / 1000).length);
+  const boundaries = [...new Set(clips.flatMap((c) => [c.startSec, c.endSec]).map(round3))].filter((t) => t > 0 && t < durationSec).sort((a, b) => a - b);
+  const clipSegments = clips.map((c) => boundaries.filter((b) => b <= round3(c.startSec)).length);
   return { times: boundaries, clipSegments };
 }
 
-function channelDownmix(channels: number): string {
-  if (channels <= 1) return 'anull';
-  const share = (1 / channels).toFixed(6);
-  return `pan=mono|c0=${Array.from({ length: channels }, (_, i) => `${share}*c${i}`).join('+')}`;
+/** Splits time-ordered clips into at most `parts` runs of consecutive clips with about equal audio in each. */
+export function partitionClips(clips: readonly ClipSpan[], parts: number): ClipSpan[][] {
+  const total = clips.reduce((sum, c) => sum + (c.endSec - c.startSec), 0);
+  const groups: ClipSpan[][] = [[]];
+  let filled = 0;
+  for (const clip of clips) {
+    const current = groups.at(-1)!;
+    if (current.length > 0 && filled >= (total * groups.length) / parts && groups.length < parts) groups.push([]);
+    groups.at(-1)!.push(clip);
+    filled += clip.endSec - clip.startSec;
+  }
+  return groups.filter((g) => g.length > 0);
+}
+
+/**
+ * Downmix first so every later filter works on one channel, to the plain mean of the channels that the
+ * analyzer measured. For mono and stereo FFmpeg's own conversion is that mean (and faster than pan).
+ */
+export function monoDownmix(channels: number): string {
+  if (channels <= 2) return 'aformat=channel_layouts=mono';
+  const weight = (1 / channels).toFixed(6);
+  return `pan=mono|c0=${Array.from({ length: channels }, (_, i) => `${weight}*c${i}`).join('+')}`;
 }
 
 /** Gain to the target loudness, held back so the peak stays under the ceiling. */
-export function normalisationGainDb(analysis: Pick<SourceAnalysis, 'loudnessLufs' | 'peakDbfs'>, targetLufs: number): number {
-  if (analysis.loudnessLufs <= -70) return 0; // nothing measurable to normalise
-  return Math.min(targetLufs - analysis.loudnessLufs, PEAK_CEILING_DBFS - analysis.peakDbfs);
+export function normalisationGainDb(analysis: Pick<PcmAnalysis, 'integratedLufs' | 'peakDbfs'>, targetLufs: number): number {
+  if (analysis.integratedLufs <= -70) return 0; // nothing measurable to normalise
+  return Math.min(targetLufs - analysis.integratedLufs, PEAK_CEILING_DBFS - analysis.peakDbfs);
 }
 
 async function readSegmentList(file: string): Promise<Map<string, { startSec: number; endSec: number }>> {
@@ -175,57 +163,80 @@ async function readSegmentList(file: string): Promise<Map<string, { startSec: nu
   return spans;
 }
 
-/** One FFmpeg run writes every clip; the kept ones are renamed into place, the gaps deleted. */
-async function cutClips(projectDir: string, source: Source, analysis: SourceAnalysis, options: PreprocessOptions): Promise<Segment[]> {
-  const finalDir = path.join(projectDir, WORK_DIR, 'clips', source.id);
+interface CutContext {
+  projectDir: string;
+  source: Source;
+  analysis: PcmAnalysis;
+  stagingDir: string;
+  options: PreprocessOptions;
+  runLimited: <T>(task: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * One FFmpeg run over a stretch of the source [first clip's start, last clip's end): every clip in it
+ * becomes a segment file; the gaps between clips are segments too, deleted afterwards. Returns the
+ * kept clips' files and where they really start and end in the source.
+ */
+async function cutPart(ctx: CutContext, part: number, clips: ClipSpan[]): Promise<{ file: string; startSec: number; endSec: number }[]> {
+  const { settings, tools, signal } = ctx.options;
+  const offset = clips[0]!.startSec;
+  const end = clips.at(-1)!.endSec;
+  const relative = clips.map((c) => ({ startSec: c.startSec - offset, endSec: c.endSec - offset }));
+  const { times, clipSegments } = planSegments(relative, end - offset);
+  const prefix = `part${part}-`;
+  const listFile = path.join(ctx.stagingDir, `${prefix}segments.csv`);
+  const readOptions = await fastReadOptions(tools, ctx.source.workingFile.endsWith('.wav'));
+  await ctx.runLimited(() =>
+    runEncode(tools, {
+      input: fromProject(ctx.projectDir, ctx.source.workingFile),
+      // Input seeking in a WAV or FLAC working copy is sample-accurate.
+      inputOptions: [...readOptions, '-ss', offset.toFixed(6), '-to', end.toFixed(6)],
+      audioFilters: [
+        monoDownmix(ctx.source.channels),
+        `aresample=${settings.sampleRate}`,
+        `highpass=f=${settings.highpassHz}`,
+        ...(settings.denoise ? ['afftdn=tn=1'] : []),
+        `volume=${normalisationGainDb(ctx.analysis, settings.targetLufs).toFixed(2)}dB`,
+      ],
+      outputOptions: [
+        '-map', '0:a:0',
+        '-c:a', 'flac', '-sample_fmt', 's16', '-frame_size', String(CLIP_BLOCK_SIZE),
+        '-f', 'segment', '-segment_format', 'flac', '-reset_timestamps', '1',
+        ...(times.length > 0 ? ['-segment_times', times.map((t) => t.toFixed(3)).join(',')] : []),
+        '-segment_list', listFile, '-segment_list_type', 'csv',
+      ],
+      output: path.join(ctx.stagingDir, `${prefix}%05d.flac`),
+      ...(signal === undefined ? {} : { signal }),
+    }),
+  );
+  const written = await readSegmentList(listFile);
+  const kept = new Set<string>();
+  const cut = clipSegments.map((segment) => {
+    const name = `${prefix}${String(segment).padStart(5, '0')}.flac`;
+    const span = written.get(name);
+    if (span === undefined) throw new Error(`FFmpeg's segment list has no ${name}`);
+    kept.add(name);
+    return { file: path.join(ctx.stagingDir, name), startSec: round3(offset + span.startSec), endSec: round3(offset + span.endSec), samples: Math.round((span.endSec - span.startSec) * settings.sampleRate) };
+  });
+  for (const c of cut) await setFlacTotalSamples(c.file, c.samples);
+  for (const name of written.keys()) if (!kept.has(name)) await rm(path.join(ctx.stagingDir, name), { force: true });
+  await rm(listFile, { force: true });
+  return cut;
+}
+
+/** Cuts all kept clips into a staging folder, then swaps it in place of the source's old clips. */
+async function cutSource(ctx: Omit<CutContext, 'stagingDir'>, kept: ClipSpan[], parts: number): Promise<Segment[]> {
+  const finalDir = clipsDir(ctx.projectDir, ctx.source.id);
   const stagingDir = tempSibling(finalDir);
   await mkdir(stagingDir, { recursive: true });
   try {
+    const groups = partitionClips(kept, parts);
+    const cutGroups = await Promise.all(groups.map((clips, part) => cutPart({ ...ctx, stagingDir }, part, clips)));
     const segments: Segment[] = [];
-    if (analysis.kept.length > 0) {
-      const { times, clipSegments } = planSegments(analysis.kept, analysis.durationSec);
-      const settings = options.settings;
-      const gainDb = normalisationGainDb(analysis, settings.targetLufs);
-      const listFile = path.join(stagingDir, 'segments.csv');
-      await runEncode(options.tools, {
-        input: fromProject(projectDir, source.workingFile),
-        audioFilters: [
-          channelDownmix(source.channels),
-          `highpass=f=${settings.highpassHz}`,
-          ...(settings.denoise ? ['afftdn=tn=1'] : []),
-          `volume=${gainDb.toFixed(2)}dB`,
-        ],
-        outputOptions: [
-          '-map', '0:a:0',
-          '-ar', String(settings.sampleRate),
-          '-c:a', 'flac', '-sample_fmt', 's16', '-frame_size', String(CLIP_BLOCK_SIZE),
-          '-f', 'segment', '-segment_format', 'flac', '-reset_timestamps', '1',
-          ...(times.length > 0 ? ['-segment_times', times.map((t) => t.toFixed(3)).join(',')] : []),
-          '-segment_list', listFile, '-segment_list_type', 'csv',
-        ],
-        output: path.join(stagingDir, 'seg%05d.flac'),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
-      const written = await readSegmentList(listFile);
-      for (const index of analysis.kept.keys()) {
-        const segmentName = `seg${String(clipSegments[index]).padStart(5, '0')}.flac`;
-        const id = `${source.id}-${String(index + 1).padStart(4, '0')}`;
-        const span = written.get(segmentName);
-        if (span === undefined) throw new Error(`FFmpeg's segment list has no ${segmentName}`);
-        await setFlacTotalSamples(path.join(stagingDir, segmentName), Math.round((span.endSec - span.startSec) * settings.sampleRate));
-        await rename(path.join(stagingDir, segmentName), path.join(stagingDir, `${id}.flac`));
-        segments.push({
-          id,
-          sourceId: source.id,
-          file: projectRelative(projectDir, path.join(finalDir, `${id}.flac`)),
-          // Where FFmpeg actually cut (on encoder frames), from its segment list.
-          startSec: round3(span.startSec),
-          endSec: round3(span.endSec),
-        });
-      }
-      // Gaps between kept clips (silence, dropped material) were written as segments too.
-      for (const name of written.keys()) await rm(path.join(stagingDir, name), { force: true });
-      await rm(listFile, { force: true });
+    for (const [index, clip] of cutGroups.flat().entries()) {
+      const id = `${ctx.source.id}-${String(index + 1).padStart(4, '0')}`;
+      await rename(clip.file, path.join(stagingDir, `${id}.flac`));
+      segments.push({ id, sourceId: ctx.source.id, file: projectRelative(ctx.projectDir, path.join(finalDir, `${id}.flac`)), startSec: clip.startSec, endSec: clip.endSec });
     }
     const retired = tempSibling(finalDir);
     await rename(finalDir, retired).catch((error: NodeJS.ErrnoException) => {
@@ -244,15 +255,17 @@ function round3(value: number): number {
   return Math.round(value * 1000) / 1000;
 }
 
-/** The cached report, with what may have changed since: the source's kind, and where the clips really fell. */
-function sourceReport(source: Source, analysis: SourceAnalysis, segments: Segment[]): SourceQualityReport {
-  const lengths = segments.map((s) => s.endSec - s.startSec);
-  return { ...analysis.report, kind: source.kind, keptSec: round3(lengths.reduce((a, b) => a + b, 0)), clips: lengthDistribution(lengths) };
-}
-
 async function segmentsPresent(projectDir: string, segments: Segment[]): Promise<boolean> {
   for (const segment of segments) if (!(await exists(fromProject(projectDir, segment.file)))) return false;
   return true;
+}
+
+/** How many parallel cut runs each source gets: long sources share the cores when few sources need work. */
+function cutParts(stale: Source[], concurrency: number): Map<string, number> {
+  const totalSec = stale.reduce((sum, s) => sum + s.durationSec, 0);
+  return new Map(
+    stale.map((s) => [s.id, Math.max(1, Math.min(concurrency, Math.round((concurrency * s.durationSec) / Math.max(totalSec, 1)), Math.floor(s.durationSec / MIN_PART_SEC)))]),
+  );
 }
 
 export async function preprocess(options: PreprocessOptions): Promise<PreprocessResult> {
@@ -270,16 +283,23 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
     if (stage === 'cached' || stage === 'done' || stage === 'failed') finished += 1;
     options.onStage?.(source, stage, finished, total);
   };
+  const isCurrent = async (source: Source): Promise<boolean> => {
+    const record = manifest.preprocess.records.find((r) => r.sourceId === source.id);
+    return record?.key === preprocessKey(source, options.settings) && (await segmentsPresent(projectDir, manifest.segments.filter((s) => s.sourceId === source.id)));
+  };
+  const current = new Set<string>();
+  for (const source of manifest.sources) if (await isCurrent(source)) current.add(source.id);
+  const parts = cutParts(manifest.sources.filter((s) => !current.has(s.id)), options.concurrency);
+  const runLimited = createLimiter(options.concurrency);
+
   const outcomes = await mapLimit(
     manifest.sources,
     options.concurrency,
     async (source): Promise<{ outcome: SourceOutcome; report?: SourceQualityReport }> => {
-      const key = preprocessKey(source, options.settings);
-      const record = manifest.preprocess.records.find((r) => r.sourceId === source.id);
-      const recordSegments = manifest.segments.filter((s) => s.sourceId === source.id);
-      if (record?.key === key && (await segmentsPresent(projectDir, recordSegments))) {
+      if (current.has(source.id)) {
+        const record = manifest.preprocess.records.find((r) => r.sourceId === source.id)!;
         announce(source, 'cached');
-        return { outcome: { sourceId: source.id, path: source.path, status: 'cached', clips: recordSegments.length }, report: { ...record.report, kind: source.kind } };
+        return { outcome: { sourceId: source.id, path: source.path, status: 'cached', clips: record.segmentIds.length }, report: { ...record.report, kind: source.kind } };
       }
       try {
         if (!(await exists(fromProject(projectDir, source.workingFile)))) {
@@ -288,14 +308,16 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
             suggestion: `Ingest the file again: voicestudio ingest ${options.projectDir} ${source.path}`,
           });
         }
-        const analysis = await analyseSource(projectDir, source, options, () => announce(source, 'analysing'));
+        const analysis = await loadAnalysis(projectDir, source, options, () => announce(source, 'analysing'));
+        const plan = planClips(analysis, options.settings);
         announce(source, 'cutting');
-        const segments = await cutClips(projectDir, source, analysis, options);
-        const report = sourceReport(source, analysis, segments);
-        const newRecord: PreprocessRecord = { sourceId: source.id, key, segmentIds: segments.map((s) => s.id), report, processedAt: new Date().toISOString() };
+        const segments = plan.kept.length === 0 ? [] : await cutSource({ projectDir, source, analysis, options, runLimited }, plan.kept, parts.get(source.id) ?? 1);
+        // The report counts the clips as they were really cut.
+        const report = buildSourceReport({ source, analysis, kept: segments, dropped: plan.dropped });
+        const record: PreprocessRecord = { sourceId: source.id, key: preprocessKey(source, options.settings), segmentIds: segments.map((s) => s.id), report, processedAt: new Date().toISOString() };
         await updateManifest(projectDir, (m) => {
           m.segments = [...m.segments.filter((s) => s.sourceId !== source.id), ...segments];
-          m.preprocess.records = [...m.preprocess.records.filter((r) => r.sourceId !== source.id), newRecord];
+          m.preprocess.records = [...m.preprocess.records.filter((r) => r.sourceId !== source.id), record];
         });
         announce(source, 'done');
         return { outcome: { sourceId: source.id, path: source.path, status: 'processed', clips: segments.length }, report };
@@ -304,31 +326,24 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
         if (!(error instanceof VoicestudioError)) throw error;
         announce(source, 'failed');
         return {
-          outcome: {
-            sourceId: source.id,
-            path: source.path,
-            status: 'failed',
-            clips: 0,
-            reason: error.message,
-            ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }),
-          },
+          outcome: { sourceId: source.id, path: source.path, status: 'failed', clips: 0, reason: error.message, ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }) },
         };
       }
     },
     options.signal,
   );
-  const datasetReport = buildDatasetReport(
+  const report = buildDatasetReport(
     outcomes.flatMap((o) => (o.report === undefined ? [] : [o.report])),
     options.settings,
     new Date(),
   );
-  const reportFile = path.join(projectDir, WORK_DIR, QUALITY_REPORT_FILE);
+  const reportFile = qualityReportPath(projectDir);
   const temp = tempSibling(reportFile);
-  await writeFile(temp, `${JSON.stringify(datasetReport, null, 2)}\n`);
+  await writeFile(temp, `${JSON.stringify(report, null, 2)}\n`);
   await rename(temp, reportFile);
   await updateManifest(projectDir, (m) => {
     m.preprocess.settings = options.settings;
   });
   const sources = outcomes.map((o) => o.outcome);
-  return { project: projectDir, sources, failed: sources.filter((s) => s.status === 'failed').length, report: datasetReport, reportFile };
+  return { project: projectDir, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile };
 }

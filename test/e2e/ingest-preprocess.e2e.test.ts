@@ -2,7 +2,7 @@
  * ingest → preprocess through bin/voicestudio on audio generated here: good takes, a video, speech,
  * a clipped take, and broken files. Checks the manifest, the clips on disk, the report and exit codes.
  */
-import { copyFile, readFile, stat, truncate, writeFile, readdir } from 'node:fs/promises';
+import { copyFile, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest, DatasetQualityReport } from '../../src/pipeline/types.js';
@@ -187,6 +187,14 @@ describe('preprocess', () => {
     expect((await durationOf(path.join(project, first?.file ?? ''))).sampleRate).toBe(48000);
     expect(manifest.preprocess.settings?.sampleRate).toBe(48000);
     expect(run.stdout).toMatch(/report: .*quality-report\.json/);
+  });
+
+  it('analyses again from the working copy when the saved analysis is gone', async () => {
+    await rm(path.join(project, '.voicestudio', 'analysis'), { recursive: true });
+    const run = await runCli(['preprocess', project, '--sample-rate', '32000']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/analysing takes\/verse\.wav/);
+    expect((await readdir(path.join(project, '.voicestudio', 'analysis'))).length).toBe((await manifestOf(project)).sources.length);
   });
 
   it('explains what to do when the project has no sources', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalisationGainDb, planSegments, preprocessKey, DEFAULT_PREPROCESS_SETTINGS } from '../../src/pipeline/preprocess.js';
+import { normalisationGainDb, partitionClips, planSegments, preprocessKey, DEFAULT_PREPROCESS_SETTINGS } from '../../src/pipeline/preprocess.js';
 import type { Source } from '../../src/pipeline/types.js';
 
 describe('planSegments', () => {
@@ -19,15 +19,15 @@ describe('planSegments', () => {
 
 describe('normalisationGainDb', () => {
   it('brings the source to the target loudness', () => {
-    expect(normalisationGainDb({ loudnessLufs: -30, peakDbfs: -15 }, -20)).toBe(10);
+    expect(normalisationGainDb({ integratedLufs: -30, peakDbfs: -15 }, -20)).toBe(10);
   });
 
   it('holds back so the peak stays at -1 dBFS', () => {
-    expect(normalisationGainDb({ loudnessLufs: -30, peakDbfs: -4 }, -20)).toBe(3);
+    expect(normalisationGainDb({ integratedLufs: -30, peakDbfs: -4 }, -20)).toBe(3);
   });
 
   it('leaves silence alone', () => {
-    expect(normalisationGainDb({ loudnessLufs: -120, peakDbfs: -120 }, -20)).toBe(0);
+    expect(normalisationGainDb({ integratedLufs: -120, peakDbfs: -120 }, -20)).toBe(0);
   });
 });
 
@@ -39,5 +39,20 @@ describe('preprocessKey', () => {
     expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS, sampleRate: 48000 })).not.toBe(base);
     expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS, denoise: true })).not.toBe(base);
     expect(preprocessKey({ sha256: 'b'.repeat(64) } as Source, DEFAULT_PREPROCESS_SETTINGS)).not.toBe(base);
+  });
+});
+
+describe('partitionClips', () => {
+  const clips = Array.from({ length: 10 }, (_, i) => ({ startSec: i * 10, endSec: i * 10 + 8 }));
+
+  it('splits consecutive clips into runs of about equal audio', () => {
+    const groups = partitionClips(clips, 2);
+    expect(groups.map((g) => g.length)).toEqual([5, 5]);
+    expect(groups.flat()).toEqual(clips);
+  });
+
+  it('never makes more runs than clips, nor empty ones', () => {
+    expect(partitionClips(clips.slice(0, 1), 4)).toEqual([clips.slice(0, 1)]);
+    expect(partitionClips(clips, 1)).toEqual([clips]);
   });
 });
