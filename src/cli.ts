@@ -99,6 +99,10 @@ function reportFailure(error: unknown, argv: string[], io: CliIo): ExitCode {
 export async function main(): Promise<void> {
   const controller = new AbortController();
   let interrupts = 0;
+  // conf's dependency when-exit answers the first SIGINT/SIGTERM by re-raising it to exit at once. voicestudio
+  // stops gracefully instead (stopping FFmpeg, removing temp files, exit 130); when-exit's exit hook still runs.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => {
     interrupts += 1;
     if (interrupts > 1) process.exit(ExitCode.Interrupted); // a second Ctrl-C means "now"

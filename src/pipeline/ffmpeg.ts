@@ -147,10 +147,19 @@ export async function probeMedia(tools: FfmpegTools, file: string): Promise<Medi
   };
 }
 
+/** FFmpeg's generic verdicts, in words that say what is wrong with the file. */
+const PROBE_VERDICTS: [RegExp, string][] = [
+  [/Invalid data found when processing input|Invalid argument/i, 'FFmpeg found no audio or video data in it'],
+  [/No such file or directory/i, 'the file does not exist'],
+  [/Permission denied/i, 'permission denied'],
+  [/moov atom not found/i, 'the video is incomplete (its index, the moov atom, is missing)'],
+];
+
 function ffprobeReason(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  // fluent-ffmpeg prefixes ffprobe's stderr with its own words; the last line is ffprobe's verdict.
+  // fluent-ffmpeg prefixes ffprobe's stderr with its own words; ffprobe's verdict is in its last lines.
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  for (const [pattern, words] of PROBE_VERDICTS) if (lines.some((l) => pattern.test(l))) return words;
   return (lines.at(-1) ?? text).replace(/^.*?: /, '');
 }
 
@@ -203,6 +212,7 @@ export async function streamPcm(
   onChunk: (chunk: Buffer) => void,
   options: PcmStreamOptions = {},
 ): Promise<void> {
+  options.signal?.throwIfAborted();
   const map = ['-map', `0:a:${options.audioIndex ?? 0}`];
   const args = [
     '-hide_banner', '-nostdin', '-v', 'error', ...(options.inputOptions ?? []), '-i', file,
@@ -252,6 +262,8 @@ export function lastProgressTime(stderr: string): number | undefined {
 
 /** Runs one FFmpeg encode. Rejects with FfmpegFailed quoting FFmpeg's last error line. */
 export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<EncodeResult> {
+  // An abort that came before this run started would never fire the listener below.
+  job.signal?.throwIfAborted();
   return await new Promise<EncodeResult>((resolve, reject) => {
     const command = fluentFfmpeg(job.input)
       .setFfmpegPath(tools.ffmpeg.path)

@@ -85,7 +85,7 @@ describe('ingest', () => {
     expect(byName.get('empty.wav')).toMatchObject({ status: 'failed', reason: 'empty file (0 bytes)' });
     expect(byName.get('silent-film.mp4')).toMatchObject({ status: 'failed', reason: 'the video has no audio stream' });
     expect(byName.get('notes.mp3')?.status).toBe('failed');
-    expect(byName.get('notes.mp3')?.reason).toMatch(/not a readable audio or video file/);
+    expect(byName.get('notes.mp3')?.reason).toBe('not a readable audio or video file (FFmpeg found no audio or video data in it).');
     expect(byName.get('cut-off.wav')?.status).toBe('failed');
     expect(byName.get('cut-off.wav')?.reason).toMatch(/truncated: it claims 20\.0 s but only 10\.0 s/);
     expect(result.failed).toBe(4);
