@@ -232,11 +232,12 @@ def _populate_fake_applio(dest, config_json, pretrained):
         base = os.path.join(dest, "logs", folder)
         for sub in ("sliced_audios", "sliced_audios_16k", "f0", "f0_voiced", "extracted"):
             os.makedirs(os.path.join(base, sub), exist_ok=True)
+        # 3 s of 16-bit silence, like the shipped files (mute32000.wav is 192 078 bytes).
         for rate in (32000, 40000, 48000):
             with open(os.path.join(base, "sliced_audios", f"mute{rate}.wav"), "wb") as fh:
-                fh.write(wav_bytes(0.5, rate, freq=0))
+                fh.write(wav_bytes(3.0, rate, freq=0))
         with open(os.path.join(base, "sliced_audios_16k", "mute.wav"), "wb") as fh:
-            fh.write(wav_bytes(0.5, 16000, freq=0))
+            fh.write(wav_bytes(3.0, 16000, freq=0))
         standin.write_npy(os.path.join(base, "f0", "mute.wav.npy"), (50,), "q", 1)
         standin.write_npy(os.path.join(base, "f0_voiced", "mute.wav.npy"), (50,), "f", 0.0)
         standin.write_npy(os.path.join(base, "extracted", "mute.npy"), (25, 768), "f", 0.0)

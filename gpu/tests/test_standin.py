@@ -5,7 +5,7 @@ import subprocess
 import sys
 import unittest
 
-from tests.support import WorkerEnv, wav_bytes
+from tests.support import WorkerEnv, standin, wav_bytes
 from vsworker.applio import parse_epoch_line
 
 
@@ -68,7 +68,32 @@ class StandInTests(unittest.TestCase):
         self.assertIn("(epoch 4)", second.stdout)
         self.assertEqual([parse_epoch_line(l)["epoch"] for l in second.stdout.splitlines() if parse_epoch_line(l)],
                          [5, 6])
-        self.assertTrue(os.path.exists(os.path.join(self.exp, "m_6e_30s.pth")))  # 10 rows / batch 2
+        # 10 rows in two loader buckets: 3 x 3.0 s slices (2 batches of 2), and 3 x 0.8 s slices
+        # plus 4 mute rows (4 batches): 6 steps per epoch.
+        self.assertTrue(os.path.exists(os.path.join(self.exp, "m_6e_36s.pth")))
+
+    def test_training_loader_leaves_out_slices_outside_its_buckets(self):
+        import array
+
+        for rate, hop in ((32000, 320), (40000, 400), (48000, 480)):
+            for seconds, kept in ((0.38, False), (0.39, True), (6.75, True), (6.76, False)):
+                path = os.path.join(self.env.root, f"{rate}-{seconds}.wav")
+                standin.write_wav_float32(path, array.array("h", bytes(2 * int(rate * seconds))), rate)
+                self.assertEqual(standin.wav_rate(path), rate)
+                with self.subTest(rate=rate, seconds=seconds):
+                    self.assertEqual(standin.bucket_of(standin.loader_length(path, hop)) != -1, kept)
+        self.assertEqual(standin.loader_batches([60, 70, 150, 1000, 40], 2), 2)
+
+    def test_clips_longer_than_the_buckets_are_not_trained_on(self):
+        for name in ("0/a.wav", "1/b.wav", "c.wav"):
+            with open(os.path.join(self.dataset, name), "wb") as fh:
+                fh.write(wav_bytes(7.0, 32000, 200))
+        self.script("rvc/train/preprocess/preprocess.py", self.exp, self.dataset, 32000, 2, "Skip",
+                    True, False, 0.7, 3.0, 0.3, "post")
+        self.script("rvc/train/extract/extract.py", self.exp, "rmvpe", 2, "0", 32000, "contentvec", "None", 2)
+        result = self.train(2)
+        self.assertEqual(result.returncode, 0)  # only the 4 mute rows are left: 2 batches
+        self.assertIn("Not enough data present in the training set", result.stdout)
 
     def test_failures_still_exit_zero(self):
         self.prepare()

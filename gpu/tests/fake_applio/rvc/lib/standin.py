@@ -75,6 +75,16 @@ def read_wav(path):
     return samples, rate
 
 
+def wav_rate(path):
+    """The sample rate in a WAV's fmt chunk (what soundfile reports, without decoding)."""
+    with open(path, "rb") as fh:
+        data = fh.read(4096)
+    pos = data.find(b"fmt ")
+    if data[:4] != b"RIFF" or pos < 0:
+        raise RuntimeError(f"Error opening {path!r}: Format not recognised.")
+    return struct.unpack("<I", data[pos + 12:pos + 16])[0]
+
+
 def decode_with_ffmpeg(path):
     """libsndfile reads FLAC/OGG/MP3 natively; the stand-in borrows FFmpeg for that."""
     ffmpeg = os.environ.get("FFMPEG_PATH") or shutil.which("ffmpeg")
@@ -132,6 +142,20 @@ def write_wav(path, samples, rate):
         fh.write(header + body)
 
 
+def write_wav_float32(path, samples, rate):
+    """Mono float32 WAV laid out like scipy.io.wavfile.write(..., audio.astype(np.float32)),
+    which Applio's preprocess uses for every slice: an 18-byte fmt chunk (IEEE
+    float, cbSize 0) and a fact chunk, so the header is 58 bytes and each second
+    takes 4 * rate bytes. Applio's training loader measures slices by file size."""
+    body = array.array("f", [v / 32768.0 for v in samples]).tobytes()
+    fmt = struct.pack("<HHIIHHH", 3, 1, rate, rate * 4, 4, 32, 0)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks += b"fact" + struct.pack("<II", 4, len(samples))
+    chunks += b"data" + struct.pack("<I", len(body)) + body
+    with open(path, "wb") as fh:
+        fh.write(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+
+
 # ------------------------------------------------------------------- npy ----
 def write_npy(path, shape, typecode="f", fill=0.0):
     """Write a .npy file (format 1.0) like numpy.save."""
@@ -142,7 +166,7 @@ def write_npy(path, shape, typecode="f", fill=0.0):
     count = 1
     for dim in shape:
         count *= dim
-    body = array.array(typecode, [fill] * count).tobytes()
+    body = array.array(typecode, [fill]).tobytes() * count
     with open(path, "wb") as fh:
         fh.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1") + body)
 
@@ -182,6 +206,35 @@ def latest_checkpoint_path(dir_path, pattern):
         key=lambda f: int("".join(filter(str.isdigit, f))),
     )
     return checkpoints[-1] if checkpoints else None
+
+
+# ------------------------------------------------------ training loader ----
+# rvc/train/train.py builds DistributedBucketSampler(dataset, batch_size, BUCKETS);
+# rvc/train/data_utils.py measures each row's audio as getsize(wav) // (3 * hop_length).
+BUCKETS = [50, 100, 200, 300, 400, 500, 600, 700, 800, 900]
+
+
+def loader_length(wav_path, hop_length):
+    return os.path.getsize(wav_path) // (3 * hop_length)
+
+
+def bucket_of(length):
+    """DistributedBucketSampler._bisect: the bucket with boundaries[i] < length <= boundaries[i+1],
+    or -1 (the row is silently left out of training)."""
+    for i in range(len(BUCKETS) - 1):
+        if BUCKETS[i] < length <= BUCKETS[i + 1]:
+            return i
+    return -1
+
+
+def loader_batches(lengths, batch_size):
+    """len(train_loader): every non-empty bucket is padded up to a multiple of batch_size."""
+    counts = {}
+    for length in lengths:
+        index = bucket_of(length)
+        if index != -1:
+            counts[index] = counts.get(index, 0) + 1
+    return sum(-(-n // batch_size) for n in counts.values())
 
 
 def read_json(path, default=None):

@@ -8,12 +8,18 @@ Quirks kept:
   dataset SR != config SR -> exit 1 (the two parent-level failures);
 - every failure inside the training worker (missing files, not enough data,
   pretrained mismatch, crash) still ends with exit code 0;
-- resumes from the newest G_*/D_*.pth (sorted by all digits of the path) when
-  both load, else starts at epoch 1 from the pretrained weights;
+- resumes from the G_*/D_*.pth with the highest number (sorted by all digits of
+  the path, not by epoch) when both load, else starts at epoch 1 from the
+  pretrained weights; steps restart at (epoch - 1) * len(train_loader), so after a
+  batch_size change newer checkpoints can carry smaller numbers;
+- rows whose audio is outside the loader's buckets (getsize(wav) // (3 * hop),
+  50 < length <= 900) are silently left out; len(train_loader) counts each
+  bucket rounded up to whole batches;
 - prints "<model> | epoch=N | step=S | time=HH:MM:SS | training_speed=H:MM:SS"
   per epoch, and "Saved model '<path>' (epoch N)" per checkpoint;
 - the final <model>_<E>e_<S>s.pth is written only when assets/config.json exists
-  (otherwise "An error occurred extracting the model: ..." is printed).
+  (otherwise "An error occurred extracting the model: ..." is printed), and only
+  when no file of that name exists yet (train.py:946), even a truncated one.
 """
 
 import datetime
@@ -86,7 +92,7 @@ def main():
         sys.exit(1)
     wavs = glob.glob(os.path.join(exp_dir, "sliced_audios", "*.wav"))
     if wavs:
-        _, sr = standin.read_wav(wavs[0])
+        sr = standin.wav_rate(wavs[0])
         if sr != config["data"]["sample_rate"]:
             standin.say(f"Error: Pretrained model sample rate ({config['data']['sample_rate']} Hz) does not match dataset audio sample rate ({sr} Hz).")
             sys.stdout.flush()
@@ -109,7 +115,11 @@ def main():
                 standin.say("Traceback (most recent call last):")
                 standin.say(f"FileNotFoundError: [Errno 2] No such file or directory: '{rel}'")
                 standin.fail_exit()
-    steps_per_epoch = len(rows) // batch_size
+    # The data loader measures every row's audio by file size and leaves rows
+    # outside the buckets out of training without a word (data_utils.py).
+    hop_length = config["data"]["hop_length"]
+    lengths = [standin.loader_length(row.split("|")[0], hop_length) for row in rows]
+    steps_per_epoch = standin.loader_batches(lengths, batch_size)  # len(train_loader)
     if steps_per_epoch < 3:
         standin.say("Not enough data present in the training set. Perhaps you forgot to slice the audio files in preprocess?")
         standin.fail_exit()

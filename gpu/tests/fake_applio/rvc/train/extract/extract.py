@@ -3,6 +3,7 @@
 argv: exp_dir f0_method n_threads gpus("-"|"0"|"0-1") sample_rate embedder
       [custom_embedder|"None"] [include_mutes]
 Quirks kept: files whose outputs exist are skipped (so a crash resumes);
+features have 50 rows per second of audio;
 model_info.json gets "embedder_model"; config.json is copied from
 rvc/configs/<sr>.json only if absent; filelist.txt holds paths relative to cwd
 ("logs/<model>/...") plus include_mutes x speakers rows pointing into logs/mute*.
@@ -84,8 +85,8 @@ def main():
         full = os.path.join(exp_dir, "f0_voiced", name + ".npy")
         if os.path.exists(coarse) and os.path.exists(full):
             continue
-        audio, rate = standin.read_wav(path)
-        frames = max(1, len(audio) * 100 // rate)  # hop 160 @ 16 kHz
+        samples = (os.path.getsize(path) - 58) // 4  # float32 mono slices at 16 kHz
+        frames = max(1, samples // 160)  # hop 160 @ 16 kHz
         standin.write_npy(full, (frames,), "f", 220.0)
         standin.write_npy(coarse, (frames,), "q", 50)
     standin.say("Pitch extraction completed in 0.01 seconds.")
@@ -94,7 +95,9 @@ def main():
         out = os.path.join(exp_dir, "extracted", os.path.basename(path).replace("wav", "npy"))
         if os.path.exists(out):
             continue
-        standin.write_npy(out, (4, 768), "f", 0.5)
+        # One 768-d row per 320 samples at 16 kHz (50 rows per second), like ContentVec.
+        samples = (os.path.getsize(path) - 58) // 4
+        standin.write_npy(out, (max(1, samples // 320), 768), "f", 0.5)
     standin.say("Embedding extraction completed in 0.01 seconds.")
     config_save = os.path.join(exp_dir, "config.json")
     if not os.path.exists(config_save):

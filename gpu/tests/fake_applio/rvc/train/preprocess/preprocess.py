@@ -6,7 +6,9 @@ Quirks kept: only .wav/.mp3/.flac/.ogg are read; sub-folders must be integer
 speaker ids (others are skipped with a warning); per-file errors are printed and
 skipped; a missing dataset or no files -> sys.exit(1); writes
 sliced_audios/{sid}_{idx0}_{idx1}.wav (target SR), sliced_audios_16k/ and
-model_info.json (total_dataset_duration, total_seconds).
+model_info.json (total_dataset_duration, total_seconds). Slices are float32 mono
+WAVs (scipy's wavfile.write of audio.astype(np.float32)); "Skip" keeps each file
+whole, whatever its length.
 """
 
 import os
@@ -93,8 +95,8 @@ def main():
         total += len(audio) / sr
         for idx1, piece in enumerate(cut(audio, sr, mode, chunk_len, overlap_len)):
             name = f"{sid}_{idx0}_{idx1}.wav"
-            standin.write_wav(os.path.join(gt_dir, name), piece, sr)
-            standin.write_wav(os.path.join(dir16, name), standin.resample(piece, sr, 16000), 16000)
+            standin.write_wav_float32(os.path.join(gt_dir, name), piece, sr)
+            standin.write_wav_float32(os.path.join(dir16, name), standin.resample(piece, sr, 16000), 16000)
     info_path = os.path.join(exp_dir, "model_info.json")
     info = standin.read_json(info_path, {})
     info.update({"total_dataset_duration": format_duration(total), "total_seconds": total})
