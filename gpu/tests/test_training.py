@@ -176,6 +176,20 @@ class ResumeTests(TrainingTestCase):
         self.assertEqual(result["training"]["resumed_from_epoch"], 2)
         self.assertEqual(self.epochs_reported(reporter), [3, 4, 5, 6])
 
+    def test_final_model_cut_short_is_written_again_on_retry(self):
+        # Applio writes the final model only when no file of that name exists, and the
+        # retry reaches the same step count, so a torn file would block the run for good.
+        failed, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="torn-final-model")
+        self.assertIn("training stopped without writing the final model", failed["error"])
+        torn = self.exp_file("alice_6e_30s.pth")
+        self.assertTrue(os.path.exists(torn))
+        result, reporter = self.env.run(train_input())
+        self.assert_ok(result)
+        self.assertTrue(any("removing unreadable model" in line and "alice_6e_30s.pth" in line
+                            for line in reporter.lines))
+        self.assertEqual(result["model"]["filename"], "alice_6e_30s.pth")
+        self.assertEqual(rvc_model_info(torn, "model")["epochs"], 6)
+
     def test_crash_during_extraction_resumes_and_drops_truncated_files(self):
         # Simulate a worker killed while extract.py was writing: state says
         # "running", one feature file is cut short.

@@ -514,6 +514,18 @@ class TrainingRun:
                 return {"epoch": epoch, "step": step, "path": path, "info": info}
         return None
 
+    def drop_unreadable_final_models(self):
+        """Applio writes <run>_<E>e_<S>s.pth only when no file of that name exists
+        (train.py: `if not os.path.exists(m)`), and a retry reaches the same name. A
+        model cut short by a dying worker or a full volume must go, or it never gets
+        written again."""
+        for _, _, path in self.final_models():
+            try:
+                rvc_model_info(path, os.path.basename(path))
+            except PthError as exc:
+                self.ctx.reporter.log(f"removing unreadable model {path}: {exc}")
+                os.unlink(path)
+
     def run_train(self, fp):
         req = self.req
         entry = self.stage_state("train")
@@ -523,6 +535,7 @@ class TrainingRun:
             # Files without a record (state lost): we cannot tell what produced them.
             self.invalidate("train")
 
+        self.drop_unreadable_final_models()
         pairs = self.checkpoint_pairs(repair=True)
         latest_epoch = pairs[-1][1] if pairs else 0
         finished = max((epoch for epoch, _, _ in self.final_models()), default=0)

@@ -37,7 +37,7 @@ def strtobool(val):
     return val.lower() in ("yes", "true", "t", "y", "1")
 
 
-def extract_model(exp_dir, model_name, path, epoch, step, sr, vocoder):
+def extract_model(exp_dir, model_name, path, epoch, step, sr, vocoder, torn=False):
     try:
         info = standin.read_json(os.path.join(exp_dir, "model_info.json"), {})
         with open(os.path.join(os.getcwd(), "assets", "config.json"), "r", encoding="utf-8") as fh:
@@ -54,6 +54,10 @@ def extract_model(exp_dir, model_name, path, epoch, step, sr, vocoder):
             "embedder_model": info.get("embedder_model"),
             "speakers_id": info.get("speakers_id", 1), "vocoder": vocoder,
         })
+        if torn:  # the worker died (or the volume filled up) while torch.save was writing
+            with open(path, "r+b") as fh:
+                fh.truncate(os.path.getsize(path) // 2)
+            standin.fail_exit()
         standin.say(f"Saved model '{path}' (epoch {epoch} and step {step})")
     except Exception as error:
         standin.say(f"An error occurred extracting the model: {error}")
@@ -171,7 +175,8 @@ def main():
             standin.say(f"Lowest generator loss: 12.345 at epoch {epoch}, step {step}")
             final = os.path.join(exp_dir, f"{model_name}_{epoch}e_{step}s.pth")
             if "train-no-model" not in faults and not os.path.exists(final):
-                extract_model(exp_dir, model_name, final, epoch, step, sample_rate, vocoder)
+                extract_model(exp_dir, model_name, final, epoch, step, sample_rate, vocoder,
+                              torn="torn-final-model" in faults)
             config = standin.read_json(config_path)
             config.pop("process_pids", None)
             standin.write_json(config_path, config)
