@@ -190,6 +190,34 @@ class ResumeTests(TrainingTestCase):
         self.assertEqual(result["model"]["filename"], "alice_6e_30s.pth")
         self.assertEqual(rvc_model_info(torn, "model")["epochs"], 6)
 
+    def test_larger_batch_size_resumes_from_the_newest_epoch(self):
+        # Checkpoints are named by step, and steps restart at (epoch - 1) * steps_per_epoch:
+        # a larger batch gives newer epochs smaller numbers, and Applio loads the largest.
+        self.assert_ok(self.env.run(train_input(batch_size=1))[0])  # 10 steps per epoch
+        self.assertEqual(self.checkpoints(), ["D_60.pth", "G_60.pth"])  # epoch 6
+        failed, _ = self.env.run(train_input(epochs=12, batch_size=4),  # 3 steps per epoch
+                                 FAKE_APPLIO_FAULT="crash-at-epoch:11")
+        self.assertIn("last epoch reported: 11", failed["error"])
+        self.assertIn("G_30.pth", self.checkpoints())  # epoch 10
+        result, reporter = self.env.run(train_input(epochs=12, batch_size=4))
+        self.assert_ok(result)
+        self.assertEqual(result["training"]["resumed_from_epoch"], 10)
+        self.assertTrue(any("Loaded checkpoint" in line and "G_30.pth" in line and "(epoch 10)" in line
+                            for line in reporter.lines))
+        self.assertEqual(self.epochs_reported(reporter), [11, 12])
+        self.assertEqual(result["model"]["filename"], "alice_12e_36s.pth")
+        self.assertEqual(self.checkpoints(), ["D_36.pth", "G_36.pth"])
+
+    def test_older_epoch_with_a_higher_step_number_is_removed_before_resuming(self):
+        self.assert_ok(self.env.run(train_input(batch_size=1))[0])  # G_60: epoch 6
+        self.env.run(train_input(epochs=12, batch_size=4), FAKE_APPLIO_FAULT="crash-at-epoch:9")
+        self.assertEqual(self.checkpoints(), ["D_24.pth", "D_60.pth", "G_24.pth", "G_60.pth"])
+        result, reporter = self.env.run(train_input(epochs=12, batch_size=4))
+        self.assert_ok(result)
+        self.assertEqual(result["training"]["resumed_from_epoch"], 8)
+        self.assertEqual(self.epochs_reported(reporter), [9, 10, 11, 12])
+        self.assertTrue(any("removing checkpoint G_/D_60.pth (epoch 6)" in line for line in reporter.lines))
+
     def test_crash_during_extraction_resumes_and_drops_truncated_files(self):
         # Simulate a worker killed while extract.py was writing: state says
         # "running", one feature file is cut short.

@@ -457,8 +457,11 @@ class TrainingRun:
 
     # ---- checkpoints -------------------------------------------------------
     def checkpoint_pairs(self, repair):
-        """Complete G_/D_ pairs as [(step, epoch)], oldest first. With repair, files
-        that are unpaired, unreadable or disagree on the epoch are deleted."""
+        """Complete G_/D_ pairs as [(step, epoch)], oldest epoch first (by the
+        `iteration` stored in the files, not by the step in the name: steps restart
+        at (epoch - 1) * steps_per_epoch, so after a batch_size change a newer epoch
+        can have a smaller step). With repair, files that are unpaired, unreadable
+        or disagree on the epoch are deleted."""
         files = {}
         for path in glob.glob(self.exp("[GD]_*.pth")):
             match = CHECKPOINT_RE.match(os.path.basename(path))
@@ -481,7 +484,26 @@ class TrainingRun:
                 for path in entry.values():
                     self.ctx.reporter.log(f"removing incomplete checkpoint {path}")
                     os.unlink(path)
-        return pairs
+        return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+
+    def drop_pairs_numbered_above_newest(self, pairs):
+        """Applio resumes from the G_/D_ file with the highest number in its name
+        (utils.latest_checkpoint_path), not from the newest epoch. Delete older-epoch
+        pairs numbered higher than the newest one so Applio's pick is the newest epoch."""
+        if not pairs:
+            return pairs
+        newest_step, newest_epoch = pairs[-1]
+        kept = []
+        for step, epoch in pairs:
+            if step > newest_step:
+                self.ctx.reporter.log(
+                    f"removing checkpoint G_/D_{step}.pth (epoch {epoch}): its number is higher than "
+                    f"that of the newer epoch {newest_epoch} (G_/D_{newest_step}.pth), so Applio would resume from it"
+                )
+                self.delete_pair(step)
+            else:
+                kept.append((step, epoch))
+        return kept
 
     def delete_pair(self, step):
         for kind in ("G", "D"):
@@ -561,6 +583,7 @@ class TrainingRun:
             self.delete_pair(pairs[-1][0])
             pairs = pairs[:-1]
             latest_epoch = pairs[-1][1] if pairs else 0
+        pairs = self.drop_pairs_numbered_above_newest(pairs)
 
         self.mark("train", fp, "running", epochs=req.epochs)
         if latest_epoch:
