@@ -319,6 +319,28 @@ class FailureTests(TrainingTestCase):
         self.assertIn("Not enough data present in the training set", result["error"])
         self.assertIn("add audio or lower input.batch_size", result["error"])
 
+    def test_clips_too_long_for_applio_with_skip_are_an_error(self):
+        # Applio's loader leaves out float32 slices longer than 6.75 s without a word.
+        data = tar_bytes({f"long{i}.wav": wav_bytes(7.0, RATE, 200 + i) for i in range(3)})
+        result, reporter = self.env.run(train_input(data=data, cut_preprocess="Skip"))
+        error = result["error"]
+        self.assertIn("too little audio to train on", error)
+        self.assertIn("leaves out 3 of the 3 slices (21.0 s of audio): 3 longer than 6.75 s", error)
+        self.assertIn("Set input.cut_preprocess to Automatic or Simple", error)
+        self.assertFalse(any("[extract] running" in line for line in reporter.lines))
+        again, _ = self.env.run(train_input(data=data, epochs=2))  # Automatic cuts them
+        self.assert_ok(again)
+        self.assertEqual(again["warnings"], [])
+
+    def test_slices_applio_leaves_out_are_reported(self):
+        files = {f"take{i}.wav": wav_bytes(3.5, RATE, 200 + i) for i in range(4)}
+        files["long.wav"] = wav_bytes(7.0, RATE, 300)
+        result, _ = self.env.run(train_input(data=tar_bytes(files), cut_preprocess="Skip", epochs=2))
+        self.assert_ok(result)
+        self.assertEqual(result["training"]["slices"], 5)
+        self.assertTrue(any("leaves out 1 of the 5 slices (7.0 s of audio): 1 longer than 6.75 s" in w
+                            and "Automatic or Simple" in w for w in result["warnings"]), result["warnings"])
+
     def test_missing_pretrained_weights_are_an_error_not_a_silent_restart(self):
         result, _ = self.env.run(train_input(vocoder="RefineGAN", sample_rate=40000))
         self.assertIn("no pretrained weights for vocoder 'RefineGAN' at 40000 Hz", result["error"])

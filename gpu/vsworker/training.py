@@ -54,6 +54,19 @@ DEPENDENTS = {
 STATE_VERSION = 1
 KEEP_CHECKPOINT_PAIRS = 2  # the newest pair may be half-written when a worker dies
 
+# Applio's training loader (rvc/train/data_utils.py, train.py) measures every row as
+# os.path.getsize(wav) // (3 * hop_length) and silently leaves out rows outside the
+# buckets (50, 900]; len(train_loader) is each bucket rounded up to whole batches, and
+# train.py stops with "Not enough data" below 3. Preprocess writes float32 mono slices
+# (scipy.io.wavfile: 58-byte header, 4 bytes per sample), so at every sample rate the
+# kept slices are about 0.38 s to 6.75 s long.
+HOP_LENGTHS = {32000: 320, 40000: 400, 48000: 480}  # rvc/configs/<sr>.json data.hop_length
+LOADER_BUCKETS = (50, 100, 200, 300, 400, 500, 600, 700, 800, 900)
+MIN_TRAIN_BATCHES = 3
+FLOAT_WAV_HEADER = 58
+MAX_SLICE_SECONDS = 6.75
+MIN_SLICE_SECONDS = 0.38
+
 FINAL_MODEL_RE = r"^{name}_(\d+)e_(\d+)s\.pth$"
 CHECKPOINT_RE = re.compile(r"^([GD])_(\d+)\.pth$")
 
@@ -153,6 +166,29 @@ def npy_is_complete(path):
         return size == offset + count * itemsize
     except (OSError, ValueError, SyntaxError, KeyError, TypeError):
         return False
+
+
+# ---------------------------------------------------------- Applio loader ----
+def loader_length(size, sample_rate):
+    return size // (3 * HOP_LENGTHS[sample_rate])
+
+
+def loader_bucket(length):
+    """DistributedBucketSampler._bisect: index of the bucket holding length, or -1."""
+    for i in range(len(LOADER_BUCKETS) - 1):
+        if LOADER_BUCKETS[i] < length <= LOADER_BUCKETS[i + 1]:
+            return i
+    return -1
+
+
+def loader_batches(lengths, batch_size):
+    """len(train_loader) for rows of these lengths (one GPU)."""
+    counts = {}
+    for length in lengths:
+        bucket = loader_bucket(length)
+        if bucket != -1:
+            counts[bucket] = counts.get(bucket, 0) + 1
+    return sum(-(-n // batch_size) for n in counts.values())
 
 
 # ------------------------------------------------------------------ runner ----
@@ -272,6 +308,7 @@ class TrainingRun:
         mute = "mute_" + self.req.embedder if self.req.embedder in ("spin", "spin-v2") else "mute"
         mute_wav = os.path.join(s.applio_dir, "logs", mute, "sliced_audios",
                                 f"mute{self.req.sample_rate}.wav")
+        self.mute_wav = mute_wav
         if self.req.include_mutes > 0 and not os.path.isfile(mute_wav):
             raise ConfigError(
                 f"{mute_wav} is missing: Applio's logs/{mute} folder must stay as shipped "
@@ -401,6 +438,47 @@ class TrainingRun:
                 f"{result.returncode}); its output:\n{result.excerpt()}"
             )
         return {"slices": len(slices), "dataset_seconds": round(float(info["total_seconds"]), 3)}
+
+    def check_slice_lengths(self):
+        """Applio's training silently leaves out slices outside its loader buckets
+        (with cut_preprocess "Skip", every clip longer than 6.75 s). Fail when too
+        little is left to train on; otherwise warn about what is left out."""
+        req = self.req
+        sizes = [os.path.getsize(p) for p in glob.glob(self.exp("sliced_audios", "*.wav"))]
+        lengths = [loader_length(size, req.sample_rate) for size in sizes]
+        too_long = sum(1 for length in lengths if length > LOADER_BUCKETS[-1])
+        too_short = sum(1 for length in lengths if length <= LOADER_BUCKETS[0])
+        if not too_long and not too_short:
+            return
+        usable = [length for length in lengths if loader_bucket(length) != -1]
+        unused_seconds = sum(max(0, size - FLOAT_WAV_HEADER) / (4 * req.sample_rate)
+                             for size, length in zip(sizes, lengths) if loader_bucket(length) == -1)
+        parts = []
+        if too_long:
+            parts.append(f"{too_long} longer than {MAX_SLICE_SECONDS} s")
+        if too_short:
+            parts.append(f"{too_short} shorter than about {MIN_SLICE_SECONDS} s")
+        what = (f"Applio's training leaves out {too_long + too_short} of the {len(lengths)} slices "
+                f"({unused_seconds:.1f} s of audio): {', '.join(parts)}; it trains only on slices of "
+                f"about {MIN_SLICE_SECONDS} to {MAX_SLICE_SECONDS} s")
+        advice = ""
+        if too_long and req.cut_preprocess == "Skip":
+            advice = (" Set input.cut_preprocess to Automatic or Simple so that long clips are cut into "
+                      "short slices, or cut the clips to at most 6.5 s yourself.")
+        elif too_long:
+            advice = f" Cut the clips to at most {MAX_SLICE_SECONDS} s."
+        rows = list(usable)
+        if req.include_mutes > 0 and os.path.isfile(self.mute_wav):
+            rows += [loader_length(os.path.getsize(self.mute_wav), req.sample_rate)] * req.include_mutes
+        batches = loader_batches(rows, req.batch_size)
+        if not usable or batches < MIN_TRAIN_BATCHES:
+            raise JobError(
+                f"too little audio to train on. {what}. The {len(usable)} usable slice(s)"
+                + (f" and {req.include_mutes} silent row(s)" if len(rows) > len(usable) else "")
+                + f" give {batches} batch(es) of {req.batch_size}; Applio needs at least "
+                f"{MIN_TRAIN_BATCHES}.{advice or ' Add longer clips or lower input.batch_size.'}"
+            )
+        self.warnings.append(f"{what}.{advice}")
 
     def read_model_info(self):
         try:
@@ -737,6 +815,7 @@ class TrainingRun:
             self.mark("preprocess", fps["preprocess"], "running")
             facts["preprocess"] = self.run_preprocess()
             self.mark("preprocess", fps["preprocess"], "done")
+        self.check_slice_lengths()
         # extract (resumable: Applio skips finished files)
         if not self.stage_done("extract", fps["extract"]):
             entry = self.stage_state("extract")
