@@ -260,6 +260,29 @@ class ResumeTests(TrainingTestCase):
         self.assertIn("input.epochs (4) is lower than the 6 epochs", result["error"])
 
 
+class NpyHeaderTests(unittest.TestCase):
+    def test_rows_and_completeness_come_from_the_header(self):
+        import tempfile
+
+        from vsworker.training import npy_is_complete, npy_rows
+
+        tmp = tempfile.mkdtemp(prefix="vs-npy-")
+        self.addCleanup(__import__("shutil").rmtree, tmp, True)
+        path = os.path.join(tmp, "a.npy")
+        standin.write_npy(path, (150, 768), "f", 0.5)
+        self.assertEqual(npy_rows(path), 150)
+        self.assertTrue(npy_is_complete(path))
+        with open(path, "r+b") as fh:
+            fh.truncate(1000)
+        self.assertEqual(npy_rows(path), 150)  # the header alone says how many rows
+        self.assertFalse(npy_is_complete(path))
+        with open(path, "wb") as fh:
+            fh.write(b"not numpy")
+        with self.assertRaises(ValueError):
+            npy_rows(path)
+        self.assertFalse(npy_is_complete(path))
+
+
 class InvalidationTests(TrainingTestCase):
     def test_changed_dataset_retrains_and_replaces_the_stale_index(self):
         first, _ = self.env.run(train_input(epochs=4))
@@ -277,12 +300,26 @@ class InvalidationTests(TrainingTestCase):
 
     def test_changed_index_algorithm_only_rebuilds_the_index(self):
         first, _ = self.env.run(train_input(epochs=2))
-        second, reporter = self.env.run(train_input(epochs=2, index_algorithm="KMeans"))
+        second, reporter = self.env.run(train_input(epochs=2, index_algorithm="Faiss"))
         self.assert_ok(second)
         self.assertEqual(second["model"], first["model"])
         self.assertNotEqual(second["index"]["sha256"], first["index"]["sha256"])
         self.assertFalse(any("[train] running" in line for line in reporter.lines))
         self.assertTrue(any("[index] running" in line for line in reporter.lines))
+
+    def test_kmeans_on_a_small_dataset_is_rejected_before_training(self):
+        # extract_index.py always clusters into 10 000 centroids for KMeans; sklearn
+        # raises with fewer rows, which would surface only after training.
+        result, reporter = self.env.run(train_input(epochs=2, index_algorithm="KMeans"))
+        error = result["error"]
+        self.assertIn("input.index_algorithm KMeans needs at least 10000 feature rows", error)
+        self.assertIn("this dataset has 760 rows (about 15 s)", error)  # 8 slices of 15.2 s, 50 rows/s
+        self.assertIn("Use Auto or Faiss", error)
+        self.assertTrue(any("[extract] running" in line for line in reporter.lines))
+        self.assertFalse(any("[train] running" in line for line in reporter.lines))
+        again, reporter = self.env.run(train_input(epochs=2, index_algorithm="Auto"))
+        self.assert_ok(again)
+        self.assertFalse(any("[extract] running" in line for line in reporter.lines))
 
     def test_changed_f0_method_redoes_extraction_and_training(self):
         self.assert_ok(self.env.run(train_input(epochs=2))[0])

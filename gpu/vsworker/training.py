@@ -63,6 +63,10 @@ KEEP_CHECKPOINT_PAIRS = 2  # the newest pair may be half-written when a worker d
 HOP_LENGTHS = {32000: 320, 40000: 400, 48000: 480}  # rvc/configs/<sr>.json data.hop_length
 LOADER_BUCKETS = (50, 100, 200, 300, 400, 500, 600, 700, 800, 900)
 MIN_TRAIN_BATCHES = 3
+# extract_index.py runs MiniBatchKMeans(n_clusters=10000) for "KMeans" (and for "Auto"
+# above 200 000 rows); sklearn raises when there are fewer samples than clusters.
+KMEANS_CLUSTERS = 10000
+FEATURE_ROWS_PER_SECOND = 50  # 16 kHz audio, hop 320
 FLOAT_WAV_HEADER = 58
 MAX_SLICE_SECONDS = 6.75
 MIN_SLICE_SECONDS = 0.38
@@ -145,27 +149,44 @@ def fingerprints(req, dataset_sha):
 
 
 # ------------------------------------------------------------- npy checks ----
-def npy_is_complete(path):
-    """True when a .npy file's size matches its header (catches files truncated
-    by a worker that died while numpy was writing them)."""
+def npy_header(path):
+    """(header dict, data offset, file size) of a .npy file; raises ValueError."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(8)
             if len(magic) < 8 or magic[:6] != b"\x93NUMPY":
-                return False
+                raise ValueError(f"{path} is not a .npy file")
             major = magic[6]
             length_bytes = fh.read(2 if major == 1 else 4)
             header_len = int.from_bytes(length_bytes, "little")
             header = ast.literal_eval(fh.read(header_len).decode("latin1"))
             offset = fh.tell()
             size = os.fstat(fh.fileno()).st_size
+        if not isinstance(header, dict) or not isinstance(header.get("shape"), tuple):
+            raise ValueError(f"{path}: unexpected .npy header")
+        return header, offset, size
+    except (OSError, SyntaxError, KeyError, TypeError, MemoryError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def npy_is_complete(path):
+    """True when a .npy file's size matches its header (catches files truncated
+    by a worker that died while numpy was writing them)."""
+    try:
+        header, offset, size = npy_header(path)
         itemsize = int(re.sub(r"\D", "", header["descr"]) or 0)
         count = 1
         for dim in header["shape"]:
             count *= int(dim)
         return size == offset + count * itemsize
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return False
+
+
+def npy_rows(path):
+    """First dimension of a .npy file (0 for a scalar), from its header alone."""
+    shape = npy_header(path)[0]["shape"]
+    return int(shape[0]) if shape else 0
 
 
 # ---------------------------------------------------------- Applio loader ----
@@ -522,6 +543,26 @@ class TrainingRun:
             )
         return {"entries": len(entries)}
 
+    def check_index_algorithm(self):
+        """Reject KMeans before training when the features have fewer rows than
+        Applio's 10 000 clusters: extract_index.py would fail after training."""
+        if self.req.index_algorithm != "KMeans":
+            return
+        rows = 0
+        for path in glob.glob(self.exp("extracted", "*.npy")):
+            try:
+                rows += npy_rows(path)
+            except ValueError:
+                continue  # np.load would fail on it too; the index stage reports that
+        if rows < KMEANS_CLUSTERS:
+            raise ValidationError(
+                f"input.index_algorithm KMeans needs at least {KMEANS_CLUSTERS} feature rows "
+                f"(about {KMEANS_CLUSTERS // FEATURE_ROWS_PER_SECOND} s of audio), because Applio always "
+                f"clusters them into {KMEANS_CLUSTERS} centroids; this dataset has {rows} rows "
+                f"(about {rows / FEATURE_ROWS_PER_SECOND:.0f} s). Use Auto or Faiss; the extracted "
+                "features are kept, so a re-submission does not extract them again"
+            )
+
     def filelist_entries(self):
         try:
             with open(self.exp("filelist.txt"), "r", encoding="utf-8") as fh:
@@ -825,6 +866,7 @@ class TrainingRun:
             self.mark("extract", fps["extract"], "running")
             facts["extract"] = self.run_extract(resuming)
             self.mark("extract", fps["extract"], "done")
+        self.check_index_algorithm()
         # train (resumable from G_/D_ checkpoints)
         final, resumed_from, speeds = self.run_train(fps["train"])
         self.mark("train", fps["train"], "done", epochs=final["epoch"], steps=final["step"],

@@ -2,7 +2,9 @@
 
 argv: exp_dir index_algorithm(Auto|Faiss|KMeans)
 Quirks kept: an existing <model>.index is skipped silently (even if stale);
-no extracted/ folder or no features -> exit 1; otherwise writes
+no extracted/ folder or no features -> exit 1; KMeans (always for "KMeans",
+for "Auto" above 200 000 rows) with fewer than 10 000 feature rows fails like
+sklearn's MiniBatchKMeans (traceback, exit 1); otherwise writes
 <exp_dir>/<model>.index and prints "Saved index file '<path>'".
 """
 
@@ -32,6 +34,13 @@ def main():
         standin.say(f"Feature files in {feature_dir} could not be loaded correctly. Did you run preprocessing and feature extraction steps?")
         sys.exit(1)
     rows = sum(standin.read_npy_rows(os.path.join(feature_dir, n)) for n in names)
+    if rows > 2e5 or algorithm == "KMeans":
+        # MiniBatchKMeans(n_clusters=10000).fit(big_npy), outside any try: block.
+        if rows < 10000:
+            standin.say("Traceback (most recent call last):")
+            standin.say('  File "rvc/train/process/extract_index.py", line 50, in <module>')
+            standin.say(f"ValueError: n_samples={rows} should be >= n_clusters=10000.")
+            sys.exit(1)
     if "index-no-file" in standin.faults():
         return
     digest = hashlib.sha256("|".join(names).encode()).hexdigest()
