@@ -30,6 +30,8 @@ class SeparateTests(unittest.TestCase):
         self.assertEqual(result["model"], DEFAULT_SEPARATOR_MODEL)
         self.assertAlmostEqual(result["input_seconds"], 2.0, places=2)
         self.assertTrue(any("--custom_output_names" in line for line in reporter.lines))
+        # The last progress update precedes the separation, not the result.
+        self.assertEqual([u["stage"] for u in reporter.updates], ["separate"])
 
     def test_single_stem_from_a_blob_as_wav(self):
         sha = self.env.put_blob(wav_bytes(1.0, 44100, 440))

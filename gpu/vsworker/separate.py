@@ -96,7 +96,8 @@ def separate_task(ctx, fields):
 
     wanted = ["vocals", "instrumental"] if stems == "both" else [stems]
     result = {"stems": {}, "model": settings.separator_model, "input_seconds": round(seconds, 3)}
-    ctx.progress(TASK, "upload", "storing the stems as blobs")
+    # No progress update right before the result: runpod-python sends it from a thread,
+    # and one arriving after the result leaves the job shown as IN_PROGRESS.
     for stem in wanted:
         found = glob.glob(os.path.join(out_dir, f"{stem}.*"))
         if not found or os.path.getsize(found[0]) == 0:

@@ -820,7 +820,9 @@ class TrainingRun:
             self.state = self.load_state()
             cached = self.cached_result(fps)
             if cached:
-                self.progress("done", "this run already finished with these settings")
+                # No progress update here: runpod-python sends it from a thread, and one
+                # arriving after the result leaves the job shown as IN_PROGRESS.
+                self.ctx.reporter.log(f"run {self.run_id}: already finished with these settings")
                 return cached
             self.ensure_link()
             return self.run_stages(fps)
@@ -881,7 +883,8 @@ class TrainingRun:
             index_path = self.run_index()
             self.mark("index", fps["index"], "done")
 
-        self.progress("upload", "storing the model and index as blobs")
+        # Storing the blobs takes seconds; a progress update this close to the result
+        # could reach RunPod after it (see execute).
         model_sha, model_size = self.store.ingest_file(final["path"])
         index_sha, index_size = self.store.ingest_file(index_path)
         # Keep one checkpoint pair so the run can be extended with more epochs later.
