@@ -1,0 +1,72 @@
+/**
+ * Polls a RunPod job until it ends. Short jobs are polled quickly so a finished conversion is noticed within
+ * about a second; training is polled gently. Waiting never cancels the remote job: on abort or deadline the
+ * caller decides whether to cancel or detach.
+ */
+import type { RunpodClient } from './client.js';
+import { JobFailedError, JobOutputMissingError, WaitDeadlineError } from './errors.js';
+import { abortableSleep, type Sleep } from './retry.js';
+import { isWorkerProgress, TERMINAL_STATUSES, type JobState } from './types.js';
+
+/** 'short': conversions and blob tasks (seconds). 'long': training (minutes to hours). */
+export type PollPlan = 'short' | 'long';
+
+interface PollSchedule {
+  firstMs: number;
+  factor: number;
+  capMs: number;
+}
+
+const POLL_SCHEDULES: Readonly<Record<PollPlan, PollSchedule>> = {
+  short: { firstMs: 250, factor: 1.5, capMs: 1000 },
+  long: { firstMs: 1000, factor: 1.5, capMs: 5000 },
+};
+
+/** The pause after poll number `poll` (0 = after the first status request). */
+export function pollDelayMs(plan: PollPlan, poll: number): number {
+  const { firstMs, factor, capMs } = POLL_SCHEDULES[plan];
+  return Math.min(capMs, Math.round(firstMs * factor ** poll));
+}
+
+export type CompletedJobState = JobState & { status: 'COMPLETED' };
+
+export interface WaitForJobOptions {
+  signal?: AbortSignal;
+  /** Overall limit from the start of waiting; none by default. */
+  deadlineMs?: number;
+  /** Every status seen, progress included (while IN_PROGRESS, `output` is the worker's latest progress payload). */
+  onUpdate?: (state: JobState) => void;
+  pollPlan?: PollPlan;
+  now?: () => number;
+  sleep?: Sleep;
+}
+
+/**
+ * Resolves with the COMPLETED state (with its output). Rejects with JobFailedError (FAILED, TIMED_OUT,
+ * CANCELLED), JobOutputMissingError, RunpodJobExpiredError (404), WaitDeadlineError, a status error that
+ * outlasted the client's read retries, or the signal's reason on abort.
+ */
+export async function waitForJob(client: Pick<RunpodClient, 'status'>, jobId: string, options: WaitForJobOptions = {}): Promise<CompletedJobState> {
+  const { signal, deadlineMs = Number.POSITIVE_INFINITY, onUpdate, pollPlan = 'short', now = Date.now, sleep = abortableSleep } = options;
+  const startedAt = now();
+  for (let poll = 0; ; poll++) {
+    if (signal?.aborted === true) throw signal.reason;
+    // Transient errors are retried inside status() under the read policy; what comes out is final.
+    const state = await client.status(jobId, { signal });
+    onUpdate?.(state);
+    if (TERMINAL_STATUSES.has(state.status)) return completedOrThrow(state);
+    const remainingMs = startedAt + deadlineMs - now();
+    if (remainingMs <= 0) throw new WaitDeadlineError({ jobId, waitedMs: now() - startedAt, lastStatus: state.status });
+    // Never sleep past the deadline: one last poll there may still find the job done.
+    await sleep(Math.min(pollDelayMs(pollPlan, poll), remainingMs), signal);
+  }
+}
+
+/** Called for terminal states only: anything not failed is COMPLETED. */
+function completedOrThrow(state: JobState): CompletedJobState {
+  const { status } = state;
+  if (status === 'FAILED' || status === 'TIMED_OUT' || status === 'CANCELLED') throw new JobFailedError({ jobId: state.id, status, error: state.error });
+  // A progress payload left as the output means the result itself never arrived, like no output at all.
+  if (state.output === undefined || state.output === null || isWorkerProgress(state.output)) throw new JobOutputMissingError({ jobId: state.id });
+  return { ...state, status: 'COMPLETED' };
+}
