@@ -18,7 +18,7 @@ export interface GlobalOptions {
 
 export interface OutputStreams {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
 type Style = Parameters<typeof styleText>[0];
@@ -39,7 +39,8 @@ export class Output {
   constructor(options: GlobalOptions, streams: OutputStreams, env: NodeJS.ProcessEnv) {
     this.options = options;
     this.streams = streams;
-    const terminal = streams.stderr.isTTY === true && env.TERM !== 'dumb' && !isCi(env);
+    // A TTY that reports no width (some container and CI terminals) cannot host a spinner: redraws would be unbounded.
+    const terminal = streams.stderr.isTTY === true && (streams.stderr.columns ?? 0) > 0 && env.TERM !== 'dumb' && !isCi(env);
     this.interactive = terminal && !options.quiet;
     this.colorOn = options.color && env.NO_COLOR === undefined && terminal;
   }

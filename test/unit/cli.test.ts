@@ -7,9 +7,10 @@ import { renderTable } from '../../src/cli/table.js';
 import { maskSecret, parseSetting } from '../../src/config.js';
 import { ErrorCode, ExitCode, VoicestudioError } from '../../src/errors.js';
 
-function capture(isTTY = false): { stream: PassThrough & { isTTY?: boolean }; text: () => string } {
-  const stream = new PassThrough() as PassThrough & { isTTY?: boolean };
+function capture(isTTY = false, columns = 80): { stream: PassThrough & { isTTY?: boolean; columns?: number }; text: () => string } {
+  const stream = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
   stream.isTTY = isTTY;
+  stream.columns = columns;
   let text = '';
   stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
   return { stream, text: () => text };
@@ -59,6 +60,8 @@ describe('Output', () => {
     expect(new Output(options, { stdout: capture().stream, stderr: tty.stream }, { CI: 'true' }).interactive).toBe(false);
     expect(new Output(options, { stdout: capture().stream, stderr: capture(false).stream }, {}).interactive).toBe(false);
     expect(new Output(options, { stdout: capture().stream, stderr: tty.stream }, {}).interactive).toBe(true);
+    // A terminal that reports no width gets plain lines: a spinner's redraw there would never end.
+    expect(new Output(options, { stdout: capture().stream, stderr: capture(true, 0).stream }, {}).interactive).toBe(false);
     const plain = new Output(options, { stdout: capture().stream, stderr: tty.stream }, { NO_COLOR: '1' });
     expect(plain.style('red', 'x')).toBe('x');
   });
