@@ -9,6 +9,11 @@ import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerPreprocess } from './commands/preprocess.js';
+import { registerTrain } from './commands/train.js';
+import { registerConvert } from './commands/convert.js';
+import { registerJobs } from './commands/jobs.js';
+import { registerModels } from './commands/models.js';
+import { registerCost } from './commands/cost.js';
 
 const packageJson = createRequire(import.meta.url)('../package.json') as { version: string };
 export const VERSION = packageJson.version;
@@ -52,7 +57,9 @@ export function createProgram(io: CliIo, state: RunState): Command {
 Examples:
   $ voicestudio ingest ./vocals                 # take in the recordings in ./vocals
   $ voicestudio preprocess ./vocals             # clean 5–15 s clips and a quality report
-  $ voicestudio doctor                          # check FFmpeg, Node and credentials
+  $ voicestudio train ./vocals --name alice     # train on the RunPod endpoint, model into ./vocals/models
+  $ voicestudio convert guide.wav -m alice -p ./vocals -o alice-guide.wav
+  $ voicestudio doctor                          # check FFmpeg, Node, credentials and the endpoint
 
 Environment:
   RUNPOD_API_KEY            RunPod API key (else: voicestudio config set api-key, reads stdin)
@@ -67,6 +74,11 @@ ${EXIT_CODE_HELP}
     );
   registerIngest(program, io, state);
   registerPreprocess(program, io, state);
+  registerTrain(program, io, state);
+  registerConvert(program, io, state);
+  registerJobs(program, io, state);
+  registerModels(program, io, state);
+  registerCost(program, io, state);
   registerConfig(program, io, state);
   registerDoctor(program, io, state);
   return program;

@@ -35,6 +35,63 @@ async function toolCheck(name: string, tool: ToolLocation): Promise<DoctorCheck>
   }
 }
 
+/** How long doctor waits for the worker's `info` job: a scaled-to-zero endpoint needs a cold start first. */
+const INFO_DEADLINE_MS = 180_000;
+
+function check(name: string, status: CheckStatus, detail: string, suggestion?: string): DoctorCheck {
+  return { name, status, detail, ...(suggestion === undefined ? {} : { suggestion }) };
+}
+
+function failureCheck(name: string, error: unknown): DoctorCheck {
+  if (error instanceof VoicestudioError) return check(name, 'fail', error.message, error.suggestion);
+  return check(name, 'fail', error instanceof Error ? error.message : String(error));
+}
+
+/** Endpoint checks: the key and id work, /health, and the worker's own `info` (versions, volume, weights). */
+export async function endpointChecks(env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<DoctorCheck[]> {
+  const { resolveRunpodSettings, RunpodClient } = await import('./runpod/client.js');
+  const { RunpodBackend } = await import('./runpod/backend.js');
+  const settings = await resolveRunpodSettings(new ConfigStore({ env }));
+  const client = new RunpodClient(settings);
+  const checks: DoctorCheck[] = [];
+  try {
+    const health = await client.health(signal === undefined ? {} : { signal });
+    const { workers, jobs } = health;
+    const ready = workers.idle + workers.running + (workers.ready ?? 0);
+    checks.push(check('endpoint', 'ok', `reachable, key accepted (${settings.endpointId})`));
+    checks.push(
+      check(
+        'workers',
+        (workers.throttled ?? 0) > 0 || (workers.unhealthy ?? 0) > 0 ? 'warn' : ready === 0 ? 'warn' : 'ok',
+        `idle ${workers.idle}, running ${workers.running}, throttled ${workers.throttled ?? 0}, unhealthy ${workers.unhealthy ?? 0}; queue ${jobs.inQueue}, in progress ${jobs.inProgress}, retried ${jobs.retried}`,
+        ready === 0 ? 'The endpoint looks scaled to zero: the first job waits for a cold start (image pull on first use can take minutes).' : (workers.unhealthy ?? 0) > 0 ? 'Unhealthy workers crash-loop: check the endpoint logs in the RunPod console.' : (workers.throttled ?? 0) > 0 ? 'Throttled workers wait for GPUs: allow more GPU types or regions on the endpoint.' : undefined,
+      ),
+    );
+  } catch (error) {
+    return [failureCheck('endpoint', error)];
+  }
+  try {
+    const deadline = AbortSignal.timeout(INFO_DEADLINE_MS);
+    const info = await new RunpodBackend(client, settings.endpointId).runTask({ task: 'info' }, { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) });
+    const worker = info.worker as { version?: string; protocol?: number } | undefined;
+    const applio = info.applio as { tag?: string | null; present?: boolean } | undefined;
+    const volume = info.volume as { present?: boolean; free_bytes?: number } | undefined;
+    const torch = info.torch as { gpu_name?: string; gpu_memory_bytes?: number; available?: boolean } | undefined;
+    const files = (info.files as { name: string; present: boolean }[] | undefined) ?? [];
+    const missing = files.filter((f) => !f.present).map((f) => f.name);
+    checks.push(check('worker', worker?.protocol === 1 ? 'ok' : 'fail', `voicestudio worker ${worker?.version ?? '?'} (protocol ${worker?.protocol ?? '?'}), Applio ${applio?.tag ?? 'not found'}, GPU ${torch?.gpu_name ?? 'none'}${torch?.gpu_memory_bytes === undefined ? '' : ` ${(torch.gpu_memory_bytes / 2 ** 30).toFixed(0)} GiB`}`, worker?.protocol === 1 ? undefined : 'The endpoint runs another worker version: rebuild and push the image from gpu/ of this voicestudio.'));
+    checks.push(
+      volume?.present === true
+        ? check('volume', 'ok', `network volume mounted, ${((volume.free_bytes ?? 0) / 2 ** 30).toFixed(1)} GiB free`)
+        : check('volume', 'warn', 'no network volume: training and large files cannot move; small inline conversions still work', 'Attach a network volume to the endpoint (gpu/README.md, "Create the endpoint").'),
+    );
+    checks.push(missing.length === 0 ? check('weights', 'ok', `${files.length} baked model files present`) : check('weights', 'fail', `missing in the image: ${missing.join(', ')}`, 'Rebuild the image; its build checks every downloaded weight.'));
+  } catch (error) {
+    checks.push(failureCheck('worker', error));
+  }
+  return checks;
+}
+
 export async function runDoctor(env: NodeJS.ProcessEnv, nodeVersion = process.version): Promise<DoctorReport> {
   const checks: DoctorCheck[] = [nodeCheck(nodeVersion)];
   try {
@@ -63,5 +120,15 @@ export async function runDoctor(env: NodeJS.ProcessEnv, nodeVersion = process.ve
       ? { name: 'endpoint', status: 'warn', detail: 'no endpoint id (only needed for train and convert)', suggestion: 'voicestudio config set endpoint-id <id>, or set RUNPOD_ENDPOINT_ID' }
       : { name: 'endpoint', status: 'ok', detail: `${String(endpoint.value)} (from ${endpoint.source}) at ${store.endpointBaseUrl()}` },
   );
+  return { checks, ok: checks.every((c) => c.status !== 'fail') };
+}
+
+/** Local checks, then the endpoint's when a key and an endpoint id are set (and `offline` is not). */
+export async function runFullDoctor(env: NodeJS.ProcessEnv, options: { offline: boolean; signal?: AbortSignal }): Promise<DoctorReport> {
+  const local = await runDoctor(env);
+  const configured = local.checks.find((c) => c.name === 'api-key')?.status === 'ok' && local.checks.find((c) => c.name === 'endpoint')?.status === 'ok';
+  if (options.offline || !configured) return local;
+  const remote = await endpointChecks(env, options.signal);
+  const checks = [...local.checks.filter((c) => c.name !== 'endpoint'), ...remote];
   return { checks, ok: checks.every((c) => c.status !== 'fail') };
 }

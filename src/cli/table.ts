@@ -23,3 +23,15 @@ export function formatMinutes(seconds: number): string {
 export function formatPercent(share: number, digits = 0): string {
   return `${(share * 100).toFixed(digits)} %`;
 }
+
+/** "3h 20m", "4m 05s", "12s". */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s >= 3600) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
+}
+
+export function formatUsd(amount: number): string {
+  return amount < 0.01 && amount > 0 ? `$${amount.toFixed(4)}` : `$${amount.toFixed(2)}`;
+}

@@ -15,12 +15,15 @@ function renderDoctor(report: DoctorReport, out: Output): string {
 export function registerDoctor(program: Command, io: CliIo, state: RunState): void {
   program
     .command('doctor')
-    .description('check FFmpeg, Node.js, settings and credentials')
-    .addHelpText('after', '\nExit code 1 when a check fails (warnings do not fail).\n\nExamples:\n  $ voicestudio doctor\n  $ voicestudio doctor --json | jq \'.checks[] | select(.status != "ok")\'')
+    .description('check FFmpeg, Node.js, settings, credentials and the endpoint (its workers and the worker image)')
+    .option('--offline', 'local checks only; no requests to RunPod', false)
+    .addHelpText('after', '\nThe endpoint checks run a small `info` job on the worker (a cold start may take a while).\nExit code 1 when a check fails (warnings do not fail).\n\nExamples:\n  $ voicestudio doctor\n  $ voicestudio doctor --json | jq \'.checks[] | select(.status != "ok")\'')
     .action(
-      action(io, state, async (ctx) => {
-        const { runDoctor } = await import('../doctor.js');
-        const report = await runDoctor(ctx.io.env);
+      action(io, state, async (ctx, options: { offline: boolean }) => {
+        const { runFullDoctor } = await import('../doctor.js');
+        if (!options.offline) ctx.out.spinner('checking');
+        const report = await runFullDoctor(ctx.io.env, { offline: options.offline, signal: ctx.io.signal });
+        ctx.out.stopSpinner();
         ctx.out.result(report, () => renderDoctor(report, ctx.out));
         return report.ok ? ExitCode.Success : ExitCode.Failure;
       }),

@@ -1,0 +1,9 @@
+/** `--backend runpod|local`, shared by the commands that run worker jobs. */
+import { Option } from 'commander';
+
+export const BACKENDS = ['runpod', 'local'] as const;
+export type BackendKind = (typeof BACKENDS)[number];
+
+export function backendOption(): Option {
+  return new Option('--backend <where>', 'runpod: the RunPod endpoint; local: gpu/handler.py on this machine (needs APPLIO_DIR, a GPU)').choices(BACKENDS).default('runpod');
+}

@@ -1,0 +1,116 @@
+/** `voicestudio convert <inputs...> --model M -o OUT`: guide vocals into the model's voice. */
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { ExitCode, UsageError } from '../errors.js';
+import { action, type CliIo, type RunState } from '../cli/context.js';
+import { backendOption, type BackendKind } from '../cli/backend-option.js';
+import { integerInRange, numberInRange } from '../cli/options.js';
+import type { Output } from '../cli/output.js';
+import { formatUsd, renderTable } from '../cli/table.js';
+import { CONVERT_F0_METHODS, OUTPUT_FORMATS, type ConvertResult, type ConvertSettings } from '../pipeline/convert.js';
+
+interface ConvertCliOptions {
+  model: string;
+  output?: string;
+  project: string;
+  pitch: number;
+  indexRate: number;
+  protect: number;
+  volumeEnvelope: number;
+  f0Method: ConvertSettings['f0Method'];
+  format: ConvertSettings['format'];
+  backend: BackendKind;
+  concurrency?: number;
+  cancelOnInterrupt: boolean;
+}
+
+/** Where each input's conversion goes: `-o` is a file for one input, a folder for several (or when it ends in /). */
+export function outputPaths(inputs: string[], output: string | undefined, modelLabel: string, format: string, cwd: string): { input: string; output: string }[] {
+  const resolved = inputs.map((i) => path.resolve(cwd, i));
+  const stem = (input: string): string => `${path.basename(input, path.extname(input))}.${modelLabel.replace(/[@/\\]/g, '-').replace(/\.(pth|zip)$/i, '')}.${format}`;
+  if (output === undefined) return resolved.map((input) => ({ input, output: path.join(cwd, stem(input)) }));
+  const target = path.resolve(cwd, output);
+  const asFolder = resolved.length > 1 || output.endsWith('/') || output.endsWith(path.sep);
+  if (!asFolder && path.extname(target).slice(1).toLowerCase() !== format) {
+    throw new UsageError(`-o ${output} does not end in .${format}.`, `Name the output ${path.basename(target, path.extname(target))}.${format}, or pass --format ${path.extname(target).slice(1) || 'wav'}.`);
+  }
+  return resolved.map((input) => ({ input, output: asFolder ? path.join(target, stem(input)) : target }));
+}
+
+export function renderConvert(result: ConvertResult, out: Output): string {
+  const rows = result.items.map((i) => [path.basename(i.input), i.status, i.output, i.gpuSeconds === undefined ? '–' : `${i.gpuSeconds.toFixed(1)} s`]);
+  const lines = [renderTable(['input', 'status', 'output', 'GPU'], rows), ''];
+  for (const failed of result.items.filter((i) => i.status === 'failed')) lines.push(`${out.style('red', 'failed:')} ${path.basename(failed.input)}: ${failed.error ?? ''}`);
+  const converted = result.items.filter((i) => i.status === 'converted').length;
+  const cached = result.items.filter((i) => i.status === 'cached').length;
+  lines.push(`model ${result.model}: ${converted} converted, ${cached} from cache, ${result.failed} failed; GPU ${result.gpuSeconds.toFixed(1)} s, ${formatUsd(result.costUsd)}`);
+  return lines.join('\n');
+}
+
+export function registerConvert(program: Command, io: CliIo, state: RunState): void {
+  program
+    .command('convert')
+    .description("turn guide vocals into the model's voice (results are cached: the same conversion is never paid twice)")
+    .argument('<inputs...>', 'audio or video files (a guide vocal, ideally dry and solo)')
+    .requiredOption('-m, --model <model>', 'a project model (name or name@version), a .pth (with its .index beside it) or an RVC model .zip')
+    .option('-o, --output <path>', 'output file (one input) or folder (several); default: <input>.<model>.<format> here')
+    .option('-p, --project <dir>', 'project folder holding models, cache and job records', '.')
+    .addOption(new Option('--pitch <semitones>', 'transpose').argParser(integerInRange(-24, 24)).default(0))
+    .addOption(new Option('--index-rate <0..1>', 'how much of the training voice the index pulls in').argParser(numberInRange(0, 1)).default(0.3))
+    .addOption(new Option('--protect <0..0.5>', 'keeps breaths and consonants (0.5 = off)').argParser(numberInRange(0, 0.5)).default(0.33))
+    .addOption(new Option('--volume-envelope <0..1>', '1 keeps the converted loudness; lower follows the input').argParser(numberInRange(0, 1)).default(1))
+    .addOption(new Option('--f0-method <method>', 'pitch extraction').choices(CONVERT_F0_METHODS).default('rmvpe'))
+    .addOption(new Option('--format <format>', 'output format').choices(OUTPUT_FORMATS).default('wav'))
+    .addOption(backendOption())
+    .addOption(new Option('--concurrency <n>', 'conversions at once (default: config concurrency)').argParser(integerInRange(1, 64)))
+    .option('--cancel-on-interrupt', 'Ctrl-C cancels running jobs (default: detach; the next run collects them)', false)
+    .addHelpText(
+      'after',
+      `
+Inputs are sent as 16 kHz mono FLAC (what Applio analyses), inline when small. The output is at the
+model's sample rate. Exit code 3 when some inputs failed and the rest were converted.
+
+Examples:
+  $ voicestudio convert guide.wav --model alice -o alice-take1.wav
+  $ voicestudio convert takes/*.wav --model alice@2 --pitch -2 --format flac -o out/
+  $ voicestudio convert guide.wav --model ~/models/alice.zip --json`,
+    )
+    .action(
+      action(io, state, async (ctx, inputs: string[], options: ConvertCliOptions) => {
+        const { convert } = await import('../pipeline/convert.js');
+        const { resolveModel } = await import('../pipeline/models.js');
+        const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+        const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
+        const { ConfigStore } = await import('../config.js');
+        const projectDir = path.resolve(ctx.io.cwd, options.project);
+        const settings: ConvertSettings = {
+          pitch: options.pitch,
+          indexRate: options.indexRate,
+          protect: options.protect,
+          volumeEnvelope: options.volumeEnvelope,
+          f0Method: options.f0Method,
+          format: options.format,
+        };
+        const model = await resolveModel(projectDir, options.model, ctx.io.cwd);
+        const targets = outputPaths(inputs, options.output, model.label, settings.format, ctx.io.cwd);
+        const [tools, backend] = await Promise.all([locateFfmpeg(ctx.io.env), openBackend(options.backend, ctx.io.env)]);
+        const result = await convert({
+          projectDir,
+          inputs: targets,
+          model,
+          settings,
+          backend,
+          pricePerHour: gpuPricePerHour(ctx.io.env),
+          tools,
+          concurrency: options.concurrency ?? Number(new ConfigStore({ env: ctx.io.env }).resolve('concurrency').value ?? 4),
+          cancelOnInterrupt: options.cancelOnInterrupt,
+          signal: ctx.io.signal,
+          onEvent: (event) => {
+            if (event.stage !== 'converting' || event.progress === undefined) ctx.out.info(`${event.stage} ${path.basename(event.input)}`);
+          },
+        });
+        ctx.out.result(result, () => renderConvert(result, ctx.out));
+        return result.failed > 0 ? (result.failed === result.items.length ? ExitCode.Failure : ExitCode.Partial) : ExitCode.Success;
+      }),
+    );
+}

@@ -1,0 +1,39 @@
+/** `voicestudio cost [project]`: GPU time and money spent, by model and by command. */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ExitCode } from '../errors.js';
+import { action, type CliIo, type RunState } from '../cli/context.js';
+import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
+import type { CostLine, CostSummary } from '../pipeline/costs.js';
+
+function rows(lines: CostLine[]): (string | number)[][] {
+  return lines.map((l) => [l.key, l.jobs, formatDuration(l.gpuSeconds), formatUsd(l.costUsd)]);
+}
+
+export function renderCost(summary: CostSummary): string {
+  return [
+    renderTable(['model', 'jobs', 'GPU time', 'cost'], rows(summary.byModel)),
+    '',
+    renderTable(['command', 'jobs', 'GPU time', 'cost'], rows(summary.byCommand)),
+    '',
+    `total: ${summary.total.jobs} jobs, ${formatDuration(summary.total.gpuSeconds)} of GPU time, ${formatUsd(summary.total.costUsd)}`,
+  ].join('\n');
+}
+
+export function registerCost(program: Command, io: CliIo, state: RunState): void {
+  program
+    .command('cost')
+    .description('GPU time and cost of the project so far, by model and by command')
+    .argument('[project]', 'project folder', '.')
+    .addHelpText('after', '\nCosts are each finished job\'s execution time × gpu-price-per-hour at the time it finished.\n\nExamples:\n  $ voicestudio cost ./vocals\n  $ voicestudio cost ./vocals --json | jq .total.costUsd')
+    .action(
+      action(io, state, async (ctx, project: string) => {
+        const { readManifest } = await import('../pipeline/manifest.js');
+        const { summarizeCosts } = await import('../pipeline/costs.js');
+        const manifest = await readManifest(path.resolve(ctx.io.cwd, project));
+        const summary = summarizeCosts(manifest ?? { jobs: [] });
+        ctx.out.result(summary, () => renderCost(summary));
+        return ExitCode.Success;
+      }),
+    );
+}

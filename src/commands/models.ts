@@ -1,0 +1,151 @@
+/** `voicestudio models list|show|import|export|rename|rm`: the project's voice models. */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
+import { action, type CliIo, type RunState } from '../cli/context.js';
+import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
+import type { ModelVersion } from '../pipeline/models.js';
+
+interface ProjectOption {
+  project: string;
+}
+
+export function renderModels(models: ModelVersion[]): string {
+  if (models.length === 0) return 'No models yet. Train one (voicestudio train <project>) or import one (voicestudio models import <zip|pth>).';
+  return renderTable(
+    ['model', 'origin', 'epochs', 'data', 'size', 'created', 'cost'],
+    models.map((m) => [
+      `${m.name}@${m.version}`,
+      m.origin,
+      String(m.card.training?.epochs ?? m.card.settings?.epochs ?? '–'),
+      m.card.dataset === undefined ? '–' : `${m.card.dataset.minutes} min`,
+      `${(m.pth.size / 1e6).toFixed(1)} MB`,
+      m.createdAt.slice(0, 10),
+      m.card.costUsd === undefined ? '–' : formatUsd(m.card.costUsd),
+    ]),
+  );
+}
+
+export function renderModel(m: ModelVersion): string {
+  const lines = [`${m.name}@${m.version} (${m.origin}, ${m.createdAt})`, `  model  ${m.pth.file}  sha256 ${m.pth.sha256.slice(0, 16)}…`];
+  if (m.index !== undefined) lines.push(`  index  ${m.index.file}`);
+  const s = m.card.settings;
+  if (s !== undefined) lines.push(`  settings  ${Object.entries(s).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
+  const d = m.card.dataset;
+  if (d !== undefined) lines.push(`  dataset  ${d.clips} clips, ${d.minutes} min (singing ${d.singingMinutes}, speech ${d.speechMinutes}), sha256 ${d.sha256.slice(0, 12)}…`);
+  if (m.card.gpuSeconds !== undefined) lines.push(`  GPU  ${formatDuration(m.card.gpuSeconds)}${m.card.costUsd === undefined ? '' : `, ${formatUsd(m.card.costUsd)}`} (job ${m.card.jobId ?? '?'})`);
+  if (m.card.importedFrom !== undefined) lines.push(`  imported from ${m.card.importedFrom}`);
+  return lines.join('\n');
+}
+
+export function registerModels(program: Command, io: CliIo, state: RunState): void {
+  const models = program
+    .command('models')
+    .description('list, inspect, import, export, rename and remove voice models')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ voicestudio models list -p ./vocals
+  $ voicestudio models show alice@2 -p ./vocals
+  $ voicestudio models import ~/Downloads/singer.zip --name singer -p ./vocals
+  $ voicestudio models export alice -o alice.zip -p ./vocals     # an Applio-compatible zip (.pth + .index)`,
+    );
+  const projectOf = (cwd: string, options: ProjectOption): string => path.resolve(cwd, options.project);
+
+  models
+    .command('list')
+    .description('every model version in the project')
+    .option('-p, --project <dir>', 'project folder', '.')
+    .action(
+      action(io, state, async (ctx, options: ProjectOption) => {
+        const { readManifest } = await import('../pipeline/manifest.js');
+        const { modelVersions } = await import('../pipeline/models.js');
+        const list = modelVersions((await readManifest(projectOf(ctx.io.cwd, options))) ?? { models: [] });
+        ctx.out.result(list, () => renderModels(list));
+        return ExitCode.Success;
+      }),
+    );
+
+  models
+    .command('show')
+    .description('one model: files, settings, dataset, GPU time and cost')
+    .argument('<model>', 'name (newest version) or name@version')
+    .option('-p, --project <dir>', 'project folder', '.')
+    .action(
+      action(io, state, async (ctx, spec: string, options: ProjectOption) => {
+        const { readManifest } = await import('../pipeline/manifest.js');
+        const { findModel } = await import('../pipeline/models.js');
+        const model = findModel((await readManifest(projectOf(ctx.io.cwd, options))) ?? { models: [] }, spec);
+        if (model === undefined) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}".`, { subject: spec, suggestion: 'See voicestudio models list.' });
+        ctx.out.result(model, () => renderModel(model));
+        return ExitCode.Success;
+      }),
+    );
+
+  models
+    .command('import')
+    .description('add an existing Applio/RVC model (a .zip, or a .pth with its .index beside it)')
+    .argument('<file>', '.zip or .pth')
+    .requiredOption('--name <name>', 'name for the model in this project')
+    .option('-p, --project <dir>', 'project folder', '.')
+    .action(
+      action(io, state, async (ctx, file: string, options: ProjectOption & { name: string }) => {
+        const { resolveModel, addModelVersion } = await import('../pipeline/models.js');
+        const projectDir = projectOf(ctx.io.cwd, options);
+        if (!/\.(zip|pth)$/i.test(file)) throw new VoicestudioError(ErrorCode.Usage, `${file} is neither a .zip nor a .pth.`, { exitCode: ExitCode.Usage, suggestion: 'Give an Applio/RVC model zip, or the .pth file.' });
+        const resolved = await resolveModel(projectDir, file, ctx.io.cwd);
+        const model = await addModelVersion(projectDir, options.name, { pth: resolved.pth, ...(resolved.index === undefined ? {} : { index: resolved.index }) }, { importedFrom: path.resolve(ctx.io.cwd, file) }, 'imported');
+        ctx.out.result(model, () => `imported ${model.name}@${model.version}${model.index === undefined ? ' (no .index found: conversions will not use one)' : ''}`);
+        return ExitCode.Success;
+      }),
+    );
+
+  models
+    .command('export')
+    .description('write a model as an Applio-compatible zip (.pth + .index)')
+    .argument('<model>', 'name or name@version')
+    .requiredOption('-o, --output <zip>', 'the zip to write')
+    .option('-p, --project <dir>', 'project folder', '.')
+    .action(
+      action(io, state, async (ctx, spec: string, options: ProjectOption & { output: string }) => {
+        const { resolveModel } = await import('../pipeline/models.js');
+        const { writeModelZip } = await import('../pipeline/model-zip.js');
+        const resolved = await resolveModel(projectOf(ctx.io.cwd, options), spec, ctx.io.cwd);
+        const name = resolved.version?.name ?? path.basename(resolved.pth, '.pth');
+        const zip = path.resolve(ctx.io.cwd, options.output);
+        await writeModelZip(zip, [{ name: `${name}.pth`, file: resolved.pth }, ...(resolved.index === undefined ? [] : [{ name: `${name}.index`, file: resolved.index }])]);
+        ctx.out.result({ model: resolved.label, zip }, () => `wrote ${zip}`);
+        return ExitCode.Success;
+      }),
+    );
+
+  models
+    .command('rename')
+    .description('rename a model (all its versions)')
+    .argument('<from>', 'current name')
+    .argument('<to>', 'new name')
+    .option('-p, --project <dir>', 'project folder', '.')
+    .action(
+      action(io, state, async (ctx, from: string, to: string, options: ProjectOption) => {
+        const { renameModel } = await import('../pipeline/models.js');
+        const moved = await renameModel(projectOf(ctx.io.cwd, options), from, to);
+        ctx.out.result(moved, () => `renamed ${from} to ${to} (${moved.length} version${moved.length === 1 ? '' : 's'})`);
+        return ExitCode.Success;
+      }),
+    );
+
+  models
+    .command('rm')
+    .description('remove a model version (name@version) or a whole model (name), files included')
+    .argument('<model>', 'name or name@version')
+    .option('-p, --project <dir>', 'project folder', '.')
+    .action(
+      action(io, state, async (ctx, spec: string, options: ProjectOption) => {
+        const { removeModel } = await import('../pipeline/models.js');
+        const removed = await removeModel(projectOf(ctx.io.cwd, options), spec);
+        ctx.out.result(removed, () => `removed ${removed.map((m) => `${m.name}@${m.version}`).join(', ')}`);
+        return ExitCode.Success;
+      }),
+    );
+}

@@ -1,0 +1,141 @@
+/** `voicestudio train <project>`: a voice model from the project's recordings, trained on the GPU endpoint. */
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { ExitCode } from '../errors.js';
+import { action, type CliIo, type RunState } from '../cli/context.js';
+import { backendOption, type BackendKind } from '../cli/backend-option.js';
+import { DEFAULT_JOBS, integerInRange, parseJobs } from '../cli/options.js';
+import type { Output } from '../cli/output.js';
+import { formatDuration, formatUsd } from '../cli/table.js';
+import type { TrainResult, TrainSettings } from '../pipeline/train.js';
+import { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../pipeline/train.js';
+import { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../pipeline/types.js';
+import { renderWarnings } from './ingest.js';
+
+interface TrainCliOptions {
+  name?: string;
+  epochs: number;
+  batchSize: number;
+  sampleRate: string;
+  f0Method: TrainSettings['f0Method'];
+  embedder: TrainSettings['embedder'];
+  saveEvery: number;
+  vocoder: TrainSettings['vocoder'];
+  indexAlgorithm: TrainSettings['indexAlgorithm'];
+  dryRun: boolean;
+  backend: BackendKind;
+  cancelOnInterrupt: boolean;
+  jobs: number;
+}
+
+export function renderTrain(result: TrainResult, out: Output): string {
+  const d = result.dataset;
+  const e = result.estimate;
+  const lines = [
+    `dataset: ${d.clips} clips, ${(d.seconds / 60).toFixed(1)} min (singing ${(d.singingSec / 60).toFixed(1)}, speech ${(d.speechSec / 60).toFixed(1)}), ${(d.bytes / 1e6).toFixed(1)} MB, sha256 ${d.sha256.slice(0, 12)}`,
+    `estimate: ${formatDuration(e.gpuSeconds)} of GPU time, ${formatUsd(e.costUsd)} at ${formatUsd(e.pricePerHour)}/h (execution timeout ${formatDuration(e.policy.executionTimeout / 1000)})`,
+    `run: ${result.runId}`,
+  ];
+  if (result.upload !== undefined) lines.push(`upload: ${result.upload.alreadyThere ? 'the endpoint already had the dataset' : `${(result.upload.bytesSent / 1e6).toFixed(1)} MB sent`}`);
+  if (result.dryRun) lines.push('dry run: nothing was uploaded and no job was sent.');
+  if (result.alreadyTrained === true) lines.push('already trained with these clips and settings: nothing was sent (change --epochs or a setting to train more).');
+  if (result.model !== undefined) {
+    const m = result.model;
+    lines.push(
+      `model: ${m.name}@${m.version} in ${path.dirname(m.pth.file)}/ (${(m.pth.size / 1e6).toFixed(1)} MB${m.index === undefined ? '' : `, index ${(m.index.size / 1e6).toFixed(1)} MB`})`,
+      `job ${result.jobId}${result.reattached === true ? ' (reattached)' : ''}: ${result.gpuSeconds === undefined ? 'GPU time unknown' : formatDuration(result.gpuSeconds)} of GPU time${result.costUsd === undefined ? '' : `, ${formatUsd(result.costUsd)}`}`,
+    );
+  }
+  lines.push(...renderWarnings(result.warnings, out));
+  return lines.join('\n');
+}
+
+export function registerTrain(program: Command, io: CliIo, state: RunState): void {
+  program
+    .command('train')
+    .description('train a voice model on the GPU endpoint (prepares the data first; resumable)')
+    .argument('<project>', 'project folder')
+    .option('--name <name>', 'model name (default: the project folder name)')
+    .addOption(new Option('--epochs <n>', 'total epochs (200 quick test, 300–500 final)').argParser(integerInRange(1, 10000)).default(300))
+    .addOption(new Option('--batch-size <n>', 'batch size (8 suits an RTX 4090)').argParser(integerInRange(1, 50)).default(8))
+    .addOption(new Option('--sample-rate <hz>', 'model sample rate').choices(TRAINING_SAMPLE_RATES.map(String)).default('40000'))
+    .addOption(new Option('--f0-method <method>', 'pitch extraction').choices(F0_METHODS).default('rmvpe'))
+    .addOption(new Option('--embedder <name>', 'content embedder').choices(EMBEDDERS).default('contentvec'))
+    .addOption(new Option('--save-every <n>', 'checkpoint every n epochs (a resumed run restarts from the last one)').argParser(integerInRange(1, 100)).default(50))
+    .addOption(new Option('--vocoder <name>', 'vocoder').choices(VOCODERS).default('HiFi-GAN'))
+    .addOption(new Option('--index-algorithm <name>', 'feature index algorithm').choices(INDEX_ALGORITHMS).default('Auto'))
+    .option('--dry-run', 'show what would be uploaded, the estimated GPU time and cost; send nothing', false)
+    .addOption(backendOption())
+    .option('--cancel-on-interrupt', 'Ctrl-C cancels the remote job (default: detach; it keeps running and the next run collects it)', false)
+    .addOption(new Option('-j, --jobs <n>', 'local preprocessing in parallel').argParser(parseJobs).default(DEFAULT_JOBS, 'CPU cores'))
+    .addHelpText(
+      'after',
+      `
+Needs RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID (or the config), unless --backend local.
+The job is recorded in voicestudio.json before waiting: after Ctrl-C or a crash, run the same command
+again (or voicestudio jobs --attach ID) to collect it. The same name and clips resume the same run;
+more --epochs continue from the last checkpoint. The model lands in <project>/models/<name>/v<N>/.
+
+Examples:
+  $ voicestudio train ./vocals --dry-run
+  $ voicestudio train ./vocals --name alice --epochs 300
+  $ voicestudio train ./vocals --name alice --epochs 500      # continue the same run to 500 epochs`,
+    )
+    .action(
+      action(io, state, async (ctx, project: string, options: TrainCliOptions) => {
+        const { train } = await import('../pipeline/train.js');
+        const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+        const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
+        const projectDir = path.resolve(ctx.io.cwd, project);
+        const settings: TrainSettings = {
+          name: options.name ?? path.basename(projectDir),
+          epochs: options.epochs,
+          batchSize: options.batchSize,
+          sampleRate: Number(options.sampleRate) as TrainingSampleRate,
+          f0Method: options.f0Method,
+          embedder: options.embedder,
+          saveEvery: options.saveEvery,
+          vocoder: options.vocoder,
+          indexAlgorithm: options.indexAlgorithm,
+        };
+        const tools = await locateFfmpeg(ctx.io.env);
+        const backend = options.dryRun ? undefined : await openBackend(options.backend, ctx.io.env);
+        let bar: ReturnType<typeof ctx.out.progressBar> | undefined;
+        let lastStage = '';
+        const result = await train({
+          projectDir,
+          settings,
+          backend,
+          pricePerHour: gpuPricePerHour(ctx.io.env),
+          tools,
+          concurrency: options.jobs,
+          dryRun: options.dryRun,
+          cancelOnInterrupt: options.cancelOnInterrupt,
+          signal: ctx.io.signal,
+          onEvent: (event) => {
+            if (event.type === 'stage') ctx.out.spinner(event.message);
+            else if (event.type === 'upload') ctx.out.spinner(`uploading ${(event.sentBytes / 1e6).toFixed(1)}/${(event.totalBytes / 1e6).toFixed(1)} MB`);
+            else if (event.type === 'submitted') ctx.out.spinner(`${event.reattached ? 'reattached to' : 'submitted'} job ${event.jobId}; waiting for a GPU worker`);
+            else {
+              const p = event.progress;
+              if (p.stage === 'train' && typeof p.epoch === 'number' && typeof p.epochs === 'number') {
+                bar ??= ctx.out.progressBar('epoch', p.epochs);
+                const perEpoch = typeof p.seconds_per_epoch === 'number' ? `${p.seconds_per_epoch.toFixed(1)} s/epoch` : '';
+                const left = typeof p.eta_seconds === 'number' ? `${formatDuration(p.eta_seconds)} left` : '';
+                bar.update(p.epoch, [perEpoch, left, `${formatUsd(event.costSoFarUsd)} so far`].filter((s) => s !== '').join(' · '));
+              } else if (p.stage !== lastStage) {
+                ctx.out.spinner(`${p.stage}: ${typeof p.message === 'string' ? p.message : ''}`);
+              }
+              lastStage = p.stage;
+            }
+          },
+        });
+        bar?.stop();
+        ctx.out.stopSpinner();
+        ctx.out.result(result, () => renderTrain(result, ctx.out));
+        return ExitCode.Success;
+      }),
+    );
+}
+
+

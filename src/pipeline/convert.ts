@@ -1,0 +1,220 @@
+/**
+ * `convert`: guide vocals into the model's voice. Each conversion is keyed by (input content, model,
+ * settings): one done before is copied from the project's cache without a GPU job. Inputs travel as 16 kHz
+ * mono FLAC — Applio analyses its input at 16 kHz, so nothing it uses is lost — inline when small.
+ */
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ErrorCode, VoicestudioError } from '../errors.js';
+import type { Backend } from '../runpod/backend.js';
+import { CHUNK_BYTES, ensureUploaded, inlineOrBlobRef, saveWorkerFile } from '../runpod/transfer.js';
+import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
+import { mapLimit } from './concurrency.js';
+import { runEncode, type FfmpegTools } from './ffmpeg.js';
+import { followJob } from './follow.js';
+import { sha256File, sha256Text, tempSibling } from './files.js';
+import { findActiveJob, recordSubmitted, recordSubmitting, updateJob } from './jobs.js';
+import { readManifest, WORK_DIR } from './manifest.js';
+import type { ResolvedModel } from './models.js';
+
+export const CONVERT_F0_METHODS = ['rmvpe', 'fcpe', 'crepe', 'crepe-tiny'] as const;
+export const OUTPUT_FORMATS = ['wav', 'flac', 'mp3'] as const;
+/** Bump when what a conversion produces for the same key changes. */
+const CONVERT_CACHE_VERSION = 1;
+
+export interface ConvertSettings {
+  pitch: number;
+  indexRate: number;
+  protect: number;
+  volumeEnvelope: number;
+  f0Method: (typeof CONVERT_F0_METHODS)[number];
+  format: (typeof OUTPUT_FORMATS)[number];
+}
+
+export interface ConvertItem {
+  input: string;
+  output: string;
+  status: 'converted' | 'cached' | 'failed';
+  jobId?: string;
+  gpuSeconds?: number;
+  costUsd?: number;
+  bytesSent?: number;
+  error?: string;
+}
+
+export interface ConvertOptions {
+  projectDir: string;
+  inputs: { input: string; output: string }[];
+  model: ResolvedModel;
+  settings: ConvertSettings;
+  backend: Backend;
+  pricePerHour: number;
+  tools: FfmpegTools;
+  concurrency: number;
+  cancelOnInterrupt: boolean;
+  signal?: AbortSignal;
+  onEvent?: (event: { input: string; stage: string; progress?: WorkerProgress }) => void;
+}
+
+export interface ConvertResult {
+  model: string;
+  items: ConvertItem[];
+  failed: number;
+  gpuSeconds: number;
+  costUsd: number;
+}
+
+export function conversionKey(inputSha: string, modelSha: string, indexSha: string | undefined, settings: ConvertSettings): string {
+  return sha256Text(JSON.stringify({ v: CONVERT_CACHE_VERSION, inputSha, modelSha, indexSha: indexSha ?? null, settings })).slice(0, 32);
+}
+
+export function convertInput(settings: ConvertSettings, model: WorkerFileRef, index: WorkerFileRef | undefined, input: WorkerFileRef): WorkerInput {
+  return {
+    task: 'convert',
+    model,
+    ...(index === undefined ? {} : { index }),
+    input,
+    pitch: settings.pitch,
+    index_rate: settings.indexRate,
+    protect: settings.protect,
+    volume_envelope: settings.volumeEnvelope,
+    f0_method: settings.f0Method,
+    output_format: settings.format,
+  };
+}
+
+type WorkerFileRef = { blob: string } | { data: string };
+
+function cachePath(projectDir: string, key: string, format: string): string {
+  return path.join(projectDir, WORK_DIR, 'conversions', `${key}.${format}`);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await stat(file).catch(() => undefined)) !== undefined;
+}
+
+/** The analysis input Applio needs: 16 kHz mono FLAC (a 4-minute vocal is about 3 MB). */
+async function prepareInput(tools: FfmpegTools, input: string, dest: string, signal?: AbortSignal): Promise<void> {
+  await runEncode(tools, {
+    input,
+    outputOptions: ['-map', '0:a:0', '-vn', '-ac', '1', '-ar', '16000', '-c:a', 'flac', '-compression_level', '8', '-f', 'flac'],
+    output: dest,
+    ...(signal === undefined ? {} : { signal }),
+  });
+}
+
+/** What a conversion job was asked for, kept in its ledger record so any later run can collect it. */
+export interface ConversionRequest {
+  key: string;
+  output: string;
+  format: ConvertSettings['format'];
+  /** The model's label, for cost summaries. */
+  model: string;
+}
+
+/** Follows a conversion job to its end: the result goes into the project's cache, then to `output`. */
+export async function collectConversion(
+  backend: Backend,
+  projectDir: string,
+  jobId: string,
+  request: ConversionRequest,
+  options: { pricePerHour: number; cancelOnInterrupt: boolean; signal?: AbortSignal; onProgress?: (progress: WorkerProgress) => void },
+): Promise<{ gpuSeconds?: number; costUsd?: number }> {
+  const signalOption = options.signal === undefined ? {} : { signal: options.signal };
+  const done = await followJob(backend, projectDir, jobId, {
+    long: false,
+    pricePerHour: options.pricePerHour,
+    cancelOnInterrupt: options.cancelOnInterrupt,
+    resumeHint: 'the same voicestudio convert command',
+    ...signalOption,
+    ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
+  });
+  const cached = cachePath(projectDir, request.key, request.format);
+  const fetched = tempSibling(cached);
+  await saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption);
+  await rename(fetched, cached);
+  await mkdir(path.dirname(request.output), { recursive: true });
+  await copyFile(cached, request.output);
+  await updateJob(projectDir, jobId, { result: { output: request.output, cache: path.relative(projectDir, cached) } });
+  return {
+    ...(done.executionMs === undefined ? {} : { gpuSeconds: Math.round(done.executionMs / 100) / 10 }),
+    ...(done.costUsd === undefined ? {} : { costUsd: done.costUsd }),
+  };
+}
+
+export async function convert(options: ConvertOptions): Promise<ConvertResult> {
+  const { projectDir, backend, settings } = options;
+  const signalOption = options.signal === undefined ? {} : { signal: options.signal };
+  const [modelSha, indexSha] = await Promise.all([sha256File(options.model.pth), options.model.index === undefined ? undefined : sha256File(options.model.index)]);
+  let modelRefs: Promise<{ model: WorkerFileRef; index?: WorkerFileRef }> | undefined;
+  // The model goes up once, and only if some input actually needs the GPU.
+  const uploadModel = (): Promise<{ model: WorkerFileRef; index?: WorkerFileRef }> =>
+    (modelRefs ??= ensureUploaded(backend.runTask, [options.model.pth, ...(options.model.index === undefined ? [] : [options.model.index])], signalOption).then(() => ({
+      model: { blob: modelSha },
+      ...(indexSha === undefined ? {} : { index: { blob: indexSha } }),
+    })));
+  const work = path.join(projectDir, WORK_DIR, 'conversions');
+  await mkdir(work, { recursive: true });
+
+  const convertOne = async ({ input, output }: { input: string; output: string }): Promise<ConvertItem> => {
+    const event = (stage: string, progress?: WorkerProgress): void => options.onEvent?.({ input, stage, ...(progress === undefined ? {} : { progress }) });
+    try {
+      if (!(await exists(input))) throw new VoicestudioError(ErrorCode.MediaUnreadable, `${input}: no such file.`, { subject: input, suggestion: 'Check the path.' });
+      const key = conversionKey(await sha256File(input, options.signal), modelSha, indexSha, settings);
+      const cached = cachePath(projectDir, key, settings.format);
+      if (await exists(cached)) {
+        await mkdir(path.dirname(output), { recursive: true });
+        await copyFile(cached, output);
+        event('cached');
+        return { input, output, status: 'cached' };
+      }
+      const manifest = await readManifest(projectDir);
+      const active = manifest === undefined ? undefined : findActiveJob(manifest, 'convert', key);
+      let jobId: string;
+      let bytesSent = 0;
+      if (active !== undefined && active.status !== 'SUBMITTING' && active.backend === backend.kind) {
+        jobId = active.id;
+        event('reattached');
+      } else {
+        event('preparing');
+        const prepared = tempSibling(path.join(work, `${key}.input.flac`));
+        try {
+          await prepareInput(options.tools, input, prepared, options.signal);
+          const refs = await uploadModel();
+          const inputRef = await inlineOrBlobRef(backend.runTask, prepared, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
+          bytesSent = (await stat(prepared)).size;
+          if (active !== undefined) await updateJob(projectDir, active.id, { status: 'CANCELLED', error: 'superseded: the submit was never confirmed' });
+          const request: ConversionRequest = { key, output, format: settings.format, model: options.model.label };
+          const pendingId = await recordSubmitting(projectDir, { backend: backend.kind, target: backend.target, task: 'convert', key, label: path.basename(input), request: { ...request } });
+          jobId = await backend.submit(convertInput(settings, refs.model, refs.index, inputRef), signalOption);
+          await recordSubmitted(projectDir, pendingId, jobId);
+        } finally {
+          await rm(prepared, { force: true });
+        }
+      }
+      event('converting');
+      const collected = await collectConversion(backend, projectDir, jobId, { key, output, format: settings.format, model: options.model.label }, {
+        pricePerHour: options.pricePerHour,
+        cancelOnInterrupt: options.cancelOnInterrupt,
+        ...signalOption,
+        onProgress: (progress) => event('converting', progress),
+      });
+      event('done');
+      return { input, output, status: 'converted', jobId, bytesSent, ...collected };
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      if (!(error instanceof VoicestudioError)) throw error;
+      event('failed');
+      return { input, output, status: 'failed', error: `${error.message}${error.suggestion === undefined ? '' : ` (${error.suggestion})`}` };
+    }
+  };
+
+  const items = await mapLimit(options.inputs, options.concurrency, convertOne, options.signal);
+  return {
+    model: options.model.label,
+    items,
+    failed: items.filter((i) => i.status === 'failed').length,
+    gpuSeconds: Math.round(items.reduce((sum, i) => sum + (i.gpuSeconds ?? 0), 0) * 10) / 10,
+    costUsd: Math.round(items.reduce((sum, i) => sum + (i.costUsd ?? 0), 0) * 1e6) / 1e6,
+  };
+}

@@ -1,0 +1,15 @@
+/** Opening the backend a command asked for, from the environment and the user's settings. */
+import { ConfigStore } from '../config.js';
+import { LocalBackend, RunpodBackend, type Backend } from './backend.js';
+import { resolveRunpodSettings, RunpodClient } from './client.js';
+
+export async function openBackend(kind: 'runpod' | 'local', env: NodeJS.ProcessEnv): Promise<Backend> {
+  if (kind === 'local') return new LocalBackend(env);
+  const settings = await resolveRunpodSettings(new ConfigStore({ env }));
+  return new RunpodBackend(new RunpodClient(settings), settings.endpointId);
+}
+
+/** USD per GPU hour for cost figures (config `gpu-price-per-hour`). */
+export function gpuPricePerHour(env: NodeJS.ProcessEnv): number {
+  return Number(new ConfigStore({ env }).resolve('gpu-price-per-hour').value ?? 0);
+}
