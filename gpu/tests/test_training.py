@@ -287,6 +287,33 @@ class NpyHeaderTests(unittest.TestCase):
         self.assertFalse(npy_is_complete(path))
 
 
+class CpuLimitTests(unittest.TestCase):
+    def cgroup(self, files):
+        import shutil
+        import tempfile
+
+        root = tempfile.mkdtemp(prefix="vs-cgroup-")
+        self.addCleanup(shutil.rmtree, root, True)
+        for rel, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+            with open(os.path.join(root, rel), "w") as fh:
+                fh.write(text)
+        return root
+
+    def test_host_cores_are_bounded_by_the_cgroup_quota_and_a_cap(self):
+        from vsworker.training import cpu_limit
+
+        self.assertEqual(cpu_limit(self.cgroup({"cpu.max": "150000 100000\n"}), affinity=64), 2)
+        self.assertEqual(cpu_limit(self.cgroup({"cpu.max": "max 100000\n"}), affinity=64), 8)
+        self.assertEqual(cpu_limit(self.cgroup({"cpu.max": "400000 100000\n"}), affinity=3), 3)
+        v1 = {"cpu,cpuacct/cpu.cfs_quota_us": "250000\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}
+        self.assertEqual(cpu_limit(self.cgroup(v1), affinity=64), 3)
+        unlimited = {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}
+        self.assertEqual(cpu_limit(self.cgroup(unlimited), affinity=6), 6)
+        self.assertEqual(cpu_limit(self.cgroup({}), affinity=64), 8)
+        self.assertEqual(cpu_limit(self.cgroup({"cpu.max": "garbage"}), affinity=1), 1)
+
+
 class InvalidationTests(TrainingTestCase):
     def test_changed_dataset_retrains_and_replaces_the_stale_index(self):
         first, _ = self.env.run(train_input(epochs=4))

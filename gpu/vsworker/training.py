@@ -212,6 +212,55 @@ def loader_batches(lengths, batch_size):
     return sum(-(-n // batch_size) for n in counts.values())
 
 
+# ------------------------------------------------------------------- CPUs ----
+MAX_CPU_PROCESSES = 8  # preprocess processes / extraction threads
+
+
+def cgroup_cpu_quota(cgroup_root="/sys/fs/cgroup"):
+    """CPUs allowed by the container's CFS quota (cgroup v2 cpu.max, or v1
+    cpu.cfs_quota_us / cpu.cfs_period_us), rounded up; None when unlimited or unknown."""
+    def read(*parts):
+        try:
+            with open(os.path.join(cgroup_root, *parts), "r", encoding="ascii") as fh:
+                return fh.read().split()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    quota = period = None
+    fields = read("cpu.max")
+    if fields and len(fields) == 2 and fields[0] != "max":
+        quota, period = fields
+    else:
+        for folder in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+            q, p = read(folder, "cpu.cfs_quota_us"), read(folder, "cpu.cfs_period_us")
+            if q and p:
+                quota, period = q[0], p[0]
+                break
+    try:
+        quota, period = int(quota), int(period)
+    except (TypeError, ValueError):
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return max(1, -(-quota // period))
+
+
+def cpu_limit(cgroup_root="/sys/fs/cgroup", affinity=None, cap=MAX_CPU_PROCESSES):
+    """How many processes Applio's preprocess/extract should start. In a container
+    sched_getaffinity and cpu_count report the host's cores, so the cgroup quota
+    and a fixed cap bound it too."""
+    if affinity is None:
+        try:
+            affinity = len(os.sched_getaffinity(0))
+        except AttributeError:
+            affinity = os.cpu_count() or 1
+    count = max(1, affinity)
+    quota = cgroup_cpu_quota(cgroup_root)
+    if quota is not None:
+        count = min(count, quota)
+    return max(1, min(count, cap))
+
+
 # ------------------------------------------------------------------ runner ----
 class TrainingRun:
     def __init__(self, ctx, req):
@@ -433,10 +482,7 @@ class TrainingRun:
         return {"files": len(written), "converted": len(to_convert), "skipped": skipped[:20]}
 
     def cpu_count(self):
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:
-            return max(1, os.cpu_count() or 1)
+        return cpu_limit()
 
     def run_preprocess(self):
         req = self.req
