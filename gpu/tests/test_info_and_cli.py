@@ -162,8 +162,9 @@ class RunpodEntryTests(unittest.TestCase):
             updates = [json.loads(line) for line in fh]
         self.assertTrue(all(u["job"] == "rp-1" for u in updates))
         stages = [u["progress"]["stage"] for u in updates]
-        for stage in ("unpack", "preprocess", "extract", "train", "index", "upload"):
+        for stage in ("unpack", "preprocess", "extract", "train", "index"):
             self.assertIn(stage, stages)
+        self.assertEqual(stages[-1], "index")  # nothing sent right before the result
         self.assertIn("| epoch=2 |", proc.stdout)  # Applio's lines go to the worker log
 
 
