@@ -127,9 +127,11 @@ class WorkerEnv:
 
     def env(self, **overrides):
         env = dict(os.environ)
-        for key in ("FAKE_APPLIO_FAULT", "APPLIO_PYTHON"):
+        for key in ("FAKE_APPLIO_FAULT", "APPLIO_PYTHON", "VOICESTUDIO_ALLOW_CPU"):
             env.pop(key, None)
         env.update({
+            # The stand-in has no torch: skip the CUDA check (CudaCheckTests clear this).
+            "VOICESTUDIO_ALLOW_CPU": "1",
             "APPLIO_DIR": self.applio,
             "VOICESTUDIO_VOLUME": self.volume,
             "VOICESTUDIO_SCRATCH": self.scratch,

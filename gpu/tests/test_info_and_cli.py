@@ -6,7 +6,7 @@ import subprocess
 import sys
 import unittest
 
-from tests.support import HANDLER, WorkerEnv
+from tests.support import HANDLER, WorkerEnv, b64, tar_bytes, wav_bytes
 
 
 class InfoTests(unittest.TestCase):
@@ -40,6 +40,81 @@ class InfoTests(unittest.TestCase):
         self.assertFalse(result["applio"]["present"])
         self.assertFalse(result["volume"]["present"])
         self.assertIsNone(result["volume"]["free_bytes"])
+
+
+FAKE_APPLIO_PYTHON = """#!{python}
+import json, os, sys
+if sys.argv[1:2] == ["-c"] and "VOICESTUDIO_TORCH" in sys.argv[2]:
+    with open({counter!r}, "a") as fh:
+        fh.write("probe\\n")
+    print("VOICESTUDIO_TORCH " + json.dumps({probe!r}))
+    sys.exit(0)
+os.execv(sys.executable, [sys.executable] + sys.argv[1:])
+"""
+
+
+class CudaCheckTests(unittest.TestCase):
+    """train and convert refuse to run on the CPU unless VOICESTUDIO_ALLOW_CPU=1."""
+
+    def setUp(self):
+        self.env = WorkerEnv()
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def fake_python(self, **probe):
+        """An APPLIO_PYTHON whose torch probe reports `probe`; everything else runs normally."""
+        path = os.path.join(self.env.root, "fake-python")
+        self.counter = os.path.join(self.env.root, "probes.txt")
+        with open(path, "w") as fh:
+            fh.write(FAKE_APPLIO_PYTHON.format(python=sys.executable, counter=self.counter, probe=probe))
+        os.chmod(path, 0o755)
+        return path
+
+    def probes(self):
+        try:
+            with open(self.counter) as fh:
+                return len(fh.read().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    def test_train_and_convert_fail_without_a_cuda_gpu(self):
+        python = self.fake_python(version="2.11.0+cu128", cuda_build="12.8", cuda_available=False)
+        train = {"task": "train", "run_id": "alice", "dataset": {"data": b64(tar_bytes({"a.wav": wav_bytes(1.0)}))}}
+        convert = {"task": "convert", "model": {"data": b64(b"model")}, "input": {"data": b64(b"audio")}}
+        for job in (train, convert):
+            result, reporter = self.env.run(job, APPLIO_PYTHON=python, VOICESTUDIO_ALLOW_CPU="")
+            with self.subTest(task=job["task"]):
+                self.assertIn("no CUDA GPU visible: the endpoint's GPU/driver does not match CUDA 12.8; set "
+                              "Allowed CUDA versions ≥ 12.8 in the endpoint settings", result["error"])
+                self.assertIn("VOICESTUDIO_ALLOW_CPU=1", result["error"])
+                self.assertFalse(any("running:" in line for line in reporter.lines))
+        self.assertEqual(self.probes(), 2)  # a failed probe is not cached
+
+    def test_probe_runs_once_per_process_and_not_at_all_when_cpu_is_allowed(self):
+        from vsworker.info import require_cuda
+
+        python = self.fake_python(version="2.11.0+cu128", cuda_build="12.8", cuda_available=True,
+                                  gpu_name="NVIDIA GeForce RTX 4090")
+        self.assertIsNone(require_cuda(self.env.settings(APPLIO_PYTHON=python, VOICESTUDIO_ALLOW_CPU="1")))
+        self.assertEqual(self.probes(), 0)
+        for _ in range(2):
+            info = require_cuda(self.env.settings(APPLIO_PYTHON=python, VOICESTUDIO_ALLOW_CPU=""))
+            self.assertEqual(info["gpu_name"], "NVIDIA GeForce RTX 4090")
+        self.assertEqual(self.probes(), 1)
+        result, _ = self.env.run({"task": "info"}, APPLIO_PYTHON=python)
+        self.assertTrue(result["torch"]["cuda_available"])
+        self.assertEqual(self.probes(), 1)  # info reuses the cached probe
+
+    def test_torch_that_does_not_load_is_reported(self):
+        from vsworker.errors import ConfigError
+        from vsworker.info import require_cuda
+
+        python = self.fake_python(error="ModuleNotFoundError: No module named 'torch'")
+        with self.assertRaises(ConfigError) as caught:
+            require_cuda(self.env.settings(APPLIO_PYTHON=python, VOICESTUDIO_ALLOW_CPU=""))
+        self.assertIn("torch does not load in APPLIO_PYTHON", str(caught.exception))
+        self.assertIn("No module named 'torch'", str(caught.exception))
 
 
 class LocalJobTests(unittest.TestCase):

@@ -9,6 +9,7 @@ from .audio import OUTPUT_FORMATS, encode, to_wav, wav_info
 from .converter import get_converter
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref
+from .info import require_cuda
 from .pthmeta import rvc_model_info
 from .training import EMBEDDERS
 
@@ -95,6 +96,7 @@ def convert_task(ctx, fields):
     req = parse_request(fields)
     settings = ctx.settings
     settings.require_applio(os.path.join("rvc", "infer", "infer.py"))
+    require_cuda(settings)
     ffmpeg = settings.resolve_ffmpeg()
     started = time.monotonic()
 

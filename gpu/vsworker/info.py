@@ -10,6 +10,7 @@ import sys
 from . import APPLIO_TAG, PROTOCOL_VERSION, WORKER_VERSION
 from .applio import EXTRACT_SCRIPT, INDEX_SCRIPT, INFER_MODULE, PREPROCESS_SCRIPT, TRAIN_SCRIPT
 from .blobstore import BLOB_MAX_BYTES, CHUNK_MAX_BYTES
+from .errors import ConfigError
 from .fileref import INLINE_MAX_BYTES, INLINE_TOTAL_MAX_BYTES
 
 # Files `core.py prerequisites` downloads (3.6.4) that training/conversion rely on.
@@ -60,7 +61,45 @@ def _file_entry(path):
         return {"path": path, "present": False, "size": None}
 
 
+# Successful probes per (APPLIO_PYTHON, APPLIO_DIR): importing torch takes seconds,
+# and a GPU that is visible stays visible for the life of the worker process.
+_TORCH_CACHE = {}
+
+
 def torch_info(settings):
+    key = (settings.applio_python, settings.applio_dir)
+    if key in _TORCH_CACHE:
+        return dict(_TORCH_CACHE[key])
+    data = _probe_torch(settings)
+    if data.get("cuda_available"):
+        _TORCH_CACHE[key] = dict(data)
+    return data
+
+
+def require_cuda(settings):
+    """train/convert: fail clearly instead of letting Applio fall back to the CPU,
+    which it does silently (and trains for days). Returns the probe, or None
+    when VOICESTUDIO_ALLOW_CPU is set."""
+    if settings.allow_cpu:
+        return None
+    data = torch_info(settings)
+    if data.get("cuda_available"):
+        return data
+    if not data.get("available"):
+        raise ConfigError(
+            f"cannot check for a CUDA GPU: torch does not load in APPLIO_PYTHON="
+            f"{settings.applio_python} ({data.get('error') or 'no output'}); set VOICESTUDIO_ALLOW_CPU=1 "
+            "to run without a GPU"
+        )
+    raise ConfigError(
+        "no CUDA GPU visible: the endpoint's GPU/driver does not match CUDA 12.8; set Allowed CUDA "
+        f"versions ≥ 12.8 in the endpoint settings (torch {data.get('version')} is built for CUDA "
+        f"{data.get('cuda_build')}, and Applio would otherwise run on the CPU). To run on the CPU "
+        "anyway, set VOICESTUDIO_ALLOW_CPU=1"
+    )
+
+
+def _probe_torch(settings):
     try:
         proc = subprocess.run(
             [settings.applio_python, "-c", TORCH_PROBE], cwd=settings.applio_dir if os.path.isdir(settings.applio_dir) else None,

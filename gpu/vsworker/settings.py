@@ -25,6 +25,8 @@ class Settings:
     separator_bin: str
     separator_model: str
     separator_model_dir: str
+    # Run train/convert even when torch sees no CUDA GPU (local CPU use, the tests).
+    allow_cpu: bool = False
 
     @classmethod
     def from_env(cls, env=None):
@@ -46,6 +48,7 @@ class Settings:
             separator_model_dir=os.path.abspath(
                 env.get("VOICESTUDIO_SEPARATOR_MODEL_DIR") or DEFAULT_SEPARATOR_MODEL_DIR
             ),
+            allow_cpu=(env.get("VOICESTUDIO_ALLOW_CPU") or "").strip().lower() in ("1", "true", "yes"),
         )
 
     @property

@@ -27,6 +27,7 @@ from .converter import stop_warm_converter
 from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
+from .info import require_cuda
 from .lease import RunLease
 from .pthmeta import PthError, checkpoint_epoch, rvc_model_info
 
@@ -870,6 +871,7 @@ class TrainingRun:
                 # arriving after the result leaves the job shown as IN_PROGRESS.
                 self.ctx.reporter.log(f"run {self.run_id}: already finished with these settings")
                 return cached
+            require_cuda(self.settings)
             self.ensure_link()
             return self.run_stages(fps)
         finally:
