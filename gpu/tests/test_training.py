@@ -409,6 +409,20 @@ class FailureTests(TrainingTestCase):
         self.assertTrue(any("leaves out 1 of the 5 slices (7.0 s of audio): 1 longer than 6.75 s" in w
                             and "Automatic or Simple" in w for w in result["warnings"]), result["warnings"])
 
+    def test_files_applio_cannot_read_are_reported(self):
+        files = {f"take{i}.wav": wav_bytes(3.5, RATE, 200 + i) for i in range(4)}
+        files["broken.wav"] = b"RIFF....not really a wav file"
+        result, _ = self.env.run(train_input(data=tar_bytes(files), epochs=2))
+        self.assert_ok(result)
+        self.assertEqual(result["training"]["dataset_files"], 5)
+        warning = [w for w in result["warnings"] if "could not read" in w]
+        self.assertEqual(len(warning), 1, result["warnings"])
+        self.assertIn("Applio could not read 1 of the 5 dataset file(s)", warning[0])
+        self.assertIn("Error processing audio", warning[0])
+        # A retry that skips preprocessing still reports it.
+        again, _ = self.env.run(train_input(data=tar_bytes(files), epochs=4))
+        self.assertTrue(any("could not read 1 of the 5" in w for w in again["warnings"]))
+
     def test_missing_pretrained_weights_are_an_error_not_a_silent_restart(self):
         result, _ = self.env.run(train_input(vocoder="RefineGAN", sample_rate=40000))
         self.assertIn("no pretrained weights for vocoder 'RefineGAN' at 40000 Hz", result["error"])

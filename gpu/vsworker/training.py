@@ -489,12 +489,20 @@ class TrainingRun:
         req = self.req
         self.progress("preprocess", "slicing and resampling the dataset (Applio preprocess)")
         started = time.monotonic()
+        unreadable = []
+
+        def on_line(line):
+            # preprocess.py prints this for a file it cannot load or process, and goes on.
+            if line.startswith("Error processing audio"):
+                unreadable.append(line)
+
         result = self.runner.run_script(
             "preprocess", applio.PREPROCESS_SCRIPT,
             [self.exp_dir, self.dataset_dir, req.sample_rate, self.cpu_count(),
              req.cut_preprocess, req.process_effects, req.noise_reduction,
              req.noise_reduction_strength, req.chunk_len, req.overlap_len, req.normalization],
             log_path=os.path.join(self.log_dir, "preprocess.log"),
+            on_line=on_line,
         )
         self.add_time("preprocess", time.monotonic() - started)
         slices = glob.glob(self.exp("sliced_audios", "*.wav"))
@@ -505,7 +513,8 @@ class TrainingRun:
                 "Applio preprocess produced no sliced audio (exit code "
                 f"{result.returncode}); its output:\n{result.excerpt()}"
             )
-        return {"slices": len(slices), "dataset_seconds": round(float(info["total_seconds"]), 3)}
+        return {"slices": len(slices), "dataset_seconds": round(float(info["total_seconds"]), 3),
+                "unreadable": len(unreadable), "unreadable_example": unreadable[0][:300] if unreadable else None}
 
     def check_slice_lengths(self):
         """Applio's training silently leaves out slices outside its loader buckets
@@ -906,6 +915,13 @@ class TrainingRun:
             self.mark("preprocess", fps["preprocess"], "running")
             facts["preprocess"] = self.run_preprocess()
             self.mark("preprocess", fps["preprocess"], "done")
+        unreadable = facts.get("preprocess", {}).get("unreadable")
+        if unreadable:
+            self.warnings.append(
+                f"Applio could not read {unreadable} of the {facts.get('dataset', {}).get('files')} dataset "
+                f"file(s) and left them out (logs/preprocess.log has the details), e.g. "
+                f"{facts['preprocess'].get('unreadable_example')!r}"
+            )
         self.check_slice_lengths()
         # extract (resumable: Applio skips finished files)
         if not self.stage_done("extract", fps["extract"]):
