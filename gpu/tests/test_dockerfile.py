@@ -82,6 +82,24 @@ class DockerfileTests(unittest.TestCase):
         self.assertTrue(self.text.index("WORKDIR /app/applio") < self.text.index("core.py prerequisites"))
         self.assertIn("COPY docker/applio_weights.py", self.text)
 
+    def test_every_accepted_embedder_is_baked_and_verified(self):
+        # Applio downloads a missing embedder with wget on first use (on every cold
+        # worker) and later treats a partial download as present.
+        from vsworker.training import EMBEDDERS
+
+        step = next(r for r in self.runs if "fetch-embedders" in r)
+        parts = [p.strip() for p in step.split("&&")]
+        fetch = shlex.split(next(p for p in parts if "fetch-embedders" in p))
+        verify = shlex.split(next(p for p in parts if "applio_weights.py verify " in p + " "))
+        fetched = fetch[fetch.index("fetch-embedders") + 1:]
+        verified = [verify[i + 1] for i, word in enumerate(verify) if word == "--embedder"]
+        for name in EMBEDDERS:
+            if name == "contentvec":  # core.py prerequisites --models True
+                continue
+            with self.subTest(embedder=name):
+                self.assertIn(name, fetched)
+                self.assertIn(name, verified)
+
     def test_applio_logs_stay_as_shipped(self):
         self.assertFalse([i for i in self.instructions if i.startswith("VOLUME")])
         checks = next(r for r in self.runs if "logs/mute/" in r)
