@@ -36,7 +36,8 @@ export const abortableSleep: Sleep = async (ms, signal) => {
 /** Operations a second attempt cannot turn into a second job. */
 const IDEMPOTENT_OPERATIONS: ReadonlySet<RunpodOperation> = new Set(['status', 'health', 'cancel', 'purge']);
 
-export const MAX_RETRIES: Readonly<Record<RunpodOperation, number>> = { status: 4, health: 4, cancel: 4, purge: 4, run: 2, retry: 2 };
+/** A submit is only ever retried when RunPod provably did not act on it (429, never sent), so it may try longer. */
+export const MAX_RETRIES: Readonly<Record<RunpodOperation, number>> = { status: 4, health: 4, cancel: 4, purge: 4, run: 5, retry: 2 };
 
 const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 

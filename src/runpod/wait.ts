@@ -5,7 +5,7 @@
  */
 import type { RunpodClient } from './client.js';
 import { JobFailedError, JobOutputMissingError, WaitDeadlineError } from './errors.js';
-import { abortableSleep, type Sleep } from './retry.js';
+import { abortableSleep, isRetryable, type Sleep } from './retry.js';
 import { isWorkerProgress, TERMINAL_STATUSES, type JobState } from './types.js';
 
 /** 'short': conversions and blob tasks (seconds). 'long': training (minutes to hours). */
@@ -30,6 +30,12 @@ export function pollDelayMs(plan: PollPlan, poll: number): number {
 
 export type CompletedJobState = JobState & { status: 'COMPLETED' };
 
+/**
+ * The job runs on regardless of the API's hiccups, so a wait keeps polling through transient status
+ * errors (after the client's own retries) until they have lasted this long without one success.
+ */
+export const STATUS_OUTAGE_TOLERANCE_MS = 5 * 60_000;
+
 export interface WaitForJobOptions {
   signal?: AbortSignal;
   /** Overall limit from the start of waiting; none by default. */
@@ -43,16 +49,28 @@ export interface WaitForJobOptions {
 
 /**
  * Resolves with the COMPLETED state (with its output). Rejects with JobFailedError (FAILED, TIMED_OUT,
- * CANCELLED), JobOutputMissingError, RunpodJobExpiredError (404), WaitDeadlineError, a status error that
- * outlasted the client's read retries, or the signal's reason on abort.
+ * CANCELLED), JobOutputMissingError, RunpodJobExpiredError (404), WaitDeadlineError, a transient status error
+ * that lasted STATUS_OUTAGE_TOLERANCE_MS, a final one (auth), or the signal's reason on abort.
  */
 export async function waitForJob(client: Pick<RunpodClient, 'status'>, jobId: string, options: WaitForJobOptions = {}): Promise<CompletedJobState> {
   const { signal, deadlineMs = Number.POSITIVE_INFINITY, onUpdate, pollPlan = 'short', now = Date.now, sleep = abortableSleep } = options;
   const startedAt = now();
+  let failingSince: number | undefined;
   for (let poll = 0; ; poll++) {
     if (signal?.aborted === true) throw signal.reason;
-    // Transient errors are retried inside status() under the read policy; what comes out is final.
-    const state = await client.status(jobId, { signal });
+    let state: JobState;
+    try {
+      state = await client.status(jobId, { signal });
+      failingSince = undefined;
+    } catch (error) {
+      // A 404 or an auth error is final; an outage is waited out, within limits.
+      signal?.throwIfAborted();
+      if (!isRetryable(error, 'status')) throw error;
+      failingSince ??= now();
+      if (now() - failingSince >= STATUS_OUTAGE_TOLERANCE_MS || now() - startedAt >= deadlineMs) throw error;
+      await sleep(pollDelayMs(pollPlan, poll), signal);
+      continue;
+    }
     onUpdate?.(state);
     if (TERMINAL_STATUSES.has(state.status)) return completedOrThrow(state);
     const remainingMs = startedAt + deadlineMs - now();

@@ -473,6 +473,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       VOICESTUDIO_VOLUME: volumeEnv,
       VOICESTUDIO_SEPARATOR_BIN: FAKE_SEPARATOR,
       VOICESTUDIO_SEPARATOR_MODEL_DIR: path.join(root, 'separator-models'),
+      // The stand-in runs without torch or a GPU, as the worker's own tests do (gpu/tests/support.py).
+      VOICESTUDIO_ALLOW_CPU: '1',
       RUNPOD_ENDPOINT_ID: endpointId,
     });
     const ffmpeg = findFfmpeg();
