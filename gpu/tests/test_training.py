@@ -400,28 +400,21 @@ class FailureTests(TrainingTestCase):
         self.assert_ok(again)
         self.assertEqual(again["warnings"], [])
 
-    def test_slices_applio_leaves_out_are_reported(self):
+    def test_slices_and_files_applio_leaves_out_are_reported(self):
         files = {f"take{i}.wav": wav_bytes(3.5, RATE, 200 + i) for i in range(4)}
-        files["long.wav"] = wav_bytes(7.0, RATE, 300)
-        result, _ = self.env.run(train_input(data=tar_bytes(files), cut_preprocess="Skip", epochs=2))
+        files["long.wav"] = wav_bytes(7.0, RATE, 300)  # one slice with Skip: too long for the loader
+        files["broken.wav"] = b"RIFF....not really a wav file"  # preprocess prints an error, goes on
+        job = train_input(data=tar_bytes(files), cut_preprocess="Skip", epochs=2)
+        result, _ = self.env.run(job)
         self.assert_ok(result)
-        self.assertEqual(result["training"]["slices"], 5)
-        self.assertTrue(any("leaves out 1 of the 5 slices (7.0 s of audio): 1 longer than 6.75 s" in w
-                            and "Automatic or Simple" in w for w in result["warnings"]), result["warnings"])
-
-    def test_files_applio_cannot_read_are_reported(self):
-        files = {f"take{i}.wav": wav_bytes(3.5, RATE, 200 + i) for i in range(4)}
-        files["broken.wav"] = b"RIFF....not really a wav file"
-        result, _ = self.env.run(train_input(data=tar_bytes(files), epochs=2))
-        self.assert_ok(result)
-        self.assertEqual(result["training"]["dataset_files"], 5)
-        warning = [w for w in result["warnings"] if "could not read" in w]
-        self.assertEqual(len(warning), 1, result["warnings"])
-        self.assertIn("Applio could not read 1 of the 5 dataset file(s)", warning[0])
-        self.assertIn("Error processing audio", warning[0])
-        # A retry that skips preprocessing still reports it.
-        again, _ = self.env.run(train_input(data=tar_bytes(files), epochs=4))
-        self.assertTrue(any("could not read 1 of the 5" in w for w in again["warnings"]))
+        self.assertEqual((result["training"]["dataset_files"], result["training"]["slices"]), (6, 5))
+        for warnings in (result["warnings"], self.env.run(dict(job, epochs=4))[0]["warnings"]):
+            # The second job skips preprocessing and still reports both.
+            self.assertEqual(len(warnings), 2, warnings)
+            self.assertIn("Applio could not read 1 of the 6 dataset file(s)", warnings[0])
+            self.assertIn("Error processing audio", warnings[0])
+            self.assertIn("leaves out 1 of the 5 slices (7.0 s of audio): 1 longer than 6.75 s", warnings[1])
+            self.assertIn("Automatic or Simple", warnings[1])
 
     def test_missing_pretrained_weights_are_an_error_not_a_silent_restart(self):
         result, _ = self.env.run(train_input(vocoder="RefineGAN", sample_rate=40000))

@@ -110,20 +110,35 @@ def load_audio(path):
 
 
 def resample(samples, src_rate, dst_rate):
-    """Nearest-sample resampling (the stand-in only needs the right length and rate)."""
+    """Nearest-sample resampling (the stand-in only needs the right length and rate).
+    Keeps the array's type (int16 "h" or float32 "f")."""
+    code = samples.typecode if isinstance(samples, array.array) else "h"
     if src_rate == dst_rate or not samples:
-        return array.array("h", samples)
+        return array.array(code, samples)
     if src_rate % dst_rate == 0:
         return samples[:: src_rate // dst_rate]
     if dst_rate % src_rate == 0:  # integer upsampling: repeat each sample (C-speed slice writes)
         factor = dst_rate // src_rate
-        out = array.array("h", bytes(2 * len(samples) * factor))
+        out = array.array(code, bytes(array.array(code).itemsize * len(samples) * factor))
         for offset in range(factor):
             out[offset::factor] = samples
         return out
     count = len(samples) * dst_rate // src_rate
     ratio = src_rate / dst_rate
-    return array.array("h", (samples[int(i * ratio)] for i in range(count)))
+    return array.array(code, (samples[int(i * ratio)] for i in range(count)))
+
+
+_FLOAT32_TABLE = []
+
+
+def float32_samples(samples):
+    """int16 samples as float32 in [-1, 1) (a lookup table keeps this fast in pure Python)."""
+    if not _FLOAT32_TABLE:
+        _FLOAT32_TABLE.extend(struct.pack("<f", (p if p < 32768 else p - 65536) / 32768.0)
+                              for p in range(65536))  # negative samples index from the end
+    out = array.array("f")
+    out.frombytes(b"".join(map(_FLOAT32_TABLE.__getitem__, samples)))
+    return out
 
 
 def scale(samples, factor):
@@ -147,7 +162,9 @@ def write_wav_float32(path, samples, rate):
     which Applio's preprocess uses for every slice: an 18-byte fmt chunk (IEEE
     float, cbSize 0) and a fact chunk, so the header is 58 bytes and each second
     takes 4 * rate bytes. Applio's training loader measures slices by file size."""
-    body = array.array("f", [v / 32768.0 for v in samples]).tobytes()
+    if not (isinstance(samples, array.array) and samples.typecode == "f"):
+        samples = float32_samples(samples)
+    body = samples.tobytes()
     fmt = struct.pack("<HHIIHHH", 3, 1, rate, rate * 4, 4, 32, 0)
     chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
     chunks += b"fact" + struct.pack("<II", 4, len(samples))
@@ -173,7 +190,7 @@ def write_npy(path, shape, typecode="f", fill=0.0):
 
 def read_npy_rows(path):
     with open(path, "rb") as fh:
-        data = fh.read()
+        data = fh.read(4096)  # the header is enough for the shape
     if data[:6] != b"\x93NUMPY":
         raise ValueError(f"{path} is not a .npy file")
     header_len = struct.unpack("<H", data[8:10])[0]

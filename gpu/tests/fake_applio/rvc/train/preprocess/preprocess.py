@@ -95,6 +95,7 @@ def main():
         total += len(audio) / sr
         for idx1, piece in enumerate(cut(audio, sr, mode, chunk_len, overlap_len)):
             name = f"{sid}_{idx0}_{idx1}.wav"
+            piece = standin.float32_samples(piece)
             standin.write_wav_float32(os.path.join(gt_dir, name), piece, sr)
             standin.write_wav_float32(os.path.join(dir16, name), standin.resample(piece, sr, 16000), 16000)
     info_path = os.path.join(exp_dir, "model_info.json")
