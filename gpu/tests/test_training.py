@@ -536,6 +536,28 @@ class LeaseTests(TrainingTestCase):
         self.assertEqual((waiting[0]["task"], waiting[0]["run_id"]), ("train", "alice"))
         self.assertIn("'first'", waiting[0]["message"])
 
+    def test_busy_run_reports_its_holder_when_asked(self):
+        # A client re-submitting after an ambiguous submit follows the job already training.
+        self.write_lease(job_id="first", host="another-worker", pid=1, token="x")
+        result, _ = self.env.run(dict(train_input(epochs=2), if_busy="report"))
+        self.assertEqual(result, {"run_id": "alice", "status": "busy", "holder_job_id": "first"})
+        self.assertTrue(os.path.exists(os.path.join(self.run_dir(), "lease.json")))
+
+    def test_the_same_job_delivered_twice_waits_for_itself_even_when_reporting(self):
+        path = self.write_lease(job_id="again", host="another-worker", pid=1, token="x")
+        from tests.support import MemoryReporter, TaskContext, handle_job
+
+        def fake_sleep(seconds):
+            os.unlink(path)
+
+        ctx = TaskContext(self.env.settings(), MemoryReporter(), "again", sleep=fake_sleep)
+        result = handle_job({"id": "again", "input": dict(train_input(epochs=2), if_busy="report")}, ctx)
+        self.assert_ok(result)
+
+    def test_if_busy_is_validated(self):
+        result, _ = self.env.run(dict(train_input(epochs=2), if_busy="sometimes"))
+        self.assertIn("input.if_busy", result["error"])
+
 
 if __name__ == "__main__":
     unittest.main()

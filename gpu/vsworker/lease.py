@@ -4,7 +4,10 @@ RunPod may deliver a job twice, even in parallel, and a client may re-submit
 after a crash. The holder refreshes the lease file's mtime from a heartbeat
 thread; a lease whose heartbeat stopped (worker killed) or whose process is gone
 (same host) is taken over. A second job for a busy run waits, then continues
-with whatever the first one left (usually the finished result).
+with whatever the first one left (usually the finished result) — unless the
+client asked to be told instead (RunBusy), so that a re-submission after an
+ambiguous submit can follow the job already training rather than pay for a
+second worker that only waits.
 """
 
 import json
@@ -30,6 +33,14 @@ def _pid_alive(pid):
     except PermissionError:
         return True
     return True
+
+
+class RunBusy(Exception):
+    """Another live job holds the run; raised only when the caller asked to be told."""
+
+    def __init__(self, holder_job_id):
+        super().__init__(f"run is being trained by job {holder_job_id}")
+        self.holder_job_id = holder_job_id
 
 
 class RunLease:
@@ -89,7 +100,9 @@ class RunLease:
         data, _ = self._read()
         return bool(data) and data.get("token") == self.token  # lost a race otherwise
 
-    def acquire(self, run_id):
+    def acquire(self, run_id, report_busy=False):
+        """Takes the lease. With report_busy, a lease held by another live job raises RunBusy
+        instead of waiting; the same job delivered twice by RunPod still waits for itself."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         waited = 0.0
         while True:
@@ -105,6 +118,8 @@ class RunLease:
                 if self._take_over():
                     break
                 continue
+            if report_busy and data.get("job_id") not in (None, self.job_id):
+                raise RunBusy(data.get("job_id"))
             if waited >= MAX_WAIT_SECONDS:
                 raise JobError(
                     f"run {run_id} is still being trained by job {data.get('job_id')!r}; "

@@ -28,7 +28,7 @@ from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
 from .info import require_cuda
-from .lease import RunLease
+from .lease import RunBusy, RunLease
 from .pthmeta import PthError, checkpoint_epoch, rvc_model_info
 
 TASK = "train"
@@ -107,6 +107,7 @@ def parse_request(fields):
     req.include_mutes = fields.integer("include_mutes", 0, 10, default=2)
     req.checkpointing = fields.boolean("checkpointing", default=False)
     req.cache_data_in_gpu = fields.boolean("cache_data_in_gpu", default=False)
+    req.if_busy = fields.enum("if_busy", ("wait", "report"), default="wait")
     fields.finish("task 'train'")
 
     if req.chunk_len not in CHUNK_LENS:
@@ -871,7 +872,10 @@ class TrainingRun:
         lease = RunLease(os.path.join(self.run_dir, "lease.json"), self.ctx.job_id, self.ctx.reporter,
                          on_wait=lambda message: self.progress("waiting", message),
                          **({"sleep": self.ctx.sleep} if self.ctx.sleep else {}))
-        lease.acquire(self.run_id)
+        try:
+            lease.acquire(self.run_id, report_busy=req.if_busy == "report")
+        except RunBusy as busy:
+            return {"run_id": self.run_id, "status": "busy", "holder_job_id": busy.holder_job_id}
         try:
             self.state = self.load_state()
             cached = self.cached_result(fps)
