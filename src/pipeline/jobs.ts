@@ -70,6 +70,14 @@ export async function updateJob(projectDir: string, id: string, change: Partial<
   });
 }
 
+/** A job this project did not submit itself but now follows (e.g. the one already training a run). */
+export async function recordAdopted(projectDir: string, jobId: string, job: Pick<LedgerJob, 'backend' | 'target' | 'task' | 'key' | 'label' | 'request'>): Promise<void> {
+  const now = new Date().toISOString();
+  await updateManifest(projectDir, (m) => {
+    if (!ledger(m).some((j) => j.id === jobId)) m.jobs.push({ ...job, id: jobId, status: 'IN_PROGRESS', submittedAt: now, updatedAt: now } satisfies LedgerJob);
+  });
+}
+
 /** After the submit answered: the pending record gets the real id. */
 export async function recordSubmitted(projectDir: string, pendingId: string, jobId: string): Promise<void> {
   await updateJob(projectDir, pendingId, { id: jobId, status: 'IN_QUEUE' });

@@ -12,7 +12,7 @@ import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from './ffmpeg.js';
 import { fromProject, sha256File, sha256Text, tempSibling } from './files.js';
 import { ingest } from './ingest.js';
-import { findActiveJob, ledger, recordSubmitted, recordSubmitting, updateJob, type LedgerJob } from './jobs.js';
+import { findActiveJob, ledger, recordAdopted, recordSubmitted, recordSubmitting, updateJob, type LedgerJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from './models.js';
 import { DEFAULT_PREPROCESS_SETTINGS, preprocess } from './preprocess.js';
@@ -200,6 +200,8 @@ export function trainInput(settings: TrainSettings, runId: string, datasetSha256
     embedder: settings.embedder,
     vocoder: settings.vocoder,
     index_algorithm: settings.indexAlgorithm,
+    // If another job already trains this run (say, one whose submit we could not confirm), follow it.
+    if_busy: 'report',
   };
 }
 
@@ -248,7 +250,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     onProgress: (progress, costSoFarUsd) => options.onEvent?.({ type: 'progress', progress, costSoFarUsd }),
     onStage: (message) => options.onEvent?.({ type: 'stage', message }),
   });
-  return { ...base, ...(upload === undefined ? {} : { upload }), jobId, reattached, ...collected };
+  // `collected.jobId` is the job that trained the model: ours, or the one our submit found already running.
+  return { ...base, ...(upload === undefined ? {} : { upload }), reattached, ...collected };
 }
 
 /** What a training job was asked to do, kept in its ledger record so any later run can collect it. */
@@ -273,7 +276,7 @@ export async function collectTraining(
   jobId: string,
   request: TrainingRequest,
   options: CollectOptions,
-): Promise<{ model: ModelVersion; gpuSeconds?: number; costUsd?: number }> {
+): Promise<{ model: ModelVersion; jobId: string; gpuSeconds?: number; costUsd?: number }> {
   const { settings, dataset, runId } = request;
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
   const completed = await followJob(backend, projectDir, jobId, {
@@ -284,8 +287,15 @@ export async function collectTraining(
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  options.onStage?.('bringing the model home');
   const output = completed.output;
+  if (output.status === 'busy' && typeof output.holder_job_id === 'string') {
+    // Our submit was a duplicate: the run is already training in that job, which we follow instead.
+    const holder = output.holder_job_id;
+    options.onStage?.(`following job ${holder}, which is already training this run`);
+    await recordAdopted(projectDir, holder, { backend: backend.kind, target: backend.target, task: 'train', key: runId, label: settings.name, request: { ...request } });
+    return await collectTraining(backend, projectDir, holder, request, options);
+  }
+  options.onStage?.('bringing the model home');
   const downloads = path.join(projectDir, WORK_DIR, 'downloads');
   await mkdir(downloads, { recursive: true });
   const pth = tempSibling(path.join(downloads, `${runId}.pth`));
@@ -319,7 +329,7 @@ export async function collectTraining(
       'trained',
     );
     await updateJob(projectDir, jobId, { result: { model: `${model.name}@${model.version}` } });
-    return { model, ...(gpuSeconds === undefined ? {} : { gpuSeconds }), ...(costUsd === undefined ? {} : { costUsd }) };
+    return { model, jobId, ...(gpuSeconds === undefined ? {} : { gpuSeconds }), ...(costUsd === undefined ? {} : { costUsd }) };
   } finally {
     await rm(pth, { force: true });
     await rm(index, { force: true });
