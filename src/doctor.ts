@@ -35,6 +35,9 @@ async function toolCheck(name: string, tool: ToolLocation): Promise<DoctorCheck>
   }
 }
 
+/** The Applio release the worker image pins (gpu/Dockerfile). */
+const APPLIO_TAG = '3.6.4';
+
 /** How long doctor waits for the worker's `info` job: a scaled-to-zero endpoint needs a cold start first. */
 const INFO_DEADLINE_MS = 180_000;
 
@@ -79,7 +82,22 @@ export async function endpointChecks(env: NodeJS.ProcessEnv, signal?: AbortSigna
     const torch = info.torch as { gpu_name?: string; gpu_memory_bytes?: number; available?: boolean } | undefined;
     const files = (info.files as { name: string; present: boolean }[] | undefined) ?? [];
     const missing = files.filter((f) => !f.present).map((f) => f.name);
-    checks.push(check('worker', worker?.protocol === 1 ? 'ok' : 'fail', `voicestudio worker ${worker?.version ?? '?'} (protocol ${worker?.protocol ?? '?'}), Applio ${applio?.tag ?? 'not found'}, GPU ${torch?.gpu_name ?? 'none'}${torch?.gpu_memory_bytes === undefined ? '' : ` ${(torch.gpu_memory_bytes / 2 ** 30).toFixed(0)} GiB`}`, worker?.protocol === 1 ? undefined : 'The endpoint runs another worker version: rebuild and push the image from gpu/ of this voicestudio.'));
+    const workerProblem =
+      worker?.protocol !== 1
+        ? 'The endpoint runs another worker version: rebuild and push the image from gpu/ of this voicestudio.'
+        : applio?.present !== true
+          ? 'The image has no Applio checkout: rebuild it from gpu/Dockerfile.'
+          : applio.tag !== APPLIO_TAG
+            ? `The image's Applio is not tag ${APPLIO_TAG}: rebuild it from gpu/Dockerfile.`
+            : undefined;
+    checks.push(
+      check(
+        'worker',
+        workerProblem === undefined ? 'ok' : 'fail',
+        `voicestudio worker ${worker?.version ?? '?'} (protocol ${worker?.protocol ?? '?'}), Applio ${applio?.present === true ? (applio.tag ?? 'without a tag') : 'not found'}, GPU ${torch?.gpu_name ?? 'none'}${torch?.gpu_memory_bytes === undefined ? '' : ` ${(torch.gpu_memory_bytes / 2 ** 30).toFixed(0)} GiB`}`,
+        workerProblem,
+      ),
+    );
     checks.push(
       volume?.present === true
         ? check('volume', 'ok', `network volume mounted, ${((volume.free_bytes ?? 0) / 2 ** 30).toFixed(1)} GiB free`)
