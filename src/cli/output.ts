@@ -5,8 +5,7 @@
  * interactive terminal; in CI or a pipe the same progress comes out as plain lines.
  */
 import { styleText } from 'node:util';
-import ora, { type Ora } from 'ora';
-import cliProgress from 'cli-progress';
+import type { Ora } from 'ora';
 import { VoicestudioError } from '../errors.js';
 
 export interface GlobalOptions {
@@ -28,6 +27,16 @@ export interface ProgressBar {
   stop(): void;
 }
 
+export interface MultiProgress {
+  /** A bar for one running task (e.g. a track) over `steps`; stop() removes it. */
+  task(label: string, steps: number): ProgressBar;
+  /** The overall bar. */
+  overall(done: number, detail?: string): void;
+  /** A line above the bars (a plain line off a terminal). */
+  log(line: string): void;
+  stop(): void;
+}
+
 export class Output {
   readonly options: GlobalOptions;
   /** True when spinners and bars may be drawn: a real terminal on stderr, not CI, not --quiet. */
@@ -35,6 +44,8 @@ export class Output {
   private readonly streams: OutputStreams;
   private readonly colorOn: boolean;
   private spinnerInstance: Ora | undefined;
+  /** Loaded by prepare() for interactive terminals only: nobody else pays for them (start-up time). */
+  private widgets: { ora: typeof import('ora').default; cliProgress: typeof import('cli-progress') } | undefined;
 
   constructor(options: GlobalOptions, streams: OutputStreams, env: NodeJS.ProcessEnv) {
     this.options = options;
@@ -43,6 +54,13 @@ export class Output {
     const terminal = streams.stderr.isTTY === true && (streams.stderr.columns ?? 0) > 0 && env.TERM !== 'dumb' && !isCi(env);
     this.interactive = terminal && !options.quiet;
     this.colorOn = options.color && env.NO_COLOR === undefined && terminal;
+  }
+
+  /** Loads the spinner and bar libraries when they will be drawn. Call before the command runs. */
+  async prepare(): Promise<void> {
+    if (!this.interactive || this.widgets !== undefined) return;
+    const [oraModule, cliProgress] = await Promise.all([import('ora'), import('cli-progress')]);
+    this.widgets = { ora: oraModule.default, cliProgress: cliProgress.default ?? cliProgress };
   }
 
   style(format: Style, text: string): string {
@@ -94,12 +112,12 @@ export class Output {
   /** One spinner at a time; off a terminal each new text becomes a plain line. */
   spinner(text: string): void {
     if (this.options.quiet) return;
-    if (!this.interactive) {
+    if (this.widgets === undefined) {
       this.writeErr(text);
       return;
     }
     if (this.spinnerInstance === undefined) {
-      this.spinnerInstance = ora({ text, stream: this.streams.stderr as NodeJS.WriteStream, discardStdin: false }).start();
+      this.spinnerInstance = this.widgets.ora({ text, stream: this.streams.stderr as NodeJS.WriteStream, discardStdin: false }).start();
     } else {
       this.spinnerInstance.text = text;
     }
@@ -121,7 +139,7 @@ export class Output {
    */
   progressBar(label: string, total: number): ProgressBar {
     if (this.options.quiet) return { update() {}, stop() {} };
-    if (!this.interactive) {
+    if (this.widgets === undefined) {
       let last = -1;
       return {
         update: (done, detail) => {
@@ -133,6 +151,7 @@ export class Output {
       };
     }
     this.stopSpinner();
+    const { cliProgress } = this.widgets;
     const bar = new cliProgress.SingleBar(
       {
         stream: this.streams.stderr as NodeJS.WriteStream,
@@ -146,6 +165,47 @@ export class Output {
     return {
       update: (done, detail) => bar.update(done, { detail: detail ?? '' }),
       stop: () => bar.stop(),
+    };
+  }
+
+  /**
+   * Several bars at once on a terminal: an overall bar over `total` units on top, and one bar per running task
+   * (added with `task`, removed when it ends). Elsewhere only `log` lines are written: one line per event.
+   */
+  multiProgress(label: string, total: number): MultiProgress {
+    if (this.options.quiet) return { task: () => ({ update() {}, stop() {} }), overall() {}, log() {}, stop() {} };
+    if (this.widgets === undefined) {
+      return { task: () => ({ update() {}, stop() {} }), overall() {}, log: (line) => this.writeErr(line), stop() {} };
+    }
+    this.stopSpinner();
+    const { cliProgress } = this.widgets;
+    const width = Math.max(8, Math.min(40, (this.streams.stderr.columns ?? 80) - 60));
+    const multi = new cliProgress.MultiBar(
+      {
+        stream: this.streams.stderr as NodeJS.WriteStream,
+        format: '{label} [{bar}] {value}/{total} {detail}',
+        barsize: width,
+        hideCursor: true,
+        clearOnComplete: false,
+        autopadding: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const overall = multi.create(total, 0, { label, detail: '' });
+    return {
+      task: (taskLabel, steps) => {
+        const bar = multi.create(steps, 0, { label: taskLabel, detail: '' });
+        return {
+          update: (done, detail) => bar.update(done, { detail: detail ?? '' }),
+          stop: () => {
+            bar.stop();
+            multi.remove(bar);
+          },
+        };
+      },
+      overall: (done, detail) => overall.update(done, { detail: detail ?? '' }),
+      log: (line) => multi.log(`${line}\n`),
+      stop: () => multi.stop(),
     };
   }
 

@@ -7,7 +7,9 @@ import { backendOption, type BackendKind } from '../cli/backend-option.js';
 import { integerInRange, numberInRange } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatUsd, renderTable } from '../cli/table.js';
-import { CONVERT_F0_METHODS, OUTPUT_FORMATS, type ConvertResult, type ConvertSettings } from '../pipeline/convert.js';
+import { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../pipeline/choices.js';
+import type { ConvertResult, ConvertSettings } from '../pipeline/convert.js';
+import { addSeparationMixOptions, type SeparationMixCliOptions } from './batch.js';
 
 interface ConvertCliOptions {
   model: string;
@@ -24,6 +26,8 @@ interface ConvertCliOptions {
   cancelOnInterrupt: boolean;
 }
 
+type ConvertAllCliOptions = ConvertCliOptions & SeparationMixCliOptions;
+
 /** Where each input's conversion goes: `-o` is a file for one input, a folder for several (or when it ends in /). */
 export function outputPaths(inputs: string[], output: string | undefined, modelLabel: string, format: string, cwd: string): { input: string; output: string }[] {
   const resolved = inputs.map((i) => path.resolve(cwd, i));
@@ -37,8 +41,11 @@ export function outputPaths(inputs: string[], output: string | undefined, modelL
   return resolved.map((input) => ({ input, output: asFolder ? path.join(target, stem(input)) : target }));
 }
 
-export function renderConvert(result: ConvertResult, out: Output): string {
-  const rows = result.items.map((i) => [path.basename(i.input), i.status, i.output, i.gpuSeconds === undefined ? '–' : `${i.gpuSeconds.toFixed(1)} s`]);
+/** What renderConvert needs: a ConvertResult, or the items of convert --separate/--mix. */
+type ConvertSummary = Pick<ConvertResult, 'model' | 'failed' | 'gpuSeconds' | 'costUsd'> & { items: { input: string; output: string; status: string; gpuSeconds?: number; error?: string }[] };
+
+export function renderConvert(result: ConvertSummary, out: Output): string {
+  const rows = result.items.map((i) => [path.basename(i.input), i.status, i.output, i.gpuSeconds === undefined || (i.gpuSeconds === 0 && i.status !== 'converted') ? '–' : `${i.gpuSeconds.toFixed(1)} s`]);
   const lines = [renderTable(['input', 'status', 'output', 'GPU'], rows), ''];
   for (const failed of result.items.filter((i) => i.status === 'failed')) lines.push(`${out.style('red', 'failed:')} ${path.basename(failed.input)}: ${failed.error ?? ''}`);
   const converted = result.items.filter((i) => i.status === 'converted').length;
@@ -48,7 +55,7 @@ export function renderConvert(result: ConvertResult, out: Output): string {
 }
 
 export function registerConvert(program: Command, io: CliIo, state: RunState): void {
-  program
+  const command = program
     .command('convert')
     .description("turn guide vocals into the model's voice (results are cached: the same conversion is never paid twice)")
     .argument('<inputs...>', 'audio or video files (a guide vocal, ideally dry and solo)')
@@ -63,20 +70,24 @@ export function registerConvert(program: Command, io: CliIo, state: RunState): v
     .addOption(new Option('--format <format>', 'output format').choices(OUTPUT_FORMATS).default('wav'))
     .addOption(backendOption())
     .addOption(new Option('--concurrency <n>', 'conversions at once (default: config concurrency)').argParser(integerInRange(1, 64)))
-    .option('--cancel-on-interrupt', 'Ctrl-C cancels running jobs (default: detach; the next run collects them)', false)
+    .option('--cancel-on-interrupt', 'Ctrl-C cancels running jobs (default: detach; the next run collects them)', false);
+  addSeparationMixOptions(command)
     .addHelpText(
       'after',
       `
 Inputs are sent as 16 kHz mono FLAC (what Applio analyses), inline when small. The output is at the
 model's sample rate. Exit code 3 when some inputs failed and the rest were converted.
+With --separate a full song is split into vocals and instrumental on the GPU first (cached by content);
+with --mix the output is the converted vocals mixed back with the instrumental, in --mix-format.
 
 Examples:
   $ voicestudio convert guide.wav --model alice -o alice-take1.wav
   $ voicestudio convert takes/*.wav --model alice@2 --pitch -2 --format flac -o out/
+  $ voicestudio convert song.mp3 --model alice --separate --mix --reverb 0.2 -o song-alice.wav
   $ voicestudio convert guide.wav --model ~/models/alice.zip --json`,
     )
     .action(
-      action(io, state, async (ctx, inputs: string[], options: ConvertCliOptions) => {
+      action(io, state, async (ctx, inputs: string[], options: ConvertAllCliOptions) => {
         const { convert } = await import('../pipeline/convert.js');
         const { resolveModel } = await import('../pipeline/models.js');
         const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
@@ -91,7 +102,16 @@ Examples:
           f0Method: options.f0Method,
           format: options.format,
         };
+        const concurrency = options.concurrency ?? Number(new ConfigStore({ env: ctx.io.env }).resolve('concurrency').value ?? 4);
         const model = await resolveModel(projectDir, options.model, ctx.io.cwd);
+        if (options.separate || options.mix) {
+          const { convertWithSeparationMix, separationMixFromCli } = await import('./batch.js');
+          const mix = await separationMixFromCli(options, () => false);
+          const targets = outputPaths(inputs, options.output, model.label, options.mix ? options.mixFormat : settings.format, ctx.io.cwd);
+          const done = await convertWithSeparationMix(ctx, { projectDir, targets, model, settings, mix: mix.settings, backend: options.backend, concurrency, cancelOnInterrupt: options.cancelOnInterrupt });
+          ctx.out.result(done.result, () => renderConvert(done.result, ctx.out));
+          return done.exitCode;
+        }
         const targets = outputPaths(inputs, options.output, model.label, settings.format, ctx.io.cwd);
         const [tools, backend] = await Promise.all([locateFfmpeg(ctx.io.env), openBackend(options.backend, ctx.io.env)]);
         const result = await convert({
@@ -102,7 +122,7 @@ Examples:
           backend,
           pricePerHour: gpuPricePerHour(ctx.io.env),
           tools,
-          concurrency: options.concurrency ?? Number(new ConfigStore({ env: ctx.io.env }).resolve('concurrency').value ?? 4),
+          concurrency,
           cancelOnInterrupt: options.cancelOnInterrupt,
           signal: ctx.io.signal,
           onEvent: (event) => {

@@ -28,7 +28,7 @@ export function registerJobs(program: Command, io: CliIo, state: RunState): void
     .command('jobs')
     .description("list the project's GPU jobs with state, GPU time and cost; attach to one or cancel it")
     .argument('[project]', 'project folder', '.')
-    .option('--attach <id>', 'wait for a job and collect its result (the model, or the converted file)')
+    .option('--attach <id>', 'wait for a job and collect its result (the model, the converted file, or the separated stems)')
     .option('--cancel <id>', 'cancel a job on the endpoint')
     .addHelpText(
       'after',
@@ -70,6 +70,10 @@ Examples:
           const { collectTraining } = await import('../pipeline/train.js');
           const collected = await collectTraining(backend, projectDir, job.id, job.request as never, { ...common, onStage: (m) => ctx.out.spinner(m) });
           result = { id: job.id, model: `${collected.model.name}@${collected.model.version}`, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
+        } else if (job.task === 'separate') {
+          const { collectSeparation } = await import('../pipeline/separate.js');
+          const collected = await collectSeparation(backend, projectDir, job.id, job.request as never, common);
+          result = { id: job.id, stems: collected.stems, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
         } else {
           const { collectConversion } = await import('../pipeline/convert.js');
           const collected = await collectConversion(backend, projectDir, job.id, job.request as never, common);

@@ -11,14 +11,13 @@ import { CHUNK_BYTES, ensureUploaded, inlineOrBlobRef, saveWorkerFile } from '..
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { mapLimit } from './concurrency.js';
 import { runEncode, type FfmpegTools } from './ffmpeg.js';
+import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling } from './files.js';
 import { findActiveJob, recordSubmitted, recordSubmitting, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import type { ResolvedModel } from './models.js';
 
-export const CONVERT_F0_METHODS = ['rmvpe', 'fcpe', 'crepe', 'crepe-tiny'] as const;
-export const OUTPUT_FORMATS = ['wav', 'flac', 'mp3'] as const;
 /** Bump when what a conversion produces for the same key changes. */
 const CONVERT_CACHE_VERSION = 1;
 
@@ -40,11 +39,18 @@ export interface ConvertItem {
   costUsd?: number;
   bytesSent?: number;
   error?: string;
+  /** The conversion's cache key, and its file in the project's cache (set once the key is known). */
+  key?: string;
+  cache?: string;
+  /** For a failed item: the error's code, and whether running it again may succeed (a lost job, an outage). */
+  code?: string;
+  transient?: boolean;
 }
 
 export interface ConvertOptions {
   projectDir: string;
-  inputs: { input: string; output: string }[];
+  /** `sha256`: the input's, when the caller has hashed it already. */
+  inputs: { input: string; output: string; sha256?: string }[];
   model: ResolvedModel;
   settings: ConvertSettings;
   backend: Backend;
@@ -54,6 +60,8 @@ export interface ConvertOptions {
   cancelOnInterrupt: boolean;
   signal?: AbortSignal;
   onEvent?: (event: { input: string; stage: string; progress?: WorkerProgress }) => void;
+  /** A model already hashed (and uploaded on first use) by the caller, shared by several convert() calls. */
+  preparedModel?: PreparedModel;
 }
 
 export interface ConvertResult {
@@ -85,7 +93,63 @@ export function convertInput(settings: ConvertSettings, model: WorkerFileRef, in
 
 type WorkerFileRef = { blob: string } | { data: string };
 
-function cachePath(projectDir: string, key: string, format: string): string {
+/** The worker's references to a model's files, once they are in its blob store. */
+export interface ModelRefs {
+  model: WorkerFileRef;
+  index?: WorkerFileRef;
+}
+
+/** A model's hashes, and its upload: done once, on first use, and tried again on a later use if it failed. */
+export interface PreparedModel {
+  modelSha: string;
+  indexSha: string | undefined;
+  upload(): Promise<ModelRefs>;
+}
+
+export async function prepareModel(backend: Backend, model: ResolvedModel, signal?: AbortSignal): Promise<PreparedModel> {
+  const [modelSha, indexSha] = await Promise.all([sha256File(model.pth, signal), model.index === undefined ? undefined : sha256File(model.index, signal)]);
+  let refs: Promise<ModelRefs> | undefined;
+  const files = [model.pth, ...(model.index === undefined ? [] : [model.index])];
+  return {
+    modelSha,
+    indexSha,
+    upload: () =>
+      (refs ??= ensureUploaded(backend.runTask, files, signal === undefined ? {} : { signal }).then(
+        () => ({ model: { blob: modelSha }, ...(indexSha === undefined ? {} : { index: { blob: indexSha } }) }),
+        (error: unknown) => {
+          refs = undefined;
+          throw error;
+        },
+      )),
+  };
+}
+
+/** Error codes after which the same work may succeed when simply done again: the job or its result was lost, or the API was out. */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.JobTimedOut,
+  ErrorCode.JobOutputMissing,
+  ErrorCode.RunpodJobExpired,
+  ErrorCode.RunpodServerError,
+  ErrorCode.RunpodConnection,
+  ErrorCode.RunpodTimeout,
+  ErrorCode.RunpodRateLimited,
+  ErrorCode.RunpodWorkersThrottled,
+  ErrorCode.WaitDeadline,
+]);
+
+/**
+ * Whether a failure may go away when the same work is done again: an outage, a lost or timed-out job, or a
+ * worker that crashed (runpod-python reports a raised exception with its traceback). A worker's own verdict on
+ * the input, an auth error or an ambiguous submit (never resent automatically) is final.
+ */
+export function isTransientFailure(error: unknown): boolean {
+  if (!(error instanceof VoicestudioError)) return false;
+  if (TRANSIENT_CODES.has(error.code)) return true;
+  return error.code === ErrorCode.JobFailed && (error as { traceback?: unknown }).traceback !== undefined;
+}
+
+/** Where a finished conversion is kept in the project. */
+export function cachePath(projectDir: string, key: string, format: string): string {
   return path.join(projectDir, WORK_DIR, 'conversions', `${key}.${format}`);
 }
 
@@ -145,28 +209,26 @@ export async function collectConversion(
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const { projectDir, backend, settings } = options;
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
-  const [modelSha, indexSha] = await Promise.all([sha256File(options.model.pth), options.model.index === undefined ? undefined : sha256File(options.model.index)]);
-  let modelRefs: Promise<{ model: WorkerFileRef; index?: WorkerFileRef }> | undefined;
   // The model goes up once, and only if some input actually needs the GPU.
-  const uploadModel = (): Promise<{ model: WorkerFileRef; index?: WorkerFileRef }> =>
-    (modelRefs ??= ensureUploaded(backend.runTask, [options.model.pth, ...(options.model.index === undefined ? [] : [options.model.index])], signalOption).then(() => ({
-      model: { blob: modelSha },
-      ...(indexSha === undefined ? {} : { index: { blob: indexSha } }),
-    })));
+  const prepared = options.preparedModel ?? (await prepareModel(backend, options.model, options.signal));
+  const { modelSha, indexSha } = prepared;
+  const uploadModel = (): Promise<ModelRefs> => prepared.upload();
   const work = path.join(projectDir, WORK_DIR, 'conversions');
   await mkdir(work, { recursive: true });
 
-  const convertOne = async ({ input, output }: { input: string; output: string }): Promise<ConvertItem> => {
+  const convertOne = async ({ input, output, sha256 }: { input: string; output: string; sha256?: string }): Promise<ConvertItem> => {
     const event = (stage: string, progress?: WorkerProgress): void => options.onEvent?.({ input, stage, ...(progress === undefined ? {} : { progress }) });
+    let known: { key: string; cache: string } | undefined;
     try {
       if (!(await exists(input))) throw new VoicestudioError(ErrorCode.MediaUnreadable, `${input}: no such file.`, { subject: input, suggestion: 'Check the path.' });
-      const key = conversionKey(await sha256File(input, options.signal), modelSha, indexSha, settings);
+      const key = conversionKey(sha256 ?? (await sha256File(input, options.signal)), modelSha, indexSha, settings);
       const cached = cachePath(projectDir, key, settings.format);
+      known = { key, cache: cached };
       if (await exists(cached)) {
         await mkdir(path.dirname(output), { recursive: true });
         await copyFile(cached, output);
         event('cached');
-        return { input, output, status: 'cached' };
+        return { input, output, status: 'cached', ...known };
       }
       const manifest = await readManifest(projectDir);
       const active = manifest === undefined ? undefined : findActiveJob(manifest, 'convert', key);
@@ -200,12 +262,20 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         onProgress: (progress) => event('converting', progress),
       });
       event('done');
-      return { input, output, status: 'converted', jobId, bytesSent, ...collected };
+      return { input, output, status: 'converted', jobId, bytesSent, ...collected, ...known };
     } catch (error) {
       if (options.signal?.aborted) throw error;
       if (!(error instanceof VoicestudioError)) throw error;
       event('failed');
-      return { input, output, status: 'failed', error: `${error.message}${error.suggestion === undefined ? '' : ` (${error.suggestion})`}` };
+      return {
+        input,
+        output,
+        status: 'failed',
+        error: `${error.message}${error.suggestion === undefined ? '' : ` (${error.suggestion})`}`,
+        ...known,
+        code: error.code,
+        transient: isTransientFailure(error),
+      };
     }
   };
 

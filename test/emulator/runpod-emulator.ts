@@ -51,6 +51,8 @@ export interface FaultPlan {
   runTwice?: number;
   /** Seed of the deterministic PRNG for the faults (default: random). */
   seed?: number;
+  /** When set, dropAfterHandling on /run applies only to jobs whose input.task is listed (e.g. ['train']). */
+  tasks?: string[];
 }
 
 export interface EmulatorOptions {
@@ -88,6 +90,12 @@ export interface EmulatorOptions {
   port?: number;
   /** Delay between webhook delivery attempts (default 10 000 ms, as RunPod). */
   webhookRetryDelayMs?: number;
+  /**
+   * Simulated GPU time: after a job's worker process has finished, the job stays IN_PROGRESS on its worker slot this
+   * many ms longer before its result is published (0 or absent: none). It counts towards executionTime and the
+   * execution timeout, and cancel, TTL and stop() end it at once. Called once per run (a re-run or retry asks again).
+   */
+  completionDelayMs?: (job: { id: string; task: unknown; attempt: number }) => number;
 }
 
 export interface RecordedRequest {
@@ -172,6 +180,8 @@ const MAX_STDERR_LINE = 1024 * 1024;
 const GPU_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'gpu');
 const HANDLER = path.join(GPU_DIR, 'handler.py');
 const FAKE_SEPARATOR = path.join(GPU_DIR, 'tests', 'fake_audio_separator.py');
+/** The worker's default VOICESTUDIO_SEPARATOR_MODEL (gpu/README.md). */
+const SEPARATOR_MODEL = 'model_bs_roformer_ep_317_sdr_12.9755.ckpt';
 
 /** Builds the stand-in through the Python tests' own helper, so it is exactly what they use. */
 const BUILD_STANDIN = [
@@ -201,6 +211,8 @@ interface RunState {
   stderrTail: string[];
   killed: 'cancel' | 'timeout' | 'ttl' | 'retention' | 'stop' | undefined;
   done: Promise<void>;
+  /** Set while the run's completion is held back (completionDelayMs): finishes it now. */
+  finishNow: (() => void) | undefined;
 }
 
 interface JobRecord {
@@ -380,6 +392,15 @@ function killWorkerTree(rootPid: number | undefined, marker: string): void {
   }
 }
 
+/** The `input.task` of a /run body, for faults aimed at one kind of job. */
+function submittedTask(body: Buffer): unknown {
+  try {
+    return (JSON.parse(body.toString('utf8')) as { input?: { task?: unknown } }).input?.task;
+  } catch {
+    return undefined;
+  }
+}
+
 function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; bytes: number; tooLarge: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -451,6 +472,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       { mode: 0o755 },
     );
     mkdirSync(path.join(root, 'jobs'));
+    // The separation model the image bakes in: the audio-separator stand-in only checks that the file is there.
+    mkdirSync(path.join(root, 'separator-models'));
+    writeFileSync(path.join(root, 'separator-models', SEPARATOR_MODEL), '');
 
     const slots: Slot[] = [];
     for (let i = 0; i < workerCount; i++) {
@@ -664,6 +688,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         stderrTail: [],
         killed: undefined,
         done,
+        finishNow: undefined,
       };
       slot.run = run;
       job.run = run;
@@ -708,8 +733,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         if (finished) return;
         if (!spawnError && (!exited || !stdoutEnded)) return;
         finished = true;
-        finishRun(run, exited?.code ?? null, exited?.signal ?? null, spawnError);
-        resolveDone();
+        const finish = (): void => {
+          run.finishNow = undefined;
+          finishRun(run, exited?.code ?? null, exited?.signal ?? null, spawnError);
+          resolveDone();
+        };
+        const delayMs = run.killed || stopped || spawnError ? 0 : (options.completionDelayMs?.({ id: job.id, task: isPlainObject(job.input) ? job.input.task : undefined, attempt: job.attempts }) ?? 0);
+        if (delayMs > 0) {
+          const timer = setTimeout(finish, delayMs);
+          run.finishNow = () => {
+            clearTimeout(timer);
+            finish();
+          };
+        } else {
+          finish();
+        }
       };
       // stderr may stay open in orphaned grandchildren; stdout is only ever the handler's.
       proc.stdout.on('end', () => {
@@ -745,7 +783,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const killRun = (run: RunState, reason: NonNullable<RunState['killed']>): void => {
       if (run.killed) return;
       run.killed = reason;
-      killWorkerTree(run.proc?.pid, markerFor(run.token));
+      // A held-back completion: the worker process is gone already (its pid may be reused), only the result waits.
+      if (run.finishNow !== undefined) run.finishNow();
+      else killWorkerTree(run.proc?.pid, markerFor(run.token));
     };
 
     const schedule = (): void => {
@@ -1033,7 +1073,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         return send(500, { error: `emulator bug: ${err instanceof Error ? err.stack : String(err)}` });
       }
       if (reply.jobId) record.jobId = reply.jobId;
-      if (route !== 'unknown' && draw(faults?.dropAfterHandling, route)) return drop('dropAfterHandling');
+      const taskSelected = route !== 'run' || faults?.tasks === undefined || faults.tasks.includes(String(submittedTask(read.body)));
+      if (route !== 'unknown' && taskSelected && draw(faults?.dropAfterHandling, route)) return drop('dropAfterHandling');
       send(reply.status, reply.body);
     };
 
