@@ -11,6 +11,7 @@ import { registerIngest } from './commands/ingest.js';
 import { registerPreprocess } from './commands/preprocess.js';
 import { registerTrain } from './commands/train.js';
 import { registerConvert } from './commands/convert.js';
+import { registerBatch } from './commands/batch.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerModels } from './commands/models.js';
 import { registerCost } from './commands/cost.js';
@@ -59,6 +60,7 @@ Examples:
   $ voicestudio preprocess ./vocals             # clean 5–15 s clips and a quality report
   $ voicestudio train ./vocals --name alice     # train on the RunPod endpoint, model into ./vocals/models
   $ voicestudio convert guide.wav -m alice -p ./vocals -o alice-guide.wav
+  $ voicestudio batch ./songs -m alice -p ./vocals -o ./album --separate --mix
   $ voicestudio doctor                          # check FFmpeg, Node, credentials and the endpoint
 
 Environment:
@@ -76,6 +78,7 @@ ${EXIT_CODE_HELP}
   registerPreprocess(program, io, state);
   registerTrain(program, io, state);
   registerConvert(program, io, state);
+  registerBatch(program, io, state);
   registerJobs(program, io, state);
   registerModels(program, io, state);
   registerCost(program, io, state);
@@ -107,21 +110,27 @@ function reportFailure(error: unknown, argv: string[], io: CliIo): ExitCode {
   return ExitCode.Usage;
 }
 
+/** A repeat of a signal within this window is an echo, not a second Ctrl-C. */
+const SIGNAL_ECHO_MS = 300;
+
 /** The process entry used by bin/voicestudio. */
 export async function main(): Promise<void> {
   const controller = new AbortController();
-  let interrupts = 0;
-  // conf's dependency when-exit answers the first SIGINT/SIGTERM by re-raising it to exit at once. voicestudio
-  // stops gracefully instead (stopping FFmpeg, removing temp files, exit 130); when-exit's exit hook still runs.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
-  process.on('SIGINT', () => {
-    interrupts += 1;
-    if (interrupts > 1) process.exit(ExitCode.Interrupted); // a second Ctrl-C means "now"
-    process.stderr.write('\nInterrupted: stopping (press Ctrl-C again to quit at once)…\n');
-    controller.abort(new InterruptedError());
-  });
-  process.on('SIGTERM', () => controller.abort(new InterruptedError('Terminated.')));
+  let firstSignalAt: number | undefined;
+  const onSignal = (message: string) => (): void => {
+    const now = Date.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
+      process.stderr.write(`\n${message}: stopping (press Ctrl-C again to quit at once)…\n`);
+      controller.abort(new InterruptedError(`${message}.`));
+      return;
+    }
+    // conf's dependency when-exit re-raises the signal it receives (whenever it was loaded); that echo
+    // arrives within milliseconds. A person pressing Ctrl-C again means "now".
+    if (now - firstSignalAt > SIGNAL_ECHO_MS) process.exit(ExitCode.Interrupted);
+  };
+  process.on('SIGINT', onSignal('Interrupted'));
+  process.on('SIGTERM', onSignal('Terminated'));
   process.exitCode = await run(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -1,5 +1,6 @@
 /** The local health check behind `voicestudio doctor`: FFmpeg, Node, settings and credentials. */
-import { ConfigStore, maskSecret } from './config.js';
+import { ConfigStore } from './config.js';
+import { maskSecret } from './settings.js';
 import { VoicestudioError } from './errors.js';
 import { locateFfmpeg, toolVersion, type ToolLocation } from './pipeline/ffmpeg.js';
 

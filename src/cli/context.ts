@@ -43,6 +43,7 @@ export function action<Args extends unknown[]>(
     const options = globalOptions(command);
     const out = new Output(options, io, io.env);
     try {
+      await out.prepare();
       state.exitCode = await run({ io, out, options }, ...(args.slice(0, -1) as Args));
     } catch (error) {
       const failure = io.signal.aborted && !(error instanceof VoicestudioError) ? new InterruptedError() : error;

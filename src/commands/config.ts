@@ -2,7 +2,8 @@
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { API_KEY_SETTING, ConfigStore, isSettingKey, maskSecret, SETTING_KEYS, type ResolvedSetting, type SettingKey } from '../config.js';
+import type { ConfigStore } from '../config.js';
+import { API_KEY_SETTING, isSettingKey, maskSecret, SETTING_KEYS, type ResolvedSetting, type SettingKey } from '../settings.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../cli/context.js';
 import { renderTable } from '../cli/table.js';
@@ -22,6 +23,12 @@ async function resolveApiKey(store: ConfigStore): Promise<ResolvedSetting> {
     source: key.source,
     description: 'RunPod API key (RUNPOD_API_KEY, else the credentials file; shown masked)',
   };
+}
+
+/** The conf store is loaded only when a config command runs (start-up time). */
+async function openStore(env: NodeJS.ProcessEnv): Promise<ConfigStore> {
+  const { ConfigStore } = await import('../config.js');
+  return new ConfigStore({ env });
 }
 
 function renderSetting(setting: ResolvedSetting): string {
@@ -67,7 +74,7 @@ Examples:
     .argument('<key>', `one of: ${KEYS_HELP}`)
     .action(
       action(io, state, async (ctx, key: string) => {
-        const store = new ConfigStore({ env: ctx.io.env });
+        const store = await openStore(ctx.io.env);
         const known = knownKey(key);
         const setting = known === API_KEY_SETTING ? await resolveApiKey(store) : store.resolve(known);
         ctx.out.result(setting, () => renderSetting(setting));
@@ -82,7 +89,7 @@ Examples:
     .argument('[value]', 'the new value (not for api-key)')
     .action(
       action(io, state, async (ctx, key: string, value: string | undefined) => {
-        const store = new ConfigStore({ env: ctx.io.env });
+        const store = await openStore(ctx.io.env);
         const known = knownKey(key);
         if (known === API_KEY_SETTING) {
           if (value !== undefined) {
@@ -108,7 +115,7 @@ Examples:
     .argument('<key>', `one of: ${KEYS_HELP}`)
     .action(
       action(io, state, async (ctx, key: string) => {
-        const store = new ConfigStore({ env: ctx.io.env });
+        const store = await openStore(ctx.io.env);
         const known = knownKey(key);
         if (known === API_KEY_SETTING) {
           await store.removeApiKey();
@@ -127,7 +134,7 @@ Examples:
     .description('every setting with its value and where it comes from')
     .action(
       action(io, state, async (ctx) => {
-        const store = new ConfigStore({ env: ctx.io.env });
+        const store = await openStore(ctx.io.env);
         const settings = [...store.list(), await resolveApiKey(store)];
         ctx.out.result(settings, () =>
           renderTable(
@@ -144,7 +151,7 @@ Examples:
     .description('where settings and credentials are stored')
     .action(
       action(io, state, async (ctx) => {
-        const store = new ConfigStore({ env: ctx.io.env });
+        const store = await openStore(ctx.io.env);
         const paths = { config: store.path, credentials: store.credentialsPath };
         ctx.out.result(paths, () => `${paths.config}\n${paths.credentials}`);
         return ExitCode.Success;

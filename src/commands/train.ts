@@ -8,7 +8,7 @@ import { DEFAULT_JOBS, integerInRange, parseJobs } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatDuration, formatUsd } from '../cli/table.js';
 import type { TrainResult, TrainSettings } from '../pipeline/train.js';
-import { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../pipeline/train.js';
+import { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../pipeline/choices.js';
 import { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../pipeline/types.js';
 import { renderWarnings } from './ingest.js';
 

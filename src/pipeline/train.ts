@@ -19,11 +19,8 @@ import { DEFAULT_PREPROCESS_SETTINGS, preprocess } from './preprocess.js';
 import { writeTar } from './tar.js';
 import type { DatasetQualityReport, Manifest, QualityWarning, TrainingSampleRate } from './types.js';
 import { followJob } from './follow.js';
+import type { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from './choices.js';
 
-export const F0_METHODS = ['rmvpe', 'crepe', 'crepe-tiny', 'fcpe'] as const;
-export const EMBEDDERS = ['contentvec', 'spin', 'spin-v2', 'chinese-hubert-base', 'japanese-hubert-base', 'korean-hubert-base'] as const;
-export const VOCODERS = ['HiFi-GAN', 'MRF HiFi-GAN', 'RefineGAN'] as const;
-export const INDEX_ALGORITHMS = ['Auto', 'Faiss', 'KMeans'] as const;
 
 export interface TrainSettings {
   name: string;

@@ -6,7 +6,8 @@
  */
 import { createRequire } from 'node:module';
 import { Agent, request, type Dispatcher } from 'undici';
-import { DEFAULT_ENDPOINT_BASE_URL, type ConfigStore } from '../config.js';
+import type { ConfigStore } from '../config.js';
+import { DEFAULT_ENDPOINT_BASE_URL } from '../settings.js';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import {
   JobSubmitUnknownError,

@@ -4,7 +4,7 @@ import { run } from '../../src/cli.js';
 import { Output } from '../../src/cli/output.js';
 import { integerInRange, numberInRange } from '../../src/cli/options.js';
 import { renderTable } from '../../src/cli/table.js';
-import { maskSecret, parseSetting } from '../../src/config.js';
+import { maskSecret, parseSetting } from '../../src/settings.js';
 import { ErrorCode, ExitCode, VoicestudioError } from '../../src/errors.js';
 
 function capture(isTTY = false, columns = 80): { stream: PassThrough & { isTTY?: boolean; columns?: number }; text: () => string } {

@@ -277,7 +277,7 @@ describe('submit (run) is never resent blindly', () => {
     expect(requestCount()).toBe(1);
   });
 
-  it('retries when the connection was refused (nothing was sent), up to 2 times', async () => {
+  it('retries when the connection was refused (nothing was sent)', async () => {
     intercept('POST', 'run').replyWithError(systemError('ECONNREFUSED'));
     intercept('POST', 'run').replyWithError(new errors.ConnectTimeoutError());
     intercept('POST', 'run').reply(200, { id: 'job-2', status: 'IN_QUEUE' });
@@ -287,11 +287,11 @@ describe('submit (run) is never resent blindly', () => {
   });
 
   it('reports an unreachable RunPod as a connection error once retries are spent', async () => {
-    intercept('POST', 'run').replyWithError(systemError('EAI_AGAIN')).times(3);
+    intercept('POST', 'run').replyWithError(systemError('EAI_AGAIN')).times(6);
     const error = await rejectionOf(client().run({ task: 'convert' }), RunpodConnectionError);
     expect(error.requestNeverSent).toBe(true);
     expect(error.message).toBe('Could not connect to RunPod (https://api.runpod.ai): EAI_AGAIN.');
-    expect(requestCount()).toBe(3);
+    expect(requestCount()).toBe(6);
   });
 
   it('retries a 429, honouring Retry-After', async () => {
@@ -302,9 +302,9 @@ describe('submit (run) is never resent blindly', () => {
   });
 
   it('throws the rate-limit error, not "unknown", when 429s outlast the retries', async () => {
-    intercept('POST', 'run').reply(429, {}).times(3);
+    intercept('POST', 'run').reply(429, {}).times(6);
     await expect(client().run({ task: 'convert' })).rejects.toBeInstanceOf(RunpodRateLimitError);
-    expect(requestCount()).toBe(3);
+    expect(requestCount()).toBe(6);
   });
 
   it('treats /retry like a submit', async () => {

@@ -127,7 +127,7 @@ describe('withRetries', () => {
     expect(retries.map(({ retry, delayMs }) => ({ retry, delayMs }))).toEqual([{ retry: 1, delayMs: 3000 }]);
   });
 
-  it('gives a submit only 2 retries, and none after an ambiguous failure', async () => {
+  it('gives a submit 5 retries when it provably did nothing, and none after an ambiguous failure', async () => {
     const { sleep, delays } = recorder();
     let calls = 0;
     const failingWith = (make: () => Error) => async (): Promise<never> => {
@@ -135,8 +135,8 @@ describe('withRetries', () => {
       throw make();
     };
     await expect(withRetries(failingWith(refused), { op: 'run', sleep, random: () => 0.5 })).rejects.toBeInstanceOf(RunpodConnectionError);
-    expect(calls).toBe(3);
-    expect(delays).toEqual([500, 1000]);
+    expect(calls).toBe(6);
+    expect(delays).toEqual([500, 1000, 2000, 4000, 8000]);
 
     calls = 0;
     await expect(withRetries(failingWith(reset), { op: 'run', sleep })).rejects.toBeInstanceOf(RunpodConnectionError);
