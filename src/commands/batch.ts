@@ -7,11 +7,11 @@ import { Option, type Command } from 'commander';
 import { ExitCode } from '../errors.js';
 import { action, type CliIo, type CommandContext, type RunState } from '../cli/context.js';
 import { backendOption, type BackendKind } from '../cli/backend-option.js';
+import { addConversionOptions } from '../cli/conversion-options.js';
 import { integerInRange, numberInRange } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatUsd, renderTable } from '../cli/table.js';
 import type { BatchEvent, BatchResult, BatchTrack, SettingsPatch, TrackSettings } from '../pipeline/batch.js';
-import { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../pipeline/choices.js';
 import type { ConvertSettings } from '../pipeline/convert.js';
 import type { MixSettings } from '../pipeline/mix.js';
 import type { ResolvedModel } from '../pipeline/models.js';
@@ -214,13 +214,8 @@ export function registerBatch(program: Command, io: CliIo, state: RunState): voi
     .requiredOption('-m, --model <model>', 'a project model (name or name@version), a .pth (with its .index beside it) or an RVC model .zip')
     .requiredOption('-o, --out-dir <dir>', 'where the tracks are written (<input name>.<format>; folders keep their sub-folders)')
     .option('--plan <file>', 'a JSON plan: tracks with their own input, output name and settings (see below)')
-    .option('-p, --project <dir>', 'project folder holding models, caches and job records', '.')
-    .addOption(new Option('--pitch <semitones>', 'transpose').argParser(integerInRange(-24, 24)).default(0))
-    .addOption(new Option('--index-rate <0..1>', 'how much of the training voice the index pulls in').argParser(numberInRange(0, 1)).default(0.3))
-    .addOption(new Option('--protect <0..0.5>', 'keeps breaths and consonants (0.5 = off)').argParser(numberInRange(0, 0.5)).default(0.33))
-    .addOption(new Option('--volume-envelope <0..1>', '1 keeps the converted loudness; lower follows the input').argParser(numberInRange(0, 1)).default(1))
-    .addOption(new Option('--f0-method <method>', 'pitch extraction').choices(CONVERT_F0_METHODS).default('rmvpe'))
-    .addOption(new Option('--format <format>', 'format of the converted vocals (the output, unless mixed)').choices(OUTPUT_FORMATS).default('wav'));
+    .option('-p, --project <dir>', 'project folder holding models, caches and job records', '.');
+  addConversionOptions(command, 'format of the converted vocals (the output, unless mixed)');
   addSeparationMixOptions(command)
     .addOption(new Option('--concurrency <n>', "GPU jobs at once (default: config concurrency if set, else the endpoint's workers)").argParser(integerInRange(1, 64)))
     .addOption(new Option('--retries <n>', 'further attempts of a track after a failure that may go away (lost job, outage, crashed worker)').argParser(integerInRange(0, 10)).default(2))

@@ -4,10 +4,10 @@ import { Option, type Command } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../cli/context.js';
 import { backendOption, type BackendKind } from '../cli/backend-option.js';
-import { integerInRange, numberInRange } from '../cli/options.js';
+import { addConversionOptions } from '../cli/conversion-options.js';
+import { integerInRange } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatUsd, renderTable } from '../cli/table.js';
-import { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../pipeline/choices.js';
 import type { ConvertResult, ConvertSettings } from '../pipeline/convert.js';
 import { addSeparationMixOptions, type SeparationMixCliOptions } from './batch.js';
 
@@ -61,13 +61,8 @@ export function registerConvert(program: Command, io: CliIo, state: RunState): v
     .argument('<inputs...>', 'audio or video files (a guide vocal, ideally dry and solo)')
     .requiredOption('-m, --model <model>', 'a project model (name or name@version), a .pth (with its .index beside it) or an RVC model .zip')
     .option('-o, --output <path>', 'output file (one input) or folder (several); default: <input>.<model>.<format> here')
-    .option('-p, --project <dir>', 'project folder holding models, cache and job records', '.')
-    .addOption(new Option('--pitch <semitones>', 'transpose').argParser(integerInRange(-24, 24)).default(0))
-    .addOption(new Option('--index-rate <0..1>', 'how much of the training voice the index pulls in').argParser(numberInRange(0, 1)).default(0.3))
-    .addOption(new Option('--protect <0..0.5>', 'keeps breaths and consonants (0.5 = off)').argParser(numberInRange(0, 0.5)).default(0.33))
-    .addOption(new Option('--volume-envelope <0..1>', '1 keeps the converted loudness; lower follows the input').argParser(numberInRange(0, 1)).default(1))
-    .addOption(new Option('--f0-method <method>', 'pitch extraction').choices(CONVERT_F0_METHODS).default('rmvpe'))
-    .addOption(new Option('--format <format>', 'output format').choices(OUTPUT_FORMATS).default('wav'))
+    .option('-p, --project <dir>', 'project folder holding models, cache and job records', '.');
+  addConversionOptions(command, 'output format')
     .addOption(backendOption())
     .addOption(new Option('--concurrency <n>', 'conversions at once (default: config concurrency)').argParser(integerInRange(1, 64)))
     .option('--cancel-on-interrupt', 'Ctrl-C cancels running jobs (default: detach; the next run collects them)', false);
