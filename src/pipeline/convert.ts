@@ -3,10 +3,11 @@
  * settings): one done before is copied from the project's cache without a GPU job. Inputs travel as 16 kHz
  * mono FLAC — Applio analyses its input at 16 kHz, so nothing it uses is lost — inline when small.
  */
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
+import { JobFailedError } from '../runpod/errors.js';
 import { CHUNK_BYTES, ensureUploaded, inlineOrBlobRef, saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { mapLimit } from './concurrency.js';
@@ -106,6 +107,31 @@ export interface PreparedModel {
   upload(): Promise<ModelRefs>;
 }
 
+/**
+ * Without a network volume nothing can be stored on the endpoint, but a job whose files all travel inline
+ * still runs: a model this small leaves room in the worker's 6 MiB inline budget for a 4 MiB input.
+ */
+const INLINE_MODEL_MAX_BYTES = 2 * 1024 * 1024;
+
+function isNoVolumeError(error: unknown): boolean {
+  return error instanceof JobFailedError && /network volume/i.test(error.workerMessage);
+}
+
+/** The model as inline data when the endpoint has no volume and it is small enough; otherwise a clear error. */
+async function inlineModelRefs(model: ResolvedModel, cause: unknown): Promise<ModelRefs> {
+  const files = [model.pth, ...(model.index === undefined ? [] : [model.index])];
+  const bytes = (await Promise.all(files.map(async (f) => (await stat(f)).size))).reduce((a, b) => a + b, 0);
+  if (bytes > INLINE_MODEL_MAX_BYTES) {
+    throw new VoicestudioError(ErrorCode.Config, `The endpoint has no network volume, and model ${model.label} (${(bytes / 1e6).toFixed(1)} MB) is too large to send inside a job (${INLINE_MODEL_MAX_BYTES / 2 ** 20} MiB at most).`, {
+      subject: model.label,
+      suggestion: 'Attach a network volume to the endpoint (gpu/README.md, "Create the endpoint"); voicestudio doctor shows whether it is mounted.',
+      cause,
+    });
+  }
+  const [pth, index] = await Promise.all(files.map(async (f) => ({ data: (await readFile(f)).toString('base64') })));
+  return { model: pth!, ...(index === undefined ? {} : { index }) };
+}
+
 export async function prepareModel(backend: Backend, model: ResolvedModel, signal?: AbortSignal): Promise<PreparedModel> {
   const [modelSha, indexSha] = await Promise.all([sha256File(model.pth, signal), model.index === undefined ? undefined : sha256File(model.index, signal)]);
   let refs: Promise<ModelRefs> | undefined;
@@ -117,6 +143,7 @@ export async function prepareModel(backend: Backend, model: ResolvedModel, signa
       (refs ??= ensureUploaded(backend.runTask, files, signal === undefined ? {} : { signal }).then(
         () => ({ model: { blob: modelSha }, ...(indexSha === undefined ? {} : { index: { blob: indexSha } }) }),
         (error: unknown) => {
+          if (isNoVolumeError(error)) return inlineModelRefs(model, error);
           refs = undefined;
           throw error;
         },

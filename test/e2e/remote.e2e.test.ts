@@ -153,3 +153,20 @@ describe('jobs, cost and models', () => {
     expect(list.stdout).toMatch(/alice-copy@1 +imported/);
   });
 });
+
+describe('an endpoint without a network volume', () => {
+  it('still converts when everything fits inline, and says so in doctor', async () => {
+    const bare = await startEmulator({ workers: 1, volumeDir: false });
+    try {
+      const bareEnv = { ...env, RUNPOD_ENDPOINT_BASE_URL: bare.url, RUNPOD_ENDPOINT_ID: bare.endpointId, RUNPOD_API_KEY: bare.apiKey };
+      const output = path.join(root, 'out', 'no-volume.wav');
+      const run = await runCli(['convert', path.join(root, 'guide.wav'), '-m', 'alice', '-p', project, '-o', output, '--pitch', '5', '--json'], { env: bareEnv });
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect((await stat(output)).size).toBeGreaterThan(0);
+      const doctor = parseJson<{ checks: { name: string; status: string; detail: string }[] }>(await runCli(['doctor', '--json'], { env: bareEnv }));
+      expect(doctor.checks.find((c) => c.name === 'volume')).toMatchObject({ status: 'warn', detail: expect.stringContaining('no network volume') });
+    } finally {
+      await bare.stop();
+    }
+  });
+});
