@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../cli/context.js';
+import { integerInRange } from '../cli/options.js';
 import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
 import type { ModelVersion } from '../pipeline/models.js';
 
@@ -13,7 +14,7 @@ interface ProjectOption {
 export function renderModels(models: ModelVersion[]): string {
   if (models.length === 0) return 'No models yet. Train one (voicestudio train <project>) or import one (voicestudio models import <zip|pth>).';
   return renderTable(
-    ['model', 'origin', 'epochs', 'data', 'size', 'created', 'cost'],
+    ['model', 'origin', 'epochs', 'data', 'size', 'created', 'cost', 'rating'],
     models.map((m) => [
       `${m.name}@${m.version}`,
       m.origin,
@@ -22,6 +23,7 @@ export function renderModels(models: ModelVersion[]): string {
       `${(m.pth.size / 1e6).toFixed(1)} MB`,
       m.createdAt.slice(0, 10),
       m.card.costUsd === undefined ? '–' : formatUsd(m.card.costUsd),
+      m.rating === undefined ? '–' : `${'★'.repeat(m.rating.stars)}${'☆'.repeat(5 - m.rating.stars)}`,
     ]),
   );
 }
@@ -35,13 +37,14 @@ export function renderModel(m: ModelVersion): string {
   if (d !== undefined) lines.push(`  dataset  ${d.clips} clips, ${d.minutes} min (singing ${d.singingMinutes}, speech ${d.speechMinutes}), sha256 ${d.sha256.slice(0, 12)}…`);
   if (m.card.gpuSeconds !== undefined) lines.push(`  GPU  ${formatDuration(m.card.gpuSeconds)}${m.card.costUsd === undefined ? '' : `, ${formatUsd(m.card.costUsd)}`} (job ${m.card.jobId ?? '?'})`);
   if (m.card.importedFrom !== undefined) lines.push(`  imported from ${m.card.importedFrom}`);
+  if (m.rating !== undefined) lines.push(`  rating  ${m.rating.stars}/5${m.rating.note === undefined ? '' : ` — ${m.rating.note}`} (${m.rating.ratedAt.slice(0, 10)})`);
   return lines.join('\n');
 }
 
 export function registerModels(program: Command, io: CliIo, state: RunState): void {
   const models = program
     .command('models')
-    .description('list, inspect, import, export, rename and remove voice models')
+    .description('list, inspect, rate, import, export, rename and remove voice models')
     .addHelpText(
       'after',
       `
@@ -49,7 +52,8 @@ Examples:
   $ voicestudio models list -p ./vocals
   $ voicestudio models show alice@2 -p ./vocals
   $ voicestudio models import ~/Downloads/singer.zip --name singer -p ./vocals
-  $ voicestudio models export alice -o alice.zip -p ./vocals     # an Applio-compatible zip (.pth + .index)`,
+  $ voicestudio models export alice -o alice.zip -p ./vocals     # an Applio-compatible zip (.pth + .index)
+  $ voicestudio models rate alice@2 4 --note "breathy on high notes" -p ./vocals`,
     );
   const projectOf = (cwd: string, options: ProjectOption): string => path.resolve(cwd, options.project);
 
@@ -131,6 +135,22 @@ Examples:
         const { renameModel } = await import('../pipeline/models.js');
         const moved = await renameModel(projectOf(ctx.io.cwd, options), from, to);
         ctx.out.result(moved, () => `renamed ${from} to ${to} (${moved.length} version${moved.length === 1 ? '' : 's'})`);
+        return ExitCode.Success;
+      }),
+    );
+
+  models
+    .command('rate')
+    .description('record how good a model version sounds, 1 (unusable) to 5 (release quality)')
+    .argument('<model>', 'name (newest version) or name@version')
+    .argument('<stars>', '1 to 5', integerInRange(1, 5))
+    .option('--note <text>', 'what you heard, e.g. "breathy on high notes"')
+    .option('-p, --project <dir>', 'project folder', '.')
+    .action(
+      action(io, state, async (ctx, spec: string, stars: number, options: ProjectOption & { note?: string }) => {
+        const { rateModel } = await import('../pipeline/models.js');
+        const model = await rateModel(projectOf(ctx.io.cwd, options), spec, stars, options.note);
+        ctx.out.result(model, () => `${model.name}@${model.version}: ${stars}/5`);
         return ExitCode.Success;
       }),
     );

@@ -42,6 +42,8 @@ export interface ModelVersion extends ModelRecord {
   pth: ModelFile;
   index?: ModelFile;
   card: ModelCard;
+  /** The listener's verdict, 1 (unusable) to 5 (release quality), with an optional note. */
+  rating?: { stars: number; note?: string; ratedAt: string };
 }
 
 export function checkModelName(name: string): string {
@@ -204,4 +206,15 @@ export async function removeModel(projectDir: string, spec: string): Promise<Mod
   for (const d of doomed) await rm(path.join(projectDir, MODELS_DIR, d.name, `v${d.version}`), { recursive: true, force: true });
   if (version === undefined) await rm(path.join(projectDir, MODELS_DIR, name!), { recursive: true, force: true });
   return doomed;
+}
+
+/** Records how good a model version sounds, so versions can be compared later. */
+export async function rateModel(projectDir: string, spec: string, stars: number, note: string | undefined): Promise<ModelVersion> {
+  const { result } = await updateManifest(projectDir, (m) => {
+    const version = findModel(m, spec);
+    if (version === undefined) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}" in ${projectDir}.`, { subject: spec, suggestion: 'See voicestudio models list.' });
+    version.rating = { stars, ...(note === undefined ? {} : { note }), ratedAt: new Date().toISOString() };
+    return version;
+  });
+  return result;
 }

@@ -148,8 +148,11 @@ describe('jobs, cost and models', () => {
     const original = (await manifestOf(project)).models.find((m) => m.name === 'alice') as ModelVersion;
     expect(model.pth.sha256).toBe(original.pth.sha256);
     expect(model.index?.sha256).toBe(original.index?.sha256);
+    const rated = await runCli(['models', 'rate', 'alice@1', '4', '--note', 'breathy on high notes', '-p', project], { env });
+    expect(rated.exitCode, rated.stderr).toBe(0);
+    expect((await runCli(['models', 'rate', 'alice@1', '6', '-p', project], { env })).exitCode).toBe(2);
     const list = await runCli(['models', 'list', '-p', project], { env });
-    expect(list.stdout).toMatch(/alice@1 +trained/);
+    expect(list.stdout).toMatch(/alice@1 +trained.*★★★★☆/);
     expect(list.stdout).toMatch(/alice-copy@1 +imported/);
   });
 });
