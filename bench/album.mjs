@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { bin, cachedPhrasesWav, median, root, run, verdict } from './common.mjs';
+import { bin, cachedPhrasesWav, median, root, run, verdict, emulatorEnv } from './common.mjs';
 
 const TRACKS = 12;
 const TRACK_SECONDS = 20;
@@ -36,15 +36,7 @@ export async function benchAlbum() {
       // A voice model in Applio's inference layout, from the worker tests' own helper.
       execFileSync('python3', ['-c', 'import sys\nfrom tests.test_convert import model_bytes\nmodel_bytes(sys.argv[1], name="bench")', dir], { cwd: path.join(root, 'gpu') });
       const model = path.join(dir, 'bench-40000-contentvec.pth');
-      const env = {
-        ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNPOD_') && !key.startsWith('VOICESTUDIO_'))),
-        RUNPOD_API_KEY: emulator.apiKey,
-        RUNPOD_ENDPOINT_ID: emulator.endpointId,
-        RUNPOD_ENDPOINT_BASE_URL: emulator.url,
-        VOICESTUDIO_CONFIG_DIR: path.join(dir, 'config'),
-        CI: 'true',
-        NO_COLOR: '1',
-      };
+      const env = emulatorEnv(emulator, path.join(dir, 'config'));
       const args = [bin, 'batch', ...songs, '-m', model, '-p', path.join(dir, 'project'), '-o', path.join(dir, 'out'), '--concurrency', String(workers), '--json'];
       const started = performance.now();
       const { stdout } = await run(process.execPath, args, { env });

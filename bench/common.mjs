@@ -67,3 +67,16 @@ export function median(values) {
 }
 
 export const verdict = (ok) => (ok ? 'PASS' : 'MISS');
+
+/** The CLI's environment for a run against the emulator: none of the caller's RunPod or voicestudio settings leak in. */
+export function emulatorEnv(emulator, configDir) {
+  return {
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNPOD_') && !key.startsWith('VOICESTUDIO_'))),
+    RUNPOD_API_KEY: emulator.apiKey,
+    RUNPOD_ENDPOINT_ID: emulator.endpointId,
+    RUNPOD_ENDPOINT_BASE_URL: emulator.url,
+    VOICESTUDIO_CONFIG_DIR: configDir,
+    CI: 'true',
+    NO_COLOR: '1',
+  };
+}

@@ -7,7 +7,7 @@
 import { link, copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { bin, cachedPhrasesWav, median, run, verdict } from './common.mjs';
+import { bin, cachedPhrasesWav, median, run, verdict, emulatorEnv } from './common.mjs';
 
 const TRAIN_SOURCES = [
   { name: 'verse.wav', seconds: 120, options: { phraseSec: 8, pauseSec: 1.2, frequency: 220 } },
@@ -41,15 +41,7 @@ export async function benchRemote() {
     for (const s of sources) await linkOrCopy(s.file, path.join(project, s.name));
     const guide = path.join(dir, GUIDE.name);
     await linkOrCopy(guideFile, guide);
-    const env = {
-      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RUNPOD_') && !key.startsWith('VOICESTUDIO_'))),
-      RUNPOD_API_KEY: emulator.apiKey,
-      RUNPOD_ENDPOINT_ID: emulator.endpointId,
-      RUNPOD_ENDPOINT_BASE_URL: emulator.url,
-      VOICESTUDIO_CONFIG_DIR: path.join(dir, 'config'),
-      CI: 'true',
-      NO_COLOR: '1',
-    };
+    const env = emulatorEnv(emulator, path.join(dir, 'config'));
     /** Runs the CLI and returns its JSON result and the requests the emulator recorded meanwhile. */
     const cli = async (args) => {
       const first = emulator.requests.length;

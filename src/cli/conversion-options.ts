@@ -1,7 +1,18 @@
 /** The conversion settings `convert` and `batch` share, declared once. */
 import { Option, type Command } from 'commander';
 import { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../pipeline/choices.js';
+import type { ConvertSettings } from '../pipeline/convert.js';
 import { integerInRange, numberInRange } from './options.js';
+
+/** What commander parses from addConversionOptions. */
+export interface ConversionCliOptions {
+  pitch: number;
+  indexRate: number;
+  protect: number;
+  volumeEnvelope: number;
+  f0Method: ConvertSettings['f0Method'];
+  format: ConvertSettings['format'];
+}
 
 export function addConversionOptions(command: Command, formatHelp: string): Command {
   return command

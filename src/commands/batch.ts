@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import { ExitCode } from '../errors.js';
 import { action, type CliIo, type CommandContext, type RunState } from '../cli/context.js';
 import { backendOption, type BackendKind } from '../cli/backend-option.js';
-import { addConversionOptions } from '../cli/conversion-options.js';
+import { addConversionOptions, type ConversionCliOptions } from '../cli/conversion-options.js';
 import { integerInRange, numberInRange } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatUsd, renderTable } from '../cli/table.js';
@@ -35,17 +35,11 @@ export interface SeparationMixCliOptions {
   mixRate: (typeof MIX_RATES)[number];
 }
 
-interface BatchCliOptions extends SeparationMixCliOptions {
+interface BatchCliOptions extends SeparationMixCliOptions, ConversionCliOptions {
   model: string;
   outDir: string;
   plan?: string;
   project: string;
-  pitch: number;
-  indexRate: number;
-  protect: number;
-  volumeEnvelope: number;
-  f0Method: ConvertSettings['f0Method'];
-  format: ConvertSettings['format'];
   backend: BackendKind;
   concurrency?: number;
   retries: number;

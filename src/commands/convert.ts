@@ -4,23 +4,17 @@ import { Option, type Command } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../cli/context.js';
 import { backendOption, type BackendKind } from '../cli/backend-option.js';
-import { addConversionOptions } from '../cli/conversion-options.js';
+import { addConversionOptions, type ConversionCliOptions } from '../cli/conversion-options.js';
 import { integerInRange } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatUsd, renderTable } from '../cli/table.js';
 import type { ConvertResult, ConvertSettings } from '../pipeline/convert.js';
 import { addSeparationMixOptions, type SeparationMixCliOptions } from './batch.js';
 
-interface ConvertCliOptions {
+interface ConvertCliOptions extends ConversionCliOptions {
   model: string;
   output?: string;
   project: string;
-  pitch: number;
-  indexRate: number;
-  protect: number;
-  volumeEnvelope: number;
-  f0Method: ConvertSettings['f0Method'];
-  format: ConvertSettings['format'];
   backend: BackendKind;
   concurrency?: number;
   cancelOnInterrupt: boolean;
