@@ -14,7 +14,7 @@ import { mapLimit } from './concurrency.js';
 import { runEncode, type FfmpegTools } from './ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { followJob } from './follow.js';
-import { sha256File, sha256Text, tempSibling } from './files.js';
+import { sha256File, sha256Text, tempSibling, pathExists } from './files.js';
 import { findActiveJob, recordSubmitted, recordSubmitting, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import type { ResolvedModel } from './models.js';
@@ -180,9 +180,6 @@ export function cachePath(projectDir: string, key: string, format: string): stri
   return path.join(projectDir, WORK_DIR, 'conversions', `${key}.${format}`);
 }
 
-async function exists(file: string): Promise<boolean> {
-  return (await stat(file).catch(() => undefined)) !== undefined;
-}
 
 /** The analysis input Applio needs: 16 kHz mono FLAC (a 4-minute vocal is about 3 MB). */
 async function prepareInput(tools: FfmpegTools, input: string, dest: string, signal?: AbortSignal): Promise<void> {
@@ -247,11 +244,11 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     const event = (stage: string, progress?: WorkerProgress): void => options.onEvent?.({ input, stage, ...(progress === undefined ? {} : { progress }) });
     let known: { key: string; cache: string } | undefined;
     try {
-      if (!(await exists(input))) throw new VoicestudioError(ErrorCode.MediaUnreadable, `${input}: no such file.`, { subject: input, suggestion: 'Check the path.' });
+      if (!(await pathExists(input))) throw new VoicestudioError(ErrorCode.MediaUnreadable, `${input}: no such file.`, { subject: input, suggestion: 'Check the path.' });
       const key = conversionKey(sha256 ?? (await sha256File(input, options.signal)), modelSha, indexSha, settings);
       const cached = cachePath(projectDir, key, settings.format);
       known = { key, cache: cached };
-      if (await exists(cached)) {
+      if (await pathExists(cached)) {
         await mkdir(path.dirname(output), { recursive: true });
         await copyFile(cached, output);
         event('cached');

@@ -230,7 +230,7 @@ export async function streamPcm(
   const result = await child;
   if (options.signal?.aborted) throw options.signal.reason;
   if (result.exitCode !== 0) {
-    throw new VoicestudioError(ErrorCode.FfmpegFailed, `${file}: FFmpeg could not decode the audio (${lastLine(String(result.stderr))}).`, {
+    throw new VoicestudioError(ErrorCode.FfmpegFailed, `${file}: FFmpeg could not decode the audio (${ffmpegReason(String(result.stderr)) ?? 'no error message'}).`, {
       subject: file,
       suggestion: 'Check that the file plays in a media player; re-export it as WAV or FLAC if it does not.',
     });
@@ -287,7 +287,7 @@ export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<Enc
           return;
         }
         reject(
-          new VoicestudioError(ErrorCode.FfmpegFailed, `${job.input}: FFmpeg failed (${lastLine(stderr ?? error.message)}).`, {
+          new VoicestudioError(ErrorCode.FfmpegFailed, `${job.input}: FFmpeg failed (${ffmpegReason(stderr ?? error.message) ?? 'no error message'}).`, {
             subject: job.input,
             cause: error,
             suggestion: 'Re-run with --verbose to see the FFmpeg command; check free disk space and that the file plays.',
@@ -298,7 +298,73 @@ export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<Enc
   });
 }
 
-function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  return lines.at(-1) ?? 'no error message';
+/** FFmpeg's own reason: the last line that names a problem, not its generic "Conversion failed!". */
+export function ffmpegReason(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^Conversion failed!?$/i.test(l));
+  return [...lines].reverse().find((l) => /error|invalid|could not|cannot|no such|not found|failed|unable/i.test(l)) ?? lines.at(-1);
+}
+
+export interface FfmpegFeatures {
+  filters: ReadonlySet<string>;
+  encoders: ReadonlySet<string>;
+}
+
+const featureCache = new Map<string, Promise<FfmpegFeatures>>();
+
+/** Filter or encoder names from `ffmpeg -filters` / `-encoders` (lines "<flags> <name> ..."). */
+export function parseFeatureList(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of text.split('\n')) {
+    const match = /^\s*([A-Z.|]{3,6})\s+(\S+)\s/.exec(line);
+    if (match?.[2] !== undefined && match[2] !== '=') names.add(match[2]);
+  }
+  return names;
+}
+
+/** What this FFmpeg binary can do, asked once per binary. */
+export function ffmpegFeatures(tools: FfmpegTools): Promise<FfmpegFeatures> {
+  let features = featureCache.get(tools.ffmpeg.path);
+  if (features === undefined) {
+    const list = async (flag: string): Promise<Set<string>> => {
+      const result = await execa(tools.ffmpeg.path, ['-hide_banner', flag], { reject: false, timeout: 15_000, stdin: 'ignore' });
+      return parseFeatureList(String(result.stdout));
+    };
+    features = Promise.all([list('-filters'), list('-encoders')]).then(([filters, encoders]) => ({ filters, encoders }));
+    featureCache.set(tools.ffmpeg.path, features);
+  }
+  return features;
+}
+
+export interface RunFfmpegOptions {
+  /** The file the run is about, named in the error. */
+  subject: string;
+  /** What FFmpeg was doing, for the error: "mixing". */
+  doing: string;
+  suggestion: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs FFmpeg with the given arguments (several inputs and outputs allowed) and returns its stderr, where
+ * filters such as ebur128 report. Rejects with FfmpegFailed quoting FFmpeg's own reason.
+ */
+export async function runFfmpeg(tools: FfmpegTools, args: string[], options: RunFfmpegOptions): Promise<string> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const result = await execa(tools.ffmpeg.path, ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-y', ...args], {
+    reject: false,
+    stdin: 'ignore',
+    buffer: { stdout: false, stderr: true },
+    ...(signal === undefined ? {} : { cancelSignal: signal }),
+    forceKillAfterDelay: 1_000,
+  });
+  if (signal?.aborted) throw signal.reason;
+  const stderr = String(result.stderr);
+  if (result.exitCode !== 0) {
+    throw new VoicestudioError(ErrorCode.FfmpegFailed, `${options.subject}: FFmpeg failed while ${options.doing} (${ffmpegReason(stderr) ?? `exit ${String(result.exitCode)}`}).`, {
+      subject: options.subject,
+      suggestion: options.suggestion,
+    });
+  }
+  return stderr;
 }

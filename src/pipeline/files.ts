@@ -1,6 +1,6 @@
 /** File helpers shared by the pipeline: hashing, project-relative paths, atomic placement. */
 import { createHash } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
+import { access, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -37,6 +37,13 @@ export async function sha256File(file: string, signal?: AbortSignal): Promise<st
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+export async function pathExists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 export function sha256Text(text: string): string {

@@ -34,7 +34,8 @@ export async function followJob(backend: Backend, projectDir: string, jobId: str
       onProgress: (progress) => {
         if (runningSince === undefined) {
           runningSince = Date.now();
-          void updateJob(projectDir, jobId, { status: 'IN_PROGRESS' });
+          // Bookkeeping only: a failed write must not end the wait (the final status is written after it).
+          updateJob(projectDir, jobId, { status: 'IN_PROGRESS' }).catch(() => {});
         }
         options.onProgress?.(progress, costUsd(Date.now() - runningSince, options.pricePerHour) ?? 0);
       },

@@ -8,17 +8,16 @@
  * limiter run at 4× the sample rate so it catches inter-sample peaks. The written file is measured again and the
  * figures reported are those of the file.
  *
- * FFmpeg runs through execa here, not ffmpeg.ts's runEncode: a mix has two inputs, and fluent-ffmpeg splits any
+ * Mixes run through ffmpeg.ts's runFfmpeg, not runEncode: a mix has two inputs, and fluent-ffmpeg splits any
  * option string with exactly one space in two (a path such as "01 Intro.flac" would break).
  *
- * Which filters exist is asked of each FFmpeg binary once (`ffmpeg -filters`): the bundled FFmpeg 4.1 has no
- * deesser, and other builds may lack rubberband. Missing ones degrade with a warning that says what was done instead.
+ * The bundled FFmpeg 4.1 has no deesser, and other builds may lack rubberband (ffmpegFeatures tells): missing
+ * ones degrade with a warning that says what was done instead.
  */
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { ErrorCode, VoicestudioError } from '../errors.js';
-import { probeMedia, type FfmpegTools } from './ffmpeg.js';
+import { ffmpegFeatures, probeMedia, runFfmpeg, type FfmpegFeatures, type FfmpegTools } from './ffmpeg.js';
 import { sha256Text, tempSibling } from './files.js';
 import { WORK_DIR } from './manifest.js';
 
@@ -119,37 +118,6 @@ export function checkEqBand(band: { freq: unknown; gain: unknown; q?: unknown },
 }
 
 // ------------------------------------------------------------------------------------------ FFmpeg features ----
-
-export interface FfmpegFeatures {
-  filters: ReadonlySet<string>;
-  encoders: ReadonlySet<string>;
-}
-
-const featureCache = new Map<string, Promise<FfmpegFeatures>>();
-
-/** Filter or encoder names from `ffmpeg -filters` / `-encoders` (lines "<flags> <name> ..."). */
-export function parseFeatureList(text: string): Set<string> {
-  const names = new Set<string>();
-  for (const line of text.split('\n')) {
-    const match = /^\s*([A-Z.|]{3,6})\s+(\S+)\s/.exec(line);
-    if (match?.[2] !== undefined && match[2] !== '=') names.add(match[2]);
-  }
-  return names;
-}
-
-/** What this FFmpeg binary can do, asked once per binary. */
-export function ffmpegFeatures(tools: FfmpegTools): Promise<FfmpegFeatures> {
-  let features = featureCache.get(tools.ffmpeg.path);
-  if (features === undefined) {
-    const list = async (flag: string): Promise<Set<string>> => {
-      const result = await execa(tools.ffmpeg.path, ['-hide_banner', flag], { reject: false, timeout: 15_000, stdin: 'ignore' });
-      return parseFeatureList(String(result.stdout));
-    };
-    features = Promise.all([list('-filters'), list('-encoders')]).then(([filters, encoders]) => ({ filters, encoders }));
-    featureCache.set(tools.ffmpeg.path, features);
-  }
-  return features;
-}
 
 /** Filters every mix needs; an FFmpeg without them cannot mix at all. */
 const REQUIRED_FILTERS = ['aformat', 'aresample', 'volume', 'apad', 'amerge', 'pan', 'atrim', 'asplit', 'ebur128', 'anullsink', 'alimiter'];
@@ -301,35 +269,19 @@ export function parseEbur128Summary(stderr: string): Loudness | undefined {
   return integratedLufs === undefined || truePeakDb === undefined ? undefined : { integratedLufs, truePeakDb };
 }
 
-/** FFmpeg's own reason: the last line that names a problem, not its generic "Conversion failed!". */
-export function ffmpegReason(stderr: string): string | undefined {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^Conversion failed!?$/i.test(l));
-  return [...lines].reverse().find((l) => /error|invalid|could not|cannot|no such|not found|failed|unable/i.test(l)) ?? lines.at(-1);
-}
-
-async function runFfmpeg(tools: FfmpegTools, args: string[], subject: string, signal?: AbortSignal): Promise<string> {
-  signal?.throwIfAborted();
-  const result = await execa(tools.ffmpeg.path, ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-y', ...args], {
-    reject: false,
-    stdin: 'ignore',
-    buffer: { stdout: false, stderr: true },
-    ...(signal === undefined ? {} : { cancelSignal: signal }),
-    forceKillAfterDelay: 1_000,
+/** Mix-down's FFmpeg runs: failures say what to check for a mix. */
+function runMixFfmpeg(tools: FfmpegTools, args: string[], subject: string, signal?: AbortSignal): Promise<string> {
+  return runFfmpeg(tools, args, {
+    subject,
+    doing: 'mixing',
+    suggestion: 'Check that both stems play; re-run with --verbose for details. If the FFmpeg is old, point FFMPEG_PATH at a newer one.',
+    ...(signal === undefined ? {} : { signal }),
   });
-  if (signal?.aborted) throw signal.reason;
-  const stderr = String(result.stderr);
-  if (result.exitCode !== 0) {
-    throw new VoicestudioError(ErrorCode.FfmpegFailed, `${subject}: FFmpeg failed while mixing (${ffmpegReason(stderr) ?? `exit ${String(result.exitCode)}`}).`, {
-      subject,
-      suggestion: 'Check that both stems play; re-run with --verbose for details. If the FFmpeg is old, point FFMPEG_PATH at a newer one.',
-    });
-  }
-  return stderr;
 }
 
 /** Integrated loudness (BS.1770, all channels) and true peak of a file. */
 export async function measureLoudness(tools: FfmpegTools, file: string, signal?: AbortSignal): Promise<Loudness> {
-  const stderr = await runFfmpeg(tools, ['-i', file, '-map', '0:a:0', '-filter:a', 'ebur128=peak=true:framelog=verbose', '-f', 'null', '-'], file, signal);
+  const stderr = await runMixFfmpeg(tools, ['-i', file, '-map', '0:a:0', '-filter:a', 'ebur128=peak=true:framelog=verbose', '-f', 'null', '-'], file, signal);
   const loudness = parseEbur128Summary(stderr);
   if (loudness === undefined) throw measureError(file);
   return loudness;
@@ -433,7 +385,7 @@ export async function mixTrack(options: MixOptions): Promise<MixResult> {
   const encoded = tempSibling(cache);
   try {
     // Pass 1: the mix in 32-bit float, measured on the way.
-    const pass1 = await runFfmpeg(
+    const pass1 = await runMixFfmpeg(
       tools,
       ['-i', options.vocals, '-i', options.instrumental, '-filter_complex', plan.graph, '-map', '[mix]', '-c:a', 'pcm_f32le', '-f', 'wav', premaster],
       options.output,
@@ -480,7 +432,7 @@ export async function mixTrack(options: MixOptions): Promise<MixResult> {
 
 async function encodeMaster(tools: FfmpegTools, premaster: string, dest: string, master: string[], settings: MixSettings, subject: string, signal?: AbortSignal): Promise<Loudness> {
   const chain = [...master, ...DITHER[settings.format]];
-  await runFfmpeg(tools, ['-i', premaster, ...(chain.length === 0 ? [] : ['-filter:a', chain.join(',')]), '-ar', String(settings.rate), '-ac', '2', ...ENCODE_OPTIONS[settings.format], dest], subject, signal);
+  await runMixFfmpeg(tools, ['-i', premaster, ...(chain.length === 0 ? [] : ['-filter:a', chain.join(',')]), '-ar', String(settings.rate), '-ac', '2', ...ENCODE_OPTIONS[settings.format], dest], subject, signal);
   return measureLoudness(tools, dest, signal);
 }
 

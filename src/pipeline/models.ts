@@ -3,10 +3,10 @@
  * `model-card.json`; the manifest lists every version. A model can also be named by a .pth file (with its
  * .index beside it) or an Applio/RVC model zip.
  */
-import { access, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
-import { fromProject, projectRelative, sha256File, tempSibling } from './files.js';
+import { fromProject, projectRelative, sha256File, tempSibling, pathExists } from './files.js';
 import { readManifest, updateManifest, WORK_DIR } from './manifest.js';
 import { readModelZip } from './model-zip.js';
 import type { Manifest, ModelRecord } from './types.js';
@@ -119,17 +119,11 @@ export interface ResolvedModel {
   version?: ModelVersion;
 }
 
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** The .index that belongs to a .pth: same stem, else the only .index in its folder. */
 async function indexBeside(pth: string): Promise<string | undefined> {
   const sameStem = pth.replace(/\.pth$/i, '.index');
-  if (await exists(sameStem)) return sameStem;
+  if (await pathExists(sameStem)) return sameStem;
   const indexes = (await readdir(path.dirname(pth))).filter((f) => f.toLowerCase().endsWith('.index'));
   return indexes.length === 1 ? path.join(path.dirname(pth), indexes[0]!) : undefined;
 }
@@ -138,12 +132,12 @@ async function indexBeside(pth: string): Promise<string | undefined> {
 export async function resolveModel(projectDir: string, spec: string, cwd: string): Promise<ResolvedModel> {
   const asFile = path.resolve(cwd, spec);
   if (/\.pth$/i.test(spec)) {
-    if (!(await exists(asFile))) throw new VoicestudioError(ErrorCode.ModelMissing, `${spec}: no such model file.`, { subject: spec, suggestion: 'Check the path, or name a project model: voicestudio models list' });
+    if (!(await pathExists(asFile))) throw new VoicestudioError(ErrorCode.ModelMissing, `${spec}: no such model file.`, { subject: spec, suggestion: 'Check the path, or name a project model: voicestudio models list' });
     const index = await indexBeside(asFile);
     return { label: path.basename(spec), pth: asFile, ...(index === undefined ? {} : { index }) };
   }
   if (/\.zip$/i.test(spec)) {
-    if (!(await exists(asFile))) throw new VoicestudioError(ErrorCode.ModelMissing, `${spec}: no such model zip.`, { subject: spec, suggestion: 'Check the path, or name a project model: voicestudio models list' });
+    if (!(await pathExists(asFile))) throw new VoicestudioError(ErrorCode.ModelMissing, `${spec}: no such model zip.`, { subject: spec, suggestion: 'Check the path, or name a project model: voicestudio models list' });
     const dest = path.join(projectDir, WORK_DIR, 'imports', (await sha256File(asFile)).slice(0, 16));
     const extracted = await readModelZip(asFile, dest);
     return { label: path.basename(spec), pth: extracted.pth, ...(extracted.index === undefined ? {} : { index: extracted.index }) };

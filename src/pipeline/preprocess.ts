@@ -4,7 +4,7 @@
  * denoise, loudness gain, training sample rate, FLAC). A long source is cut by one FFmpeg run per core,
  * each covering a stretch between clips, so a single hour-long take still uses every core.
  */
-import { access, mkdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { readAnalysisFile, writeAnalysisFile } from './analysis-cache.js';
@@ -12,7 +12,7 @@ import { ANALYZER_VERSION, PcmAnalyzer, type PcmAnalysis } from './analysis.js';
 import { createLimiter, mapLimit } from './concurrency.js';
 import { setFlacTotalSamples } from './container-headers.js';
 import { fastReadOptions, runEncode, streamPcm, type FfmpegTools } from './ffmpeg.js';
-import { fromProject, projectRelative, sha256Text, tempSibling } from './files.js';
+import { fromProject, projectRelative, sha256Text, tempSibling, pathExists } from './files.js';
 import { analysisPath, clipsDir, qualityReportPath } from './layout.js';
 import { readManifest, updateManifest } from './manifest.js';
 import { buildDatasetReport, buildSourceReport, screenSlices, type ClipSpan } from './quality.js';
@@ -76,12 +76,6 @@ export function preprocessKey(source: Source, settings: PreprocessSettings): str
   return sha256Text(JSON.stringify({ analyzer: ANALYZER_VERSION, cut: CUT_VERSION, sha256: source.sha256, settings })).slice(0, 16);
 }
 
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** The analysis ingest saved; when it is missing or stale, one decode of the working copy remakes it. */
 async function loadAnalysis(projectDir: string, source: Source, options: PreprocessOptions, onAnalysing: () => void): Promise<PcmAnalysis> {
@@ -256,7 +250,7 @@ function round3(value: number): number {
 }
 
 async function segmentsPresent(projectDir: string, segments: Segment[]): Promise<boolean> {
-  for (const segment of segments) if (!(await exists(fromProject(projectDir, segment.file)))) return false;
+  for (const segment of segments) if (!(await pathExists(fromProject(projectDir, segment.file)))) return false;
   return true;
 }
 
@@ -302,7 +296,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
         return { outcome: { sourceId: source.id, path: source.path, status: 'cached', clips: record.segmentIds.length }, report: { ...record.report, kind: source.kind } };
       }
       try {
-        if (!(await exists(fromProject(projectDir, source.workingFile)))) {
+        if (!(await pathExists(fromProject(projectDir, source.workingFile)))) {
           throw new VoicestudioError(ErrorCode.MediaUnreadable, `${source.path}: its working copy ${source.workingFile} is missing.`, {
             subject: source.path,
             suggestion: `Ingest the file again: voicestudio ingest ${options.projectDir} ${source.path}`,

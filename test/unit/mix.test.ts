@@ -8,19 +8,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FfmpegTools } from '../../src/pipeline/ffmpeg.js';
+import { ffmpegFeatures, ffmpegReason, parseFeatureList, type FfmpegTools } from '../../src/pipeline/ffmpeg.js';
 import {
   atempoChain,
   buildMixGraph,
   DEFAULT_MIX_SETTINGS,
-  ffmpegFeatures,
-  ffmpegReason,
   masterChain,
   measureLoudness,
   mixTrack,
   parseEbur128Summary,
   parseEq,
-  parseFeatureList,
   pitchShiftFilters,
   TRUE_PEAK_CEILING_DB,
   type MixSettings,
