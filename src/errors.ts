@@ -109,7 +109,3 @@ export class InterruptedError extends VoicestudioError {
     this.name = 'InterruptedError';
   }
 }
-
-export function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || error instanceof InterruptedError);
-}

@@ -4,7 +4,10 @@ import type { Command } from 'commander';
 import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../cli/context.js';
 import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
+import type { ConversionRequest } from '../pipeline/convert.js';
 import type { LedgerJob } from '../pipeline/jobs.js';
+import type { SeparationRequest } from '../pipeline/separate.js';
+import type { TrainingRequest } from '../pipeline/train.js';
 
 interface JobsCliOptions {
   attach?: string;
@@ -68,15 +71,15 @@ Examples:
         let result: Record<string, unknown>;
         if (job.task === 'train') {
           const { collectTraining } = await import('../pipeline/train.js');
-          const collected = await collectTraining(backend, projectDir, job.id, job.request as never, { ...common, onStage: (m) => ctx.out.spinner(m) });
+          const collected = await collectTraining(backend, projectDir, job.id, job.request as unknown as TrainingRequest, { ...common, onStage: (m) => ctx.out.spinner(m) });
           result = { id: job.id, model: `${collected.model.name}@${collected.model.version}`, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
         } else if (job.task === 'separate') {
           const { collectSeparation } = await import('../pipeline/separate.js');
-          const collected = await collectSeparation(backend, projectDir, job.id, job.request as never, common);
+          const collected = await collectSeparation(backend, projectDir, job.id, job.request as unknown as SeparationRequest, common);
           result = { id: job.id, stems: collected.stems, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
         } else {
           const { collectConversion } = await import('../pipeline/convert.js');
-          const collected = await collectConversion(backend, projectDir, job.id, job.request as never, common);
+          const collected = await collectConversion(backend, projectDir, job.id, job.request as unknown as ConversionRequest, common);
           result = { id: job.id, output: job.request?.output, ...collected };
         }
         ctx.out.stopSpinner();

@@ -15,7 +15,7 @@ import { runEncode, type FfmpegTools } from './ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from './files.js';
-import { findActiveJob, recordSubmitted, recordSubmitting, updateJob } from './jobs.js';
+import { findActiveJob, recordSubmitted, recordSubmitting, updateJob, recordSuperseded } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import type { ResolvedModel } from './models.js';
 
@@ -269,7 +269,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
           const refs = await uploadModel();
           const inputRef = await inlineOrBlobRef(backend.runTask, prepared, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
           bytesSent = (await stat(prepared)).size;
-          if (active !== undefined) await updateJob(projectDir, active.id, { status: 'CANCELLED', error: 'superseded: the submit was never confirmed' });
+          if (active !== undefined) await recordSuperseded(projectDir, active);
           const request: ConversionRequest = { key, output, format: settings.format, model: options.model.label };
           const pendingId = await recordSubmitting(projectDir, { backend: backend.kind, target: backend.target, task: 'convert', key, label: path.basename(input), request: { ...request } });
           jobId = await backend.submit(convertInput(settings, refs.model, refs.index, inputRef), signalOption);

@@ -78,6 +78,12 @@ export async function recordAdopted(projectDir: string, jobId: string, job: Pick
   });
 }
 
+/** A job record that no run will follow any more: a submit never confirmed, or one another backend ran. */
+export async function recordSuperseded(projectDir: string, job: LedgerJob): Promise<void> {
+  const why = job.status === 'SUBMITTING' ? 'superseded: the submit was never confirmed' : 'superseded: it ran on another backend, or locally with a process that ended';
+  await updateJob(projectDir, job.id, { status: 'CANCELLED', error: why });
+}
+
 /** After the submit answered: the pending record gets the real id. */
 export async function recordSubmitted(projectDir: string, pendingId: string, jobId: string): Promise<void> {
   await updateJob(projectDir, pendingId, { id: jobId, status: 'IN_QUEUE' });

@@ -13,7 +13,7 @@ import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js
 import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from './ffmpeg.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling } from './files.js';
-import { findActiveJob, ledger, recordSubmitted, recordSubmitting, updateJob } from './jobs.js';
+import { findActiveJob, ledger, recordSubmitted, recordSubmitting, updateJob, recordSuperseded } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 
 /** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
@@ -200,7 +200,7 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
       const sent = await prepareInput(options.tools, input, probe, prepared, options.signal);
       const inputRef: FileRef = await inlineOrBlobRef(backend.runTask, sent, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
       bytesSent = (await stat(sent)).size;
-      if (active !== undefined) await updateJob(projectDir, active.id, { status: 'CANCELLED', error: active.status === 'SUBMITTING' ? 'superseded: the submit was never confirmed' : 'superseded: it ran on another backend, or locally with a process that ended' });
+      if (active !== undefined) await recordSuperseded(projectDir, active);
       const pendingId = await recordSubmitting(projectDir, { backend: backend.kind, target: backend.target, task: 'separate', key, label: path.basename(input), request: { ...request } });
       const job: WorkerInput = { task: 'separate', input: inputRef, stems: 'both', output_format: STEM_FORMAT };
       jobId = await backend.submit(job, signalOption);

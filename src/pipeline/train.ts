@@ -12,7 +12,7 @@ import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from './ffmpeg.js';
 import { fromProject, sha256File, sha256Text, tempSibling } from './files.js';
 import { ingest } from './ingest.js';
-import { findActiveJob, ledger, recordAdopted, recordSubmitted, recordSubmitting, updateJob, type LedgerJob } from './jobs.js';
+import { findActiveJob, ledger, recordAdopted, recordSubmitted, recordSubmitting, updateJob, type LedgerJob, recordSuperseded } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from './models.js';
 import { DEFAULT_PREPROCESS_SETTINGS, preprocess } from './preprocess.js';
@@ -232,7 +232,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     });
     upload = { bytesSent: uploaded?.bytesSent ?? 0, alreadyThere: uploaded?.uploaded === false };
     // A record left SUBMITTING by a crash is superseded: the run id makes the worker's answer idempotent.
-    if (job !== undefined) await updateJob(projectDir, job.id, { status: 'CANCELLED', error: 'superseded: the submit was never confirmed' });
+    if (job !== undefined) await recordSuperseded(projectDir, job);
     const request: TrainingRequest = { settings, dataset, runId };
     const pendingId = await recordSubmitting(projectDir, { backend: backend.kind, target: backend.target, task: 'train', key: runId, label: settings.name, request: { ...request } });
     jobId = await backend.submit(trainInput(settings, runId, dataset.sha256), { policy: estimate.policy, ...(options.signal === undefined ? {} : { signal: options.signal }) });
