@@ -32,6 +32,7 @@ export const ErrorCode = {
   ManifestLocked: 'manifest_locked',
   ManifestTooNew: 'manifest_too_new',
   NothingToDo: 'nothing_to_do',
+  DatasetInsufficient: 'dataset_insufficient',
   Interrupted: 'interrupted',
   Internal: 'internal',
   ModelMissing: 'model_missing',

@@ -20,6 +20,11 @@ export function formatMinutes(seconds: number): string {
   return `${(seconds / 60).toFixed(1)} min`;
 }
 
+/** "7.2 s" for short takes, "12.3 min" beyond 100 s. */
+export function formatSeconds(seconds: number): string {
+  return seconds < 100 ? `${seconds.toFixed(1)} s` : formatMinutes(seconds);
+}
+
 export function formatPercent(share: number, digits = 0): string {
   return `${(share * 100).toFixed(digits)} %`;
 }

@@ -6,15 +6,12 @@ import { DEFAULT_JOBS, parseJobs } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatMinutes, formatPercent, renderTable } from '../cli/table.js';
 import type { IngestResult } from '../pipeline/ingest.js';
-import { SOURCE_KINDS, type QualityWarning, type SourceKind } from '../pipeline/types.js';
+import { SOURCE_KINDS, type SourceKind } from '../pipeline/types.js';
+import { renderWarnings } from '../cli/warnings.js';
 
 interface IngestCliOptions {
   kind?: SourceKind;
   jobs: number;
-}
-
-export function renderWarnings(warnings: QualityWarning[], out: Output): string[] {
-  return warnings.map((w) => `${out.style('yellow', 'warning:')} ${w.message}\n  → ${w.suggestion}`);
 }
 
 export function renderIngest(result: IngestResult, out: Output): string {

@@ -1,18 +1,23 @@
-/** `voicestudio preprocess <project>`: clean 5–15 s training clips and a quality report. */
-import { Option, type Command } from 'commander';
+/** `voicestudio preprocess <project>`: clean training clips that keep all of the singer's sound, and a quality report. */
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ExitCode } from '../errors.js';
 import { action, type CliIo, type RunState } from '../cli/context.js';
-import { DEFAULT_JOBS, numberInRange, parseJobs } from '../cli/options.js';
+import { DEFAULT_JOBS, integerInRange, numberInRange, parseJobs } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
-import { formatMinutes, formatPercent, renderTable } from '../cli/table.js';
+import { formatPercent, formatSeconds, renderTable } from '../cli/table.js';
+import { renderWarnings } from '../cli/warnings.js';
 import type { PreprocessResult } from '../pipeline/preprocess.js';
-import { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../pipeline/types.js';
-import { renderWarnings } from './ingest.js';
+import { DEFAULT_PREPROCESS_SETTINGS, PREPROCESS_LIMITS } from '../pipeline/preprocess-settings.js';
+import { TRAINING_SAMPLE_RATES, type PreprocessSettings, type TrainingSampleRate } from '../pipeline/types.js';
 
 interface PreprocessCliOptions {
-  sampleRate: string;
-  denoise: boolean;
-  loudness: number;
+  sampleRate?: string;
+  denoise?: boolean;
+  loudness?: number;
+  minClip?: number;
+  maxClip?: number;
+  silenceThreshold?: number | 'auto';
+  minSilence?: number;
   jobs: number;
 }
 
@@ -20,81 +25,106 @@ function formatDb(value: number): string {
   return value <= -120 ? '–' : value.toFixed(1);
 }
 
+function silenceThreshold(raw: string): number | 'auto' {
+  if (raw.trim() === 'auto') return 'auto';
+  const { min, max } = PREPROCESS_LIMITS.silenceThresholdDb;
+  try {
+    return numberInRange(min, max)(raw);
+  } catch {
+    throw new InvalidArgumentError(`expected "auto" or a level in dBFS from ${min} to ${max}.`);
+  }
+}
+
 export function renderPreprocess(result: PreprocessResult, out: Output): string {
   const { report } = result;
   const bySource = new Map(report.sources.map((s) => [s.sourceId, s]));
   const rows = result.sources.map((outcome) => {
     const r = bySource.get(outcome.sourceId);
+    const lost = r === undefined ? 0 : r.lostSoundSec.too_short + r.lostSoundSec.silence + r.lostSoundSec.clipping;
     return [
       outcome.path,
-      outcome.status,
+      r?.keptWhole === true ? 'kept whole' : outcome.status,
       outcome.clips,
-      r === undefined ? '–' : formatMinutes(r.keptSec),
-      r === undefined ? '–' : formatMinutes(r.droppedSec),
+      r === undefined ? '–' : formatSeconds(r.soundSec),
+      r === undefined || r.soundSec === 0 ? '–' : formatPercent(r.keptSoundSec / r.soundSec),
+      r === undefined ? '–' : formatSeconds(lost),
       r === undefined ? '–' : formatPercent(r.clippedShare, 2),
       r === undefined ? '–' : formatDb(r.noiseFloorDbfs),
-      r === undefined ? '–' : formatDb(r.snrDb),
+      r === undefined || r.noiseFloorDbfs <= -120 ? '–' : formatDb(r.snrDb),
       r === undefined ? '–' : formatDb(r.loudnessLufs),
     ];
   });
-  const lines = [renderTable(['source', 'status', 'clips', 'kept', 'dropped', 'clipped', 'noise dBFS', 'SNR dB', 'LUFS'], rows), ''];
+  const lines = [renderTable(['source', 'status', 'clips', 'sound', 'kept', 'lost', 'clipped', 'noise dBFS', 'SNR dB', 'LUFS'], rows), ''];
   for (const failed of result.sources.filter((s) => s.status === 'failed')) {
     lines.push(`${out.style('red', 'failed:')} ${failed.reason ?? failed.path}${failed.suggestion === undefined ? '' : `\n  → ${failed.suggestion}`}`);
   }
-  const drops = report.sources.flatMap((s) => s.dropped.map((d) => ({ ...d, path: s.path })));
-  if (drops.length > 0) {
-    const byReason = new Map<string, number>();
-    for (const d of drops) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + 1);
-    lines.push(`dropped clips: ${[...byReason].map(([reason, count]) => `${count} ${reason.replace('_', ' ')}`).join(', ')} (details: --json or the report file)`);
-  }
   const t = report.total;
   const c = t.clips;
+  const lost = t.lostSoundSec.too_short + t.lostSoundSec.silence + t.lostSoundSec.clipping;
+  const s = result.settings;
   lines.push(
-    `${c.count} clips, ${formatMinutes(t.keptSec)} kept of ${formatMinutes(t.durationSec)}` +
-      (c.count === 0 ? '' : ` (length ${c.minSec.toFixed(1)}–${c.maxSec.toFixed(1)} s, median ${c.medianSec.toFixed(1)} s)`),
-    `singing ${formatMinutes(t.singingSec)}, speech ${formatMinutes(t.speechSec)} (singing ${formatPercent(t.singingShare)}), clipped samples ${formatPercent(t.clippedShare, 2)}`,
-    ...renderWarnings([...report.sources.flatMap((s) => s.warnings), ...report.warnings], out),
+    `${c.count} clips, ${formatSeconds(t.keptSec)} (length ${c.count === 0 ? '–' : `${c.minSec.toFixed(1)}–${c.maxSec.toFixed(1)} s, median ${c.medianSec.toFixed(1)} s`})`,
+    `sound: ${formatSeconds(t.keptSoundSec)} kept of ${formatSeconds(t.soundSec)} (${t.soundSec === 0 ? '–' : formatPercent(t.keptSoundSec / t.soundSec, 1)}), ${formatSeconds(lost)} lost; silence trimmed: ${formatSeconds(Math.max(0, t.durationSec - t.keptSec - t.droppedSec))}`,
+    `singing ${formatSeconds(t.singingSec)}, speech ${formatSeconds(t.speechSec)} (singing ${formatPercent(t.singingShare)}), clipped samples ${formatPercent(t.clippedShare, 2)}`,
+    `settings: clips ${s.minClipSec}–${s.maxClipSec} s, silence below ${s.silenceThresholdDb === 'auto' ? 'auto' : `${s.silenceThresholdDb} dBFS`} for ${s.minSilenceMs} ms, ${s.sampleRate} Hz, ${s.targetLufs} LUFS${s.denoise ? ', denoised' : ''}`,
+    ...renderWarnings([...report.sources.flatMap((r) => r.warnings), ...report.warnings], out),
     `report: ${result.reportFile}`,
   );
   return lines.join('\n');
 }
 
 export function registerPreprocess(program: Command, io: CliIo, state: RunState): void {
+  const d = DEFAULT_PREPROCESS_SETTINGS;
+  const limits = PREPROCESS_LIMITS;
+  const sticky = "the project's last run, else";
   program
     .command('preprocess')
-    .description('cut the sources into clean 5–15 s clips and write a quality report (re-runs redo only what changed)')
+    .description('cut the sources into clean training clips that keep all of the sound, and write a quality report (re-runs redo only what changed)')
     .argument('<project>', 'project folder')
-    .addOption(new Option('--sample-rate <hz>', 'clip sample rate (the model is trained at this rate)').choices(TRAINING_SAMPLE_RATES.map(String)).default('40000'))
-    .addOption(new Option('--denoise', "reduce steady background noise (FFmpeg's afftdn)").default(false))
-    .addOption(new Option('--loudness <lufs>', 'integrated loudness every source is brought to').argParser(numberInRange(-40, -10)).default(-20))
+    .addOption(new Option('--sample-rate <hz>', 'clip sample rate (the model is trained at this rate)').choices(TRAINING_SAMPLE_RATES.map(String)).default(undefined, `${sticky} ${d.sampleRate}`))
+    .addOption(new Option('--min-clip <seconds>', 'shortest clip; shorter phrases join their neighbours').argParser(numberInRange(limits.minClipSec.min, limits.minClipSec.max)).default(undefined, `${sticky} ${d.minClipSec}`))
+    .addOption(new Option('--max-clip <seconds>', 'longest clip; longer phrases are split at their quietest point').argParser(numberInRange(limits.maxClipSec.min, limits.maxClipSec.max)).default(undefined, `${sticky} ${d.maxClipSec}`))
+    .addOption(new Option('--silence-threshold <dBFS>', '"auto" or the level below which a frame is silence').argParser(silenceThreshold).default(undefined, `${sticky} auto: -40, adapted to the recording's noise and level`))
+    .addOption(new Option('--min-silence <ms>', 'shortest silence a clip may be cut at; shorter pauses and breaths stay inside clips').argParser(integerInRange(limits.minSilenceMs.min, limits.minSilenceMs.max)).default(undefined, `${sticky} ${d.minSilenceMs}`))
+    .addOption(new Option('--denoise', "reduce steady background noise (FFmpeg's afftdn)").default(undefined, `${sticky} off`))
+    .addOption(new Option('--no-denoise', 'turn denoising off again'))
+    .addOption(new Option('--loudness <lufs>', 'integrated loudness every source is brought to').argParser(numberInRange(limits.targetLufs.min, limits.targetLufs.max)).default(undefined, `${sticky} ${d.targetLufs}`))
     .addOption(new Option('-j, --jobs <n>', 'sources processed at once').argParser(parseJobs).default(DEFAULT_JOBS, 'CPU cores'))
     .addHelpText(
       'after',
       `
-Clips are mono FLAC in <project>/.voicestudio/clips/, cut at silences, high-passed at 50 Hz and normalised.
-Clips that are mostly silence or clipped are dropped and listed. The report is saved as
-<project>/.voicestudio/quality-report.json. Exit code 3 when some sources failed.
+Clips are mono FLAC in <project>/.voicestudio/clips/, high-passed at 50 Hz and normalised. Phrases, with the
+breaths and short pauses between them, are grouped into clips of --min-clip to --max-clip seconds, cut only in
+silences; long silences are trimmed. A source shorter than --min-clip is kept whole. Sound that cannot be kept
+(a phrase too short for a clip between long silences, a clipped passage) is dropped, listed with its reason, and
+counted in the "lost" column. Settings you give are remembered: later runs, and train, use them too.
+The report is saved as <project>/.voicestudio/quality-report.json. Exit code 3 when some sources failed.
 
 Examples:
   $ voicestudio preprocess ./vocals
   $ voicestudio preprocess ./vocals --sample-rate 48000 --denoise
-  $ voicestudio preprocess ./vocals --json | jq '.report.warnings'`,
+  $ voicestudio preprocess ./takes --min-clip 3                  # short pre-cut takes
+  $ voicestudio preprocess ./vocals --json | jq '.report.total.lostSoundSec'`,
     )
     .action(
       action(io, state, async (ctx, project: string, options: PreprocessCliOptions) => {
-        const { preprocess, DEFAULT_PREPROCESS_SETTINGS } = await import('../pipeline/preprocess.js');
+        const { preprocess } = await import('../pipeline/preprocess.js');
         const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
         const tools = await locateFfmpeg(ctx.io.env);
         ctx.out.debug(`ffmpeg: ${tools.ffmpeg.path} (${tools.ffmpeg.source})`);
+        const given: Partial<PreprocessSettings> = {
+          ...(options.sampleRate === undefined ? {} : { sampleRate: Number(options.sampleRate) as TrainingSampleRate }),
+          ...(options.denoise === undefined ? {} : { denoise: options.denoise }),
+          ...(options.loudness === undefined ? {} : { targetLufs: options.loudness }),
+          ...(options.minClip === undefined ? {} : { minClipSec: options.minClip }),
+          ...(options.maxClip === undefined ? {} : { maxClipSec: options.maxClip }),
+          ...(options.silenceThreshold === undefined ? {} : { silenceThresholdDb: options.silenceThreshold }),
+          ...(options.minSilence === undefined ? {} : { minSilenceMs: options.minSilence }),
+        };
         let bar: ReturnType<typeof ctx.out.progressBar> | undefined;
         const result = await preprocess({
           projectDir: project,
-          settings: {
-            ...DEFAULT_PREPROCESS_SETTINGS,
-            sampleRate: Number(options.sampleRate) as TrainingSampleRate,
-            denoise: options.denoise,
-            targetLufs: options.loudness,
-          },
+          settings: given,
           tools,
           concurrency: options.jobs,
           signal: ctx.io.signal,

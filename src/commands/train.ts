@@ -7,22 +7,23 @@ import { backendOption, type BackendKind } from '../cli/backend-option.js';
 import { DEFAULT_JOBS, integerInRange, parseJobs } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatDuration, formatUsd } from '../cli/table.js';
-import type { TrainResult, TrainSettings } from '../pipeline/train.js';
+import type { TrainOptions, TrainResult, TrainSettings } from '../pipeline/train.js';
 import { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../pipeline/choices.js';
 import { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../pipeline/types.js';
-import { renderWarnings } from './ingest.js';
+import { renderWarnings } from '../cli/warnings.js';
 
 interface TrainCliOptions {
   name?: string;
   epochs: number;
   batchSize: number;
-  sampleRate: string;
+  sampleRate?: string;
   f0Method: TrainSettings['f0Method'];
   embedder: TrainSettings['embedder'];
   saveEvery: number;
   vocoder: TrainSettings['vocoder'];
   indexAlgorithm: TrainSettings['indexAlgorithm'];
   dryRun: boolean;
+  force: boolean;
   backend: BackendKind;
   cancelOnInterrupt: boolean;
   jobs: number;
@@ -32,11 +33,20 @@ export function renderTrain(result: TrainResult, out: Output): string {
   const d = result.dataset;
   const e = result.estimate;
   const lines = [
+    ...(result.recut === undefined ? [] : [`note: ${result.recut}.`]),
     `dataset: ${d.clips} clips, ${(d.seconds / 60).toFixed(1)} min (singing ${(d.singingSec / 60).toFixed(1)}, speech ${(d.speechSec / 60).toFixed(1)}), ${(d.bytes / 1e6).toFixed(1)} MB, sha256 ${d.sha256.slice(0, 12)}`,
     `estimate: ${formatDuration(e.gpuSeconds)} of GPU time, ${formatUsd(e.costUsd)} at ${formatUsd(e.pricePerHour)}/h (execution timeout ${formatDuration(e.policy.executionTimeout / 1000)})`,
     `run: ${result.runId}`,
   ];
   if (result.upload !== undefined) lines.push(`upload: ${result.upload.alreadyThere ? 'the endpoint already had the dataset' : `${(result.upload.bytesSent / 1e6).toFixed(1)} MB sent`}`);
+  const v = result.verdict;
+  if (!v.ok) {
+    lines.push(
+      v.forced
+        ? `${out.style('yellow', 'dataset below the minimums, trained anyway (--force):')} ${v.problems.join('; ')}`
+        : `${out.style('red', 'dataset below the minimums, training would be refused:')} ${v.problems.join('; ')}\n  → add recordings (ingest; --kind speech for speech), or train anyway with --force`,
+    );
+  }
   if (result.dryRun) lines.push('dry run: nothing was uploaded and no job was sent.');
   if (result.alreadyTrained === true) lines.push('already trained with these clips and settings: nothing was sent (change --epochs or a setting to train more).');
   if (result.model !== undefined) {
@@ -58,13 +68,14 @@ export function registerTrain(program: Command, io: CliIo, state: RunState): voi
     .option('--name <name>', 'model name (default: the project folder name)')
     .addOption(new Option('--epochs <n>', 'total epochs (200 quick test, 300–500 final)').argParser(integerInRange(1, 10000)).default(300))
     .addOption(new Option('--batch-size <n>', 'batch size (8 suits an RTX 4090)').argParser(integerInRange(1, 50)).default(8))
-    .addOption(new Option('--sample-rate <hz>', 'model sample rate').choices(TRAINING_SAMPLE_RATES.map(String)).default('40000'))
+    .addOption(new Option('--sample-rate <hz>', 'model sample rate (re-cuts the clips when it differs from the project\'s)').choices(TRAINING_SAMPLE_RATES.map(String)).default(undefined, "the project's last preprocess, else 40000"))
     .addOption(new Option('--f0-method <method>', 'pitch extraction').choices(F0_METHODS).default('rmvpe'))
     .addOption(new Option('--embedder <name>', 'content embedder').choices(EMBEDDERS).default('contentvec'))
     .addOption(new Option('--save-every <n>', 'checkpoint every n epochs (a resumed run restarts from the last one)').argParser(integerInRange(1, 100)).default(50))
     .addOption(new Option('--vocoder <name>', 'vocoder').choices(VOCODERS).default('HiFi-GAN'))
     .addOption(new Option('--index-algorithm <name>', 'feature index algorithm').choices(INDEX_ALGORITHMS).default('Auto'))
-    .option('--dry-run', 'show what would be uploaded, the estimated GPU time and cost; send nothing', false)
+    .option('--dry-run', 'show what would be uploaded, the estimated GPU time and cost, and whether the data meets the minimums; send nothing', false)
+    .option('--force', "train even when the data is below the brief's minimums (10 min of clips, half of it singing)", false)
     .addOption(backendOption())
     .option('--cancel-on-interrupt', 'Ctrl-C cancels the remote job (default: detach; it keeps running and the next run collects it)', false)
     .addOption(new Option('-j, --jobs <n>', 'local preprocessing in parallel').argParser(parseJobs).default(DEFAULT_JOBS, 'CPU cores'))
@@ -72,6 +83,9 @@ export function registerTrain(program: Command, io: CliIo, state: RunState): voi
       'after',
       `
 Needs RUNPOD_API_KEY and RUNPOD_ENDPOINT_ID (or the config), unless --backend local.
+Before anything is uploaded the data is checked against the brief's minimums (10 minutes of clips, at least half
+of them singing): below them train stops with exit 1 unless --force; --dry-run shows the same verdict and exits
+the same way. The clips keep the settings of the project's last preprocess (sample rate included).
 The job is recorded in voicestudio.json before waiting: after Ctrl-C or a crash, run the same command
 again (or voicestudio jobs --attach ID) to collect it. The same name and clips resume the same run;
 more --epochs continue from the last checkpoint. The model lands in <project>/models/<name>/v<N>/.
@@ -87,11 +101,11 @@ Examples:
         const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
         const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
         const projectDir = path.resolve(ctx.io.cwd, project);
-        const settings: TrainSettings = {
+        const settings: TrainOptions['settings'] = {
           name: options.name ?? path.basename(projectDir),
           epochs: options.epochs,
           batchSize: options.batchSize,
-          sampleRate: Number(options.sampleRate) as TrainingSampleRate,
+          ...(options.sampleRate === undefined ? {} : { sampleRate: Number(options.sampleRate) as TrainingSampleRate }),
           f0Method: options.f0Method,
           embedder: options.embedder,
           saveEvery: options.saveEvery,
@@ -110,6 +124,7 @@ Examples:
           tools,
           concurrency: options.jobs,
           dryRun: options.dryRun,
+          force: options.force,
           cancelOnInterrupt: options.cancelOnInterrupt,
           signal: ctx.io.signal,
           onEvent: (event) => {
@@ -133,7 +148,8 @@ Examples:
         bar?.stop();
         ctx.out.stopSpinner();
         ctx.out.result(result, () => renderTrain(result, ctx.out));
-        return ExitCode.Success;
+        // A dry run answers what the real run would do: refuse a dataset below the minimums.
+        return result.verdict.ok || options.force ? ExitCode.Success : ExitCode.Failure;
       }),
     );
 }

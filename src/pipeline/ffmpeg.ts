@@ -199,6 +199,8 @@ export interface PcmStreamOptions {
   inputOptions?: string[];
   /** Also write that stream to a file in the same run (one read and decode serve both). */
   alsoWrite?: { file: string; outputOptions: string[] };
+  /** Filters applied to the PCM stream (not to alsoWrite's file); it then has the channels and rate they give. */
+  audioFilters?: string[];
   signal?: AbortSignal;
 }
 
@@ -217,7 +219,7 @@ export async function streamPcm(
   const args = [
     '-hide_banner', '-nostdin', '-v', 'error', ...(options.inputOptions ?? []), '-i', file,
     ...(options.alsoWrite === undefined ? [] : [...map, ...options.alsoWrite.outputOptions, '-y', options.alsoWrite.file]),
-    ...map, '-f', 's16le', '-acodec', 'pcm_s16le', 'pipe:1',
+    ...map, ...(options.audioFilters === undefined ? [] : ['-af', options.audioFilters.join(',')]), '-f', 's16le', '-acodec', 'pcm_s16le', 'pipe:1',
   ];
   const child = execa(tools.ffmpeg.path, args, {
     buffer: { stdout: false, stderr: true },

@@ -19,6 +19,7 @@ import {
   type DroppedClip,
   type JobRecord,
   type LengthDistribution,
+  type LostSound,
   type Manifest,
   type ModelRecord,
   type PreprocessRecord,
@@ -31,7 +32,7 @@ import {
 
 export const MANIFEST_FILE = 'voicestudio.json';
 export const WORK_DIR = '.voicestudio';
-export const CURRENT_MANIFEST_VERSION = 1;
+export const CURRENT_MANIFEST_VERSION = 2;
 /** Lock file, inside WORK_DIR. */
 export const LOCK_FILE = 'manifest.lock';
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
@@ -153,7 +154,7 @@ export function migrateManifest(raw: unknown, file: string): Manifest {
 type Fields = Record<string, unknown>;
 
 /** MIGRATIONS[n] turns a version-n manifest into version n+1. They tolerate damage: validation comes after. */
-const MIGRATIONS: readonly ((manifest: Fields) => Fields)[] = [migrateV0ToV1];
+const MIGRATIONS: readonly ((manifest: Fields) => Fields)[] = [migrateV0ToV1, migrateV1ToV2];
 
 function upgrade(manifest: Fields, version: number): Fields {
   let upgraded = manifest;
@@ -177,6 +178,16 @@ function migrateV0ToV1(manifest: Fields): Fields {
     models: manifest.models ?? [],
     jobs: manifest.jobs ?? [],
   };
+}
+
+/**
+ * v1's clips came from a slicer that lost short sources and sung phrases, and its reports lack the sound figures: the
+ * preprocess records go, so the next preprocess (or train) cuts every source again. The settings gain the silence settings.
+ */
+function migrateV1ToV2(manifest: Fields): Fields {
+  const preprocess = isFields(manifest.preprocess) ? manifest.preprocess : {};
+  const settings = isFields(preprocess.settings) ? { ...preprocess.settings, silenceThresholdDb: 'auto', minSilenceMs: 300 } : undefined;
+  return { ...manifest, version: 2, preprocess: { ...preprocess, ...(settings === undefined ? {} : { settings }), records: [] } };
 }
 
 function fillV0SourceFields(source: unknown): unknown {
@@ -255,8 +266,12 @@ const checkSettings: Check<PreprocessSettings> = (value, path) => {
     targetLufs: field(fields, 'targetLufs', path, finiteNumber),
     minClipSec: field(fields, 'minClipSec', path, nonNegativeNumber),
     maxClipSec: field(fields, 'maxClipSec', path, nonNegativeNumber),
+    silenceThresholdDb: field(fields, 'silenceThresholdDb', path, autoOrNumber),
+    minSilenceMs: field(fields, 'minSilenceMs', path, nonNegativeNumber),
   };
 };
+
+const autoOrNumber: Check<number | 'auto'> = (value, path) => (value === 'auto' ? 'auto' : finiteNumber(value, path));
 
 const checkPreprocessRecord: Check<PreprocessRecord> = (value, path) => {
   const fields = checkObject(value, path);
@@ -278,14 +293,38 @@ const checkSourceReport: Check<SourceQualityReport> = (value, path) => {
     durationSec: field(fields, 'durationSec', path, nonNegativeNumber),
     keptSec: field(fields, 'keptSec', path, nonNegativeNumber),
     droppedSec: field(fields, 'droppedSec', path, nonNegativeNumber),
+    soundSec: field(fields, 'soundSec', path, nonNegativeNumber),
+    keptSoundSec: field(fields, 'keptSoundSec', path, nonNegativeNumber),
+    lostSoundSec: field(fields, 'lostSoundSec', path, checkLostSound),
+    silenceThresholdDb: field(fields, 'silenceThresholdDb', path, finiteNumber),
+    keptWhole: field(fields, 'keptWhole', path, boolean),
     clips: field(fields, 'clips', path, checkLengthDistribution),
     dropped: field(fields, 'dropped', path, listOf(checkDroppedClip)),
     clippedShare: field(fields, 'clippedShare', path, share),
     peakDbfs: field(fields, 'peakDbfs', path, finiteNumber),
     noiseFloorDbfs: field(fields, 'noiseFloorDbfs', path, finiteNumber),
     snrDb: field(fields, 'snrDb', path, finiteNumber),
+    ...optionalObject('beforeDenoise', optionalField(fields, 'beforeDenoise', path, checkLevels)),
     loudnessLufs: field(fields, 'loudnessLufs', path, finiteNumber),
     warnings: field(fields, 'warnings', path, listOf(checkWarning)),
+  };
+};
+
+function optionalObject<K extends string, T>(key: K, value: T | undefined): Partial<Record<K, T>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, T>);
+}
+
+const checkLevels: Check<{ noiseFloorDbfs: number; snrDb: number }> = (value, path) => {
+  const fields = checkObject(value, path);
+  return { noiseFloorDbfs: field(fields, 'noiseFloorDbfs', path, finiteNumber), snrDb: field(fields, 'snrDb', path, finiteNumber) };
+};
+
+const checkLostSound: Check<LostSound> = (value, path) => {
+  const fields = checkObject(value, path);
+  return {
+    too_short: field(fields, 'too_short', path, nonNegativeNumber),
+    silence: field(fields, 'silence', path, nonNegativeNumber),
+    clipping: field(fields, 'clipping', path, nonNegativeNumber),
   };
 };
 
@@ -318,6 +357,7 @@ const checkDroppedClip: Check<DroppedClip> = (value, path) => {
     endSec: field(fields, 'endSec', path, nonNegativeNumber),
     reason: field(fields, 'reason', path, oneOf(DROP_REASONS)),
     detail: field(fields, 'detail', path, text),
+    soundSec: field(fields, 'soundSec', path, nonNegativeNumber),
   };
 };
 

@@ -8,19 +8,20 @@ import { mkdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { readAnalysisFile, writeAnalysisFile } from './analysis-cache.js';
-import { ANALYZER_VERSION, PcmAnalyzer, type PcmAnalysis } from './analysis.js';
+import { ANALYZER_VERSION, levelStatistics, PcmAnalyzer, type LevelStatistics, type PcmAnalysis } from './analysis.js';
 import { createLimiter, mapLimit } from './concurrency.js';
 import { setFlacTotalSamples } from './container-headers.js';
 import { fastReadOptions, runEncode, streamPcm, type FfmpegTools } from './ffmpeg.js';
 import { fromProject, projectRelative, sha256Text, tempSibling, pathExists } from './files.js';
 import { analysisPath, clipsDir, qualityReportPath } from './layout.js';
+import { resolvePreprocessSettings } from './preprocess-settings.js';
 import { readManifest, updateManifest } from './manifest.js';
-import { buildDatasetReport, buildSourceReport, screenSlices, type ClipSpan } from './quality.js';
+import { buildDatasetReport, buildSourceReport, describeSlices, type ClipSpan, type SlicedClips } from './quality.js';
 import { sliceByRms, suggestSilenceThreshold } from './slicer.js';
-import type { DatasetQualityReport, DroppedClip, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from './types.js';
+import type { DatasetQualityReport, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from './types.js';
 
 /** Bump when slicing or cutting changes, so existing clips are redone (analysis changes bump ANALYZER_VERSION). */
-const CUT_VERSION = 2;
+const CUT_VERSION = 3;
 /**
  * The segment muxer cuts on encoder frames, so a clip can move by up to one frame at each end. Planning
  * clips this far inside the limits keeps every written clip within 5–15 s.
@@ -30,17 +31,10 @@ const CUT_MARGIN_SEC = 0.1;
 const CLIP_BLOCK_SIZE = 2048;
 /** The loudness gain never pushes the peak above this. */
 const PEAK_CEILING_DBFS = -1;
+/** Longer than any source: the segment muxer's segment length when a run holds a single clip. */
+const ONE_SEGMENT_SEC = 1e7;
 /** A source is split into parallel cut runs only when each run gets at least this much audio. */
 const MIN_PART_SEC = 120;
-
-export const DEFAULT_PREPROCESS_SETTINGS: PreprocessSettings = {
-  sampleRate: 40000,
-  denoise: false,
-  highpassHz: 50,
-  targetLufs: -20,
-  minClipSec: 5,
-  maxClipSec: 15,
-};
 
 export type SourceStage = 'analysing' | 'cutting' | 'cached' | 'done' | 'failed';
 
@@ -55,6 +49,8 @@ export interface SourceOutcome {
 
 export interface PreprocessResult {
   project: string;
+  /** The settings this run used. */
+  settings: PreprocessSettings;
   sources: SourceOutcome[];
   failed: number;
   report: DatasetQualityReport;
@@ -63,7 +59,8 @@ export interface PreprocessResult {
 
 export interface PreprocessOptions {
   projectDir: string;
-  settings: PreprocessSettings;
+  /** Settings given for this run; the rest come from the project's last run, else the defaults (resolvePreprocessSettings). */
+  settings?: Partial<PreprocessSettings>;
   tools: FfmpegTools;
   /** Sources analysed and FFmpeg runs at once. */
   concurrency: number;
@@ -72,13 +69,18 @@ export interface PreprocessOptions {
   onStage?: (source: Source, stage: SourceStage, finished: number, total: number) => void;
 }
 
+/** PreprocessOptions with every setting resolved. */
+interface PreprocessRun extends Omit<PreprocessOptions, 'settings'> {
+  settings: PreprocessSettings;
+}
+
 export function preprocessKey(source: Source, settings: PreprocessSettings): string {
   return sha256Text(JSON.stringify({ analyzer: ANALYZER_VERSION, cut: CUT_VERSION, sha256: source.sha256, settings })).slice(0, 16);
 }
 
 
 /** The analysis ingest saved; when it is missing or stale, one decode of the working copy remakes it. */
-async function loadAnalysis(projectDir: string, source: Source, options: PreprocessOptions, onAnalysing: () => void): Promise<PcmAnalysis> {
+async function loadAnalysis(projectDir: string, source: Source, options: PreprocessRun, onAnalysing: () => void): Promise<PcmAnalysis> {
   const file = analysisPath(projectDir, source.id);
   const cached = await readAnalysisFile(file);
   if (cached !== undefined) return cached;
@@ -95,20 +97,17 @@ async function loadAnalysis(projectDir: string, source: Source, options: Preproc
   return analysis;
 }
 
-export interface ClipPlan {
-  kept: ClipSpan[];
-  dropped: DroppedClip[];
-}
-
-export function planClips(analysis: PcmAnalysis, settings: PreprocessSettings): ClipPlan {
-  const thresholdDb = suggestSilenceThreshold(analysis.rmsDb);
+export function planClips(analysis: PcmAnalysis, settings: PreprocessSettings): SlicedClips {
+  const thresholdDb = settings.silenceThresholdDb === 'auto' ? suggestSilenceThreshold(analysis.rmsDb) : settings.silenceThresholdDb;
   const sliced = sliceByRms(analysis.rmsDb, {
     hopSec: analysis.hopSec,
     thresholdDb,
     minClipSec: settings.minClipSec + CUT_MARGIN_SEC,
     maxClipSec: settings.maxClipSec - CUT_MARGIN_SEC,
+    minSilenceSec: settings.minSilenceMs / 1000,
+    clipping: { perFrame: analysis.clippedPerHop, samplesPerFrame: analysis.hopSamples * analysis.channels },
   });
-  return screenSlices(analysis, sliced, { thresholdDb, minClipSec: settings.minClipSec });
+  return describeSlices(analysis, sliced, { thresholdDb, minClipSec: settings.minClipSec });
 }
 
 /** The cut times for the segment muxer and, for each clip, which output segment it becomes. */
@@ -142,6 +141,22 @@ export function monoDownmix(channels: number): string {
   return `pan=mono|c0=${Array.from({ length: channels }, (_, i) => `${weight}*c${i}`).join('+')}`;
 }
 
+/** What every clip goes through before its loudness gain: mono, the training rate, high-pass and optional denoising. */
+function cleaningFilters(source: Source, settings: PreprocessSettings): string[] {
+  return [monoDownmix(source.channels), `aresample=${settings.sampleRate}`, `highpass=f=${settings.highpassHz}`, ...(settings.denoise ? ['afftdn=tn=1'] : [])];
+}
+
+/** The noise floor and SNR of a source after denoising: one more decode, only with --denoise. */
+async function denoisedLevels(projectDir: string, source: Source, options: PreprocessRun): Promise<LevelStatistics> {
+  const analyzer = new PcmAnalyzer({ sampleRate: options.settings.sampleRate, channels: 1 });
+  await streamPcm(options.tools, fromProject(projectDir, source.workingFile), (chunk) => analyzer.push(chunk), {
+    inputOptions: await fastReadOptions(options.tools, source.workingFile.endsWith('.wav')),
+    audioFilters: cleaningFilters(source, options.settings),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  return levelStatistics(analyzer.finish().rmsDb);
+}
+
 /** Gain to the target loudness, held back so the peak stays under the ceiling. */
 export function normalisationGainDb(analysis: Pick<PcmAnalysis, 'integratedLufs' | 'peakDbfs'>, targetLufs: number): number {
   if (analysis.integratedLufs <= -70) return 0; // nothing measurable to normalise
@@ -162,7 +177,7 @@ interface CutContext {
   source: Source;
   analysis: PcmAnalysis;
   stagingDir: string;
-  options: PreprocessOptions;
+  options: PreprocessRun;
   runLimited: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
@@ -185,18 +200,13 @@ async function cutPart(ctx: CutContext, part: number, clips: ClipSpan[]): Promis
       input: fromProject(ctx.projectDir, ctx.source.workingFile),
       // Input seeking in a WAV or FLAC working copy is sample-accurate.
       inputOptions: [...readOptions, '-ss', offset.toFixed(6), '-to', end.toFixed(6)],
-      audioFilters: [
-        monoDownmix(ctx.source.channels),
-        `aresample=${settings.sampleRate}`,
-        `highpass=f=${settings.highpassHz}`,
-        ...(settings.denoise ? ['afftdn=tn=1'] : []),
-        `volume=${normalisationGainDb(ctx.analysis, settings.targetLufs).toFixed(2)}dB`,
-      ],
+      audioFilters: [...cleaningFilters(ctx.source, settings), `volume=${normalisationGainDb(ctx.analysis, settings.targetLufs).toFixed(2)}dB`],
       outputOptions: [
         '-map', '0:a:0',
         '-c:a', 'flac', '-sample_fmt', 's16', '-frame_size', String(CLIP_BLOCK_SIZE),
         '-f', 'segment', '-segment_format', 'flac', '-reset_timestamps', '1',
-        ...(times.length > 0 ? ['-segment_times', times.map((t) => t.toFixed(3)).join(',')] : []),
+        // Without -segment_times the muxer falls back to 2 s segments: a single clip must get none at all.
+        ...(times.length > 0 ? ['-segment_times', times.map((t) => t.toFixed(3)).join(',')] : ['-segment_time', String(ONE_SEGMENT_SEC)]),
         '-segment_list', listFile, '-segment_list_type', 'csv',
       ],
       output: path.join(ctx.stagingDir, `${prefix}%05d.flac`),
@@ -262,15 +272,16 @@ function cutParts(stale: Source[], concurrency: number): Map<string, number> {
   );
 }
 
-export async function preprocess(options: PreprocessOptions): Promise<PreprocessResult> {
-  const projectDir = path.resolve(options.projectDir);
+export async function preprocess(given: PreprocessOptions): Promise<PreprocessResult> {
+  const projectDir = path.resolve(given.projectDir);
   const manifest = await readManifest(projectDir);
   if (manifest === undefined || manifest.sources.length === 0) {
     throw new VoicestudioError(ErrorCode.NothingToDo, `${projectDir} has no sources yet.`, {
       subject: projectDir,
-      suggestion: `Take recordings in first: voicestudio ingest ${options.projectDir}`,
+      suggestion: `Take recordings in first: voicestudio ingest ${given.projectDir}`,
     });
   }
+  const options: PreprocessRun = { ...given, settings: resolvePreprocessSettings(manifest.preprocess.settings, given.settings ?? {}) };
   const total = manifest.sources.length;
   let finished = 0;
   const announce = (source: Source, stage: SourceStage): void => {
@@ -305,9 +316,12 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
         const analysis = await loadAnalysis(projectDir, source, options, () => announce(source, 'analysing'));
         const plan = planClips(analysis, options.settings);
         announce(source, 'cutting');
-        const segments = plan.kept.length === 0 ? [] : await cutSource({ projectDir, source, analysis, options, runLimited }, plan.kept, parts.get(source.id) ?? 1);
+        const [segments, denoised] = await Promise.all([
+          plan.kept.length === 0 ? [] : cutSource({ projectDir, source, analysis, options, runLimited }, plan.kept, parts.get(source.id) ?? 1),
+          options.settings.denoise ? runLimited(() => denoisedLevels(projectDir, source, options)) : undefined,
+        ]);
         // The report counts the clips as they were really cut.
-        const report = buildSourceReport({ source, analysis, kept: segments, dropped: plan.dropped });
+        const report = buildSourceReport({ source, analysis, kept: segments, sliced: plan, ...(denoised === undefined ? {} : { denoised }) });
         const record: PreprocessRecord = { sourceId: source.id, key: preprocessKey(source, options.settings), segmentIds: segments.map((s) => s.id), report, processedAt: new Date().toISOString() };
         await updateManifest(projectDir, (m) => {
           m.segments = [...m.segments.filter((s) => s.sourceId !== source.id), ...segments];
@@ -339,5 +353,5 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
     m.preprocess.settings = options.settings;
   });
   const sources = outcomes.map((o) => o.outcome);
-  return { project: projectDir, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile };
+  return { project: projectDir, settings: options.settings, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile };
 }

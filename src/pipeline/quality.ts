@@ -1,25 +1,22 @@
 /**
- * Clip screening and the quality reports (pure): what was kept and dropped and why, the source's levels, and warnings
+ * The quality reports (pure): how much sound each source holds, what was kept and dropped and why, the source's levels, and warnings
  * that say what is wrong, with the figure, and what to do about it. Dataset thresholds come from the customer's brief
  * (docs/product.md): 10–60 minutes of clean vocals, singing at least 50 % (ideally 60–70 %) and speech 30–40 %.
  */
-import { DB_FLOOR, levelStatistics, type PcmAnalysis } from './analysis.js';
-import { frameRangeToSeconds, type FrameRange, type SliceResult } from './slicer.js';
+import { DB_FLOOR, levelStatistics, type LevelStatistics, type PcmAnalysis } from './analysis.js';
+import { frameRangeToSeconds, soundFrames, type DroppedRange, type FrameRange, type SliceResult } from './slicer.js';
 import type {
   DatasetQualityReport,
+  DropReason,
   DroppedClip,
   LengthDistribution,
+  LostSound,
   PreprocessSettings,
   QualityWarning,
   Source,
   SourceKind,
   SourceQualityReport,
 } from './types.js';
-
-/** A clip is dropped as silence when more than this share of its frames is below the silence threshold. */
-export const MAX_SILENT_SHARE = 0.6;
-/** A clip is dropped as clipped when more than this share of its samples is clipped (0.1 %). */
-export const MAX_CLIPPED_SHARE = 0.001;
 
 /** Source warning: clipped samples (0.01 %) at which clipping is audible somewhere in the file. */
 export const CLIPPING_WARN_SHARE = 0.0001;
@@ -29,8 +26,9 @@ export const NOISY_FLOOR_DBFS = -50;
 export const LOW_SNR_DB = 25;
 /** Source warning: integrated loudness below this needs 15 dB or more of gain to reach usual targets (around -20 LUFS). */
 export const QUIET_LOUDNESS_LUFS = -35;
-/** Source warning: less than this share of the file ended up in kept clips. */
-export const LOW_KEPT_SHARE = 0.5;
+/** Source warning: sound lost beyond this (seconds, or share of the source's sound) is worth a warning. */
+export const LOST_SOUND_WARN_SEC = 0.5;
+export const LOST_SOUND_WARN_SHARE = 0.01;
 
 /** Dataset warnings, from the brief: 10–60 minutes of audio, singing at least 50 % and ideally 60–70 %. */
 export const DATASET_MIN_SEC = 10 * 60;
@@ -48,12 +46,16 @@ export interface ClipSpan {
   endSec: number;
 }
 
-export type ScreenVerdict = { keep: true } | { keep: false; reason: 'silence' | 'clipping'; detail: string };
-
-export interface ScreenedClips {
+export interface SlicedClips {
   kept: ClipSpan[];
-  /** Screened-out and too-short clips, in time order. */
+  /** Dropped stretches with their reason and lost sound, in time order. */
   dropped: DroppedClip[];
+  /** Sound in the source and in kept clips (seconds), and what was lost, by reason. */
+  soundSec: number;
+  keptSoundSec: number;
+  lostSoundSec: LostSound;
+  thresholdDb: number;
+  keptWhole: boolean;
 }
 
 /** "72 %", "0.8 %", "0.012 %": two significant digits. */
@@ -85,51 +87,38 @@ function sum(values: readonly number[]): number {
   return values.reduce((total, value) => total + value, 0);
 }
 
-/** Share of the clip's frames whose RMS is below the threshold. */
-function silentShare(analysis: PcmAnalysis, clip: FrameRange, thresholdDb: number): number {
-  const end = Math.min(clip.endFrame, analysis.frameCount);
-  let silent = 0;
-  for (let frame = clip.startFrame; frame < end; frame++) if (analysis.rmsDb[frame]! < thresholdDb) silent++;
-  return silent / Math.max(1, end - clip.startFrame);
+export function noLostSound(): LostSound {
+  return { too_short: 0, silence: 0, clipping: 0 };
 }
 
-/** Share of the clip's samples (all channels) that are clipped. */
-function clippedShare(analysis: PcmAnalysis, clip: FrameRange): number {
-  const { hopSamples, totalFrames, channels, clippedPerHop } = analysis;
-  const end = Math.min(clip.endFrame, clippedPerHop.length);
-  let clipped = 0;
-  for (let hop = clip.startFrame; hop < end; hop++) clipped += clippedPerHop[hop]!;
-  const samples = (Math.min(clip.endFrame * hopSamples, totalFrames) - clip.startFrame * hopSamples) * channels;
-  return clipped / Math.max(1, samples);
+/** Why a stretch was dropped, with the measured figure. */
+function dropDetail(range: DroppedRange, lengthSec: number, opts: { thresholdDb: number; minClipSec: number }): string {
+  if (range.reason === 'silence') return `${formatPercent(range.silentShare)} silence (below ${formatDb(opts.thresholdDb)} dBFS)`;
+  if (range.reason === 'clipping') return `${formatPercent(range.clippedShare)} of samples clipped`;
+  return `${formatSeconds(lengthSec)} with ${formatSeconds(lengthSec * (1 - range.silentShare))} of sound between long silences, too little for a ${opts.minClipSec} s clip`;
 }
 
-/** Whether a clip is worth training on: not mostly silence, not audibly clipped. */
-export function screenClip(analysis: PcmAnalysis, clip: FrameRange, thresholdDb: number): ScreenVerdict {
-  const silence = silentShare(analysis, clip, thresholdDb);
-  if (silence > MAX_SILENT_SHARE) {
-    return { keep: false, reason: 'silence', detail: `${formatPercent(silence)} silence (below ${formatDb(thresholdDb)} dBFS)` };
-  }
-  const clipped = clippedShare(analysis, clip);
-  if (clipped > MAX_CLIPPED_SHARE) return { keep: false, reason: 'clipping', detail: `${formatPercent(clipped)} of samples clipped` };
-  return { keep: true };
-}
-
-/** Screens the slicer's clips and turns its too-short leftovers into dropped clips, all in seconds. */
-export function screenSlices(analysis: PcmAnalysis, slices: SliceResult, opts: { thresholdDb: number; minClipSec: number }): ScreenedClips {
-  const toSeconds = (range: FrameRange): ClipSpan => frameRangeToSeconds(range, analysis.hopSec, analysis.durationSec);
-  const kept: ClipSpan[] = [];
-  const dropped: DroppedClip[] = [];
-  for (const clip of slices.clips) {
-    const verdict = screenClip(analysis, clip, opts.thresholdDb);
-    if (verdict.keep) kept.push(toSeconds(clip));
-    else dropped.push({ ...toSeconds(clip), reason: verdict.reason, detail: verdict.detail });
-  }
-  for (const leftover of slices.dropped) {
-    const span = toSeconds(leftover);
-    dropped.push({ ...span, reason: 'too_short', detail: `${formatSeconds(spanSeconds(span))}, under the ${opts.minClipSec} s minimum` });
-  }
-  dropped.sort((a, b) => a.startSec - b.startSec);
-  return { kept, dropped };
+/** The slicer's clips and drops in seconds, with the sound each holds. */
+export function describeSlices(analysis: PcmAnalysis, slices: SliceResult, opts: { thresholdDb: number; minClipSec: number }): SlicedClips {
+  const { hopSec, durationSec, rmsDb } = analysis;
+  const toSeconds = (range: FrameRange): ClipSpan => frameRangeToSeconds(range, hopSec, durationSec);
+  const soundOf = (range: FrameRange): number => soundFrames(rmsDb, opts.thresholdDb, range) * hopSec;
+  const lostSoundSec = noLostSound();
+  const dropped = slices.dropped.map((range): DroppedClip => {
+    const span = toSeconds(range);
+    const soundSec = soundOf(range);
+    lostSoundSec[range.reason] += soundSec;
+    return { ...span, reason: range.reason, detail: dropDetail(range, spanSeconds(span), opts), soundSec };
+  });
+  return {
+    kept: slices.clips.map(toSeconds),
+    dropped,
+    soundSec: soundOf({ startFrame: 0, endFrame: rmsDb.length }),
+    keptSoundSec: sum(slices.clips.map(soundOf)),
+    lostSoundSec,
+    thresholdDb: opts.thresholdDb,
+    keptWhole: slices.keptWholeShort,
+  };
 }
 
 /** Noise floor (dBFS): the level of the pauses, by minimum statistics over 5 s windows (see levelStatistics). */
@@ -160,27 +149,43 @@ export function lengthDistribution(lengthsSec: readonly number[]): LengthDistrib
   return { count: sorted.length, minSec: sorted[0]!, medianSec: median(sorted), maxSec: sorted[sorted.length - 1]!, histogram };
 }
 
+/** Silence a source needs before its noise floor can be told from its voice. */
+export const MIN_PAUSE_FOR_NOISE_SEC = 0.25;
+/** Levels reported when there is no pause to measure them in: shown as "–", never warned about. */
+const UNMEASURED_LEVELS: LevelStatistics = { noiseFloorDbfs: DB_FLOOR, signalLevelDbfs: DB_FLOOR, snrDb: 0 };
+
 export interface SourceReportInput {
   source: Pick<Source, 'id' | 'path' | 'kind'>;
   analysis: PcmAnalysis;
+  /** The kept clips as they were really cut. */
   kept: readonly ClipSpan[];
-  dropped: readonly DroppedClip[];
+  sliced: Omit<SlicedClips, 'kept'>;
+  /** With --denoise: the levels of the denoised audio. */
+  denoised?: LevelStatistics;
 }
 
-/** What the dropped and trimmed audio was, e.g. "12.0 s clipping, 3.1 s too short, 40.2 s silence between clips". */
-function lossBreakdown(report: SourceQualityReport): string {
-  const byReason = (reason: DroppedClip['reason']): number => sum(report.dropped.filter((clip) => clip.reason === reason).map(spanSeconds));
-  const trimmed = report.durationSec - report.keptSec - report.droppedSec;
-  const parts = [
-    [byReason('clipping'), 'clipping'],
-    [byReason('silence'), 'mostly-silent clips'],
-    [byReason('too_short'), 'too short'],
-    [trimmed, 'silence between clips'],
-  ] as const;
-  return parts
-    .filter(([seconds]) => seconds >= 0.05)
-    .map(([seconds, what]) => `${formatSeconds(seconds)} ${what}`)
-    .join(', ');
+const LOSS_WORDS: Record<DropReason, string> = {
+  too_short: 'in phrases too short for a clip, between long silences',
+  clipping: 'in clipped passages',
+  silence: 'in stretches that were mostly silence',
+};
+
+const LOSS_ADVICE: Record<DropReason, string> = {
+  too_short: 'lower --min-clip (e.g. --min-clip 3) or --min-silence so short phrases can join their neighbours',
+  clipping: 'use a cleaner copy of the clipped passages (an unmastered take or the stems)',
+  silence: 'lower --silence-threshold if quiet singing was taken for silence',
+};
+
+function lostWarning(report: SourceQualityReport): QualityWarning | undefined {
+  const lost = sum(Object.values(report.lostSoundSec));
+  if (lost < LOST_SOUND_WARN_SEC && lost <= report.soundSec * LOST_SOUND_WARN_SHARE) return undefined;
+  const reasons = (Object.keys(report.lostSoundSec) as DropReason[]).filter((reason) => report.lostSoundSec[reason] >= 0.05).sort((a, b) => report.lostSoundSec[b] - report.lostSoundSec[a]);
+  return {
+    code: 'source_sound_lost',
+    scope: report.sourceId,
+    message: `${formatSeconds(lost)} of the ${formatSeconds(report.soundSec)} of sound in ${report.path} is not in any clip (${formatPercent(lost / Math.max(report.soundSec, 1e-9))}): ${reasons.map((reason) => `${formatSeconds(report.lostSoundSec[reason])} ${LOSS_WORDS[reason]}`).join(', ')}.`,
+    suggestion: `The dropped stretches are listed in the report with their times. To keep them: ${reasons.map((reason) => LOSS_ADVICE[reason]).join('; ')}.`,
+  };
 }
 
 function sourceWarnings(report: SourceQualityReport): QualityWarning[] {
@@ -195,14 +200,17 @@ function sourceWarnings(report: SourceQualityReport): QualityWarning[] {
       suggestion: 'Use a cleaner copy (an unmastered take or the stems), record again with lower input gain, or leave this file out: the model learns the distortion.',
     });
   }
-  // A file that is all digital silence has no measurable floor; the low-kept warning covers it.
+  // All digital silence, or no pause at all: no measurable floor.
   const measurable = report.noiseFloorDbfs > DB_FLOOR;
   if (measurable && (report.noiseFloorDbfs > NOISY_FLOOR_DBFS || report.snrDb < LOW_SNR_DB)) {
+    const denoised = report.beforeDenoise !== undefined;
     warnings.push({
       code: 'source_noisy',
       scope,
-      message: `${report.path} is noisy: noise floor ${formatDb(report.noiseFloorDbfs)} dBFS, voice about ${formatDb(report.snrDb)} dB above it (want a floor below ${NOISY_FLOOR_DBFS} dBFS and at least ${LOW_SNR_DB} dB).`,
-      suggestion: 'Try --denoise, or use a cleaner recording of the same material.',
+      message: `${report.path} is noisy${denoised ? ' even after --denoise' : ''}: noise floor ${formatDb(report.noiseFloorDbfs)} dBFS, voice about ${formatDb(report.snrDb)} dB above it (want a floor below ${NOISY_FLOOR_DBFS} dBFS and at least ${LOW_SNR_DB} dB).`,
+      suggestion: denoised
+        ? 'Use a cleaner recording of the same material, or leave this file out: what remains is not steady noise that --denoise can remove.'
+        : 'Try --denoise, or use a cleaner recording of the same material.',
     });
   }
   if (report.loudnessLufs > DB_FLOOR && report.loudnessLufs < QUIET_LOUDNESS_LUFS) {
@@ -213,35 +221,38 @@ function sourceWarnings(report: SourceQualityReport): QualityWarning[] {
       suggestion: 'Normalising it raises its noise by the same amount; use a louder copy if there is one, or record with more input gain (peaks around -6 dBFS).',
     });
   }
-  if (report.durationSec > 0 && report.keptSec / report.durationSec < LOW_KEPT_SHARE) {
-    warnings.push({
-      code: 'source_little_kept',
-      scope,
-      message: `Only ${formatPercent(report.keptSec / report.durationSec)} of ${report.path} was kept (${formatSeconds(report.keptSec)} of ${formatSeconds(report.durationSec)}); the rest: ${lossBreakdown(report) || 'nothing measurable'}.`,
-      suggestion: 'Silence and short phrases are expected in sparse recordings. If singing was lost, check the other warnings for this file, or trim the file to the part with the singer.',
-    });
-  }
+  const lost = lostWarning(report);
+  if (lost !== undefined) warnings.push(lost);
   return warnings;
 }
 
 /** The quality report of one preprocessed source. */
 export function buildSourceReport(input: SourceReportInput): SourceQualityReport {
-  const { source, analysis, kept, dropped } = input;
+  const { source, analysis, kept, sliced, denoised } = input;
   const keptLengths = kept.map(spanSeconds);
-  const levels = levelStatistics(analysis.rmsDb);
+  // Without pauses (a pre-cut take, a held note) the quietest frames are the voice itself: no noise floor to measure.
+  const hasPauses = analysis.durationSec - sliced.soundSec >= MIN_PAUSE_FOR_NOISE_SEC;
+  const recorded = hasPauses ? levelStatistics(analysis.rmsDb) : UNMEASURED_LEVELS;
+  const levels = hasPauses ? (denoised ?? recorded) : UNMEASURED_LEVELS;
   const report: SourceQualityReport = {
     sourceId: source.id,
     path: source.path,
     kind: source.kind,
     durationSec: analysis.durationSec,
     keptSec: sum(keptLengths),
-    droppedSec: sum(dropped.map(spanSeconds)),
+    droppedSec: sum(sliced.dropped.map(spanSeconds)),
+    soundSec: sliced.soundSec,
+    keptSoundSec: sliced.keptSoundSec,
+    lostSoundSec: { ...sliced.lostSoundSec },
+    silenceThresholdDb: sliced.thresholdDb,
+    keptWhole: sliced.keptWhole,
     clips: lengthDistribution(keptLengths),
-    dropped: [...dropped],
+    dropped: [...sliced.dropped],
     clippedShare: analysis.clippedSamples / Math.max(1, analysis.totalFrames * analysis.channels),
     peakDbfs: analysis.peakDbfs,
     noiseFloorDbfs: levels.noiseFloorDbfs,
     snrDb: levels.snrDb,
+    ...(denoised === undefined ? {} : { beforeDenoise: { noiseFloorDbfs: recorded.noiseFloorDbfs, snrDb: recorded.snrDb } }),
     loudnessLufs: analysis.integratedLufs,
     warnings: [],
   };
@@ -336,6 +347,9 @@ export function buildDatasetReport(sourceReports: readonly SourceQualityReport[]
   const keptSec = sum(sourceReports.map((report) => report.keptSec));
   const singingSec = keptSecOfKind(sourceReports, 'singing');
   const speechSec = keptSecOfKind(sourceReports, 'speech');
+  const lostSoundSec = noLostSound();
+  for (const report of sourceReports) for (const reason of Object.keys(lostSoundSec) as DropReason[]) lostSoundSec[reason] += report.lostSoundSec[reason];
+  const keptWhole = sourceReports.filter((report) => report.keptWhole);
   return {
     generatedAt: now.toISOString(),
     settings,
@@ -344,6 +358,9 @@ export function buildDatasetReport(sourceReports: readonly SourceQualityReport[]
       durationSec,
       keptSec,
       droppedSec: sum(sourceReports.map((report) => report.droppedSec)),
+      soundSec: sum(sourceReports.map((report) => report.soundSec)),
+      keptSoundSec: sum(sourceReports.map((report) => report.keptSoundSec)),
+      lostSoundSec,
       clips: mergeLengthDistributions(sourceReports.map((report) => report.clips)),
       singingSec,
       speechSec,
@@ -351,6 +368,20 @@ export function buildDatasetReport(sourceReports: readonly SourceQualityReport[]
       // Weighted by duration: the reports keep shares, not sample counts.
       clippedShare: durationSec > 0 ? sum(sourceReports.map((report) => report.clippedShare * report.durationSec)) / durationSec : 0,
     },
-    warnings: datasetMixWarnings({ singingSec, speechSec }),
+    warnings: [...datasetMixWarnings({ singingSec, speechSec }), ...keptWholeNotes(keptWhole, settings)],
   };
+}
+
+/** Sources shorter than a clip are kept whole: one note for all of them, since a pre-cut dataset has hundreds. */
+function keptWholeNotes(reports: readonly SourceQualityReport[], settings: PreprocessSettings): QualityWarning[] {
+  if (reports.length === 0) return [];
+  const names = reports.slice(0, 3).map((report) => report.path).join(', ') + (reports.length > 3 ? ', …' : '');
+  return [
+    {
+      code: 'sources_kept_whole',
+      scope: 'dataset',
+      message: `${countOf(reports.length, 'source')} shorter than the ${settings.minClipSec} s minimum kept whole as one clip each, nothing cut (${formatSeconds(sum(reports.map((report) => report.keptSec)))}: ${names}).`,
+      suggestion: 'Nothing was lost: pre-cut takes are trained on as they are. A take under about 1 s adds little; leave such files out if there are many.',
+    },
+  ];
 }

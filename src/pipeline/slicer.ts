@@ -1,20 +1,31 @@
 /**
  * Segmentation of a source into training clips from its frame RMS map (PcmAnalysis.rmsDb). Pure: no audio, no I/O.
  *
- * Step 1 follows the algorithm of openvpi/audio-slicer's slicer2 (re-implemented, not copied): a silence long enough
- * (≥ minInterval) after a clip long enough (≥ minClip) becomes a cut at its quietest frame; silence longer than
- * maxSilenceKept is trimmed to at most that much on each side; a long leading silence and a trailing silence are dropped.
- * Step 2 adds what slicer2 lacks, a maximum length: a piece longer than maxClip is split at its quietest frame among the
- * positions that leave both parts at least minClip long, recursively.
- * Pieces shorter than minClip are returned as dropped ('too_short').
+ * The aim is to keep every second the singer sang. Silences (frames below the threshold for at least minSilence) are
+ * the only places a clip may end, at the quietest frame of the silence; silence longer than twice maxSilenceKept is
+ * trimmed to at most that much on each side. Consecutive voiced stretches, with the breaths and short pauses between
+ * them, are grouped into clips of minClip..maxClip: which silences become cuts is chosen by dynamic programming so that
+ * as little sound as possible is lost, long pauses stay out of clips, and clips are few and long. A stretch longer than
+ * maxClip with no silence is split at its quietest frames. A clip too short on its own may take in the silence around
+ * it to reach minClip; a source shorter than minClip altogether is kept whole and reported as such.
+ *
+ * Clips that would be mostly silence or audibly clipped are dropped with their reason; the choice of cuts already
+ * tries to keep clean phrases out of such clips.
  */
-import { levelStatistics } from './analysis.js';
+import { DB_FLOOR, levelStatistics } from './analysis.js';
 
 export const DEFAULT_SILENCE_THRESHOLD_DB = -40;
-export const DEFAULT_MIN_INTERVAL_SEC = 0.3;
+/** Shortest silence that may become a cut: shorter dips (consonants, quick breaths) always stay inside a clip. */
+export const DEFAULT_MIN_SILENCE_SEC = 0.3;
 export const DEFAULT_MAX_SILENCE_KEPT_SEC = 0.5;
 /** suggestSilenceThreshold keeps the threshold this far above the noise floor, so noise never reads as sound. */
 export const NOISE_MARGIN_DB = 10;
+/** suggestSilenceThreshold keeps the threshold at least this far below the typical singing level. */
+export const SIGNAL_MARGIN_DB = 20;
+/** A clip is dropped as silence when more than this share of its frames is below the silence threshold. */
+export const MAX_SILENT_SHARE = 0.6;
+/** A clip is dropped as clipped when more than this share of its samples is clipped (0.1 %). */
+export const MAX_CLIPPED_SHARE = 0.001;
 
 /** Half-open range of RMS frames [startFrame, endFrame); frame i is the instant i × hop. */
 export interface FrameRange {
@@ -30,21 +41,33 @@ export interface SlicerOptions {
   minClipSec: number;
   maxClipSec: number;
   /** Shortest silence that may become a cut. Default 0.3 s. */
-  minIntervalSec?: number;
+  minSilenceSec?: number;
   /** Most silence kept at either side of a cut. Default 0.5 s. */
   maxSilenceKeptSec?: number;
+  /** Clipped samples (all channels) per frame (PcmAnalysis.clippedPerHop) and samples per frame, for the clipping screen. */
+  clipping?: { perFrame: ArrayLike<number>; samplesPerFrame: number };
+}
+
+export type SliceDropReason = 'too_short' | 'silence' | 'clipping';
+
+export interface DroppedRange extends FrameRange {
+  reason: SliceDropReason;
+  /** Share (0..1) of the range's frames below the threshold. */
+  silentShare: number;
+  /** Share (0..1) of the range's samples that are clipped. */
+  clippedShare: number;
 }
 
 export interface SliceResult {
   clips: FrameRange[];
-  dropped: (FrameRange & { reason: 'too_short' })[];
+  dropped: DroppedRange[];
+  /** The whole source is shorter than minClip and was kept as one clip. */
+  keptWholeShort: boolean;
 }
 
 interface FrameSettings {
   threshold: number;
-  /** slicer2's min_length: a cut is made only once the current clip is this long. */
-  minLength: number;
-  minInterval: number;
+  minSilence: number;
   maxSilenceKept: number;
   /** Shortest clip kept: ceil, so a kept clip is never under minClipSec. */
   minClip: number;
@@ -61,20 +84,18 @@ function frameSettings(opts: SlicerOptions): FrameSettings {
     thresholdDb = DEFAULT_SILENCE_THRESHOLD_DB,
     minClipSec,
     maxClipSec,
-    minIntervalSec = DEFAULT_MIN_INTERVAL_SEC,
+    minSilenceSec = DEFAULT_MIN_SILENCE_SEC,
     maxSilenceKeptSec = DEFAULT_MAX_SILENCE_KEPT_SEC,
   } = opts;
   if (!(hopSec > 0)) throw new RangeError(`hopSec must be positive, got ${hopSec}`);
-  // slicer2's own constraints, plus a sane maximum.
-  if (!(minClipSec >= minIntervalSec && minIntervalSec >= hopSec)) {
-    throw new RangeError(`need minClipSec (${minClipSec}) ≥ minIntervalSec (${minIntervalSec}) ≥ hopSec (${hopSec})`);
+  if (!(minClipSec >= minSilenceSec && minSilenceSec >= hopSec)) {
+    throw new RangeError(`need minClipSec (${minClipSec}) ≥ minSilenceSec (${minSilenceSec}) ≥ hopSec (${hopSec})`);
   }
   if (!(maxSilenceKeptSec >= hopSec)) throw new RangeError(`need maxSilenceKeptSec (${maxSilenceKeptSec}) ≥ hopSec (${hopSec})`);
   if (!(maxClipSec >= minClipSec)) throw new RangeError(`need maxClipSec (${maxClipSec}) ≥ minClipSec (${minClipSec})`);
   return {
     threshold: thresholdDb,
-    minLength: Math.round(minClipSec / hopSec),
-    minInterval: Math.round(minIntervalSec / hopSec),
+    minSilence: Math.round(minSilenceSec / hopSec),
     maxSilenceKept: Math.round(maxSilenceKeptSec / hopSec),
     minClip: Math.ceil(minClipSec / hopSec - FRAME_EPSILON),
     maxClip: Math.floor(maxClipSec / hopSec + FRAME_EPSILON),
@@ -123,108 +144,218 @@ class RangeMinimum {
   }
 }
 
-/** Step 1 (slicer2): the silent stretches to remove, as [from, to) frame pairs in order. */
-function silencesToRemove(rmsDb: Float32Array, minimum: RangeMinimum, s: FrameSettings): [number, number][] {
-  const total = rmsDb.length;
-  const removed: [number, number][] = [];
-  let silenceStart: number | undefined;
-  let clipStart = 0;
-  for (let i = 0; i < total; i++) {
-    if (rmsDb[i]! < s.threshold) {
-      silenceStart ??= i;
-      continue;
-    }
-    if (silenceStart === undefined) continue;
-    const isLeadingSilence = silenceStart === 0 && i > s.maxSilenceKept;
-    const needsCut = i - silenceStart >= s.minInterval && i - clipStart >= s.minLength;
-    if (!isLeadingSilence && !needsCut) {
-      silenceStart = undefined;
-      continue;
-    }
-    const silence = i - silenceStart;
-    if (silence <= s.maxSilenceKept) {
-      // Short silence: a single cut at its quietest frame.
-      const cut = minimum.quietest(silenceStart, i + 1);
-      removed.push(silenceStart === 0 ? [0, cut] : [cut, cut]);
-      clipStart = cut;
-    } else {
-      // Long silence: keep at most maxSilenceKept after the clip before and before the clip after.
-      const left = minimum.quietest(silenceStart, silenceStart + s.maxSilenceKept + 1);
-      const right = minimum.quietest(i - s.maxSilenceKept, i + 1);
-      if (silenceStart === 0) {
-        removed.push([0, right]);
-        clipStart = right;
-      } else if (silence <= 2 * s.maxSilenceKept) {
-        // The two kept margins overlap: also consider the quietest frame of the overlap.
-        const middle = minimum.quietest(i - s.maxSilenceKept, silenceStart + s.maxSilenceKept + 1);
-        removed.push([Math.min(left, middle), Math.max(right, middle)]);
-        clipStart = Math.max(right, middle);
-      } else {
-        removed.push([left, right]);
-        clipStart = right;
-      }
-    }
-    silenceStart = undefined;
-  }
-  if (silenceStart !== undefined && total - silenceStart >= s.minInterval) {
-    const cut = minimum.quietest(silenceStart, Math.min(total, silenceStart + s.maxSilenceKept) + 1);
-    removed.push([cut, total]);
-  }
-  return removed;
+/**
+ * A place where one clip may end and the next begin. `end` is where the clip before it ends, `start` where the clip after
+ * it starts (equal for a single cut; apart when the silence between them is trimmed). A clip too short on its own may
+ * extend past `end` by up to `roomAfterEnd` frames and before `start` by up to `roomBeforeStart`, into silence.
+ */
+interface Cut {
+  end: number;
+  start: number;
+  roomAfterEnd: number;
+  roomBeforeStart: number;
+  /** Silence beyond a natural pause that a clip spanning this cut would hold (frames); 0 for cuts inside sound. */
+  excessSilence: number;
 }
 
-/** The sounding pieces between the removed silences. */
-function piecesBetween(total: number, removed: [number, number][]): FrameRange[] {
-  const pieces: FrameRange[] = [];
-  let start = 0;
-  for (const [from, to] of removed) {
-    if (from > start) pieces.push({ startFrame: start, endFrame: from });
-    start = Math.max(start, to);
+/** Pauses up to this long sit naturally inside a clip; longer silence inside a clip costs (see clipCost). */
+const NATURAL_PAUSE_SEC = 1;
+
+/** The silent runs long enough to cut in, plus leading and trailing silence of any length, as [from, to) pairs. */
+function silences(rmsDb: Float32Array, s: FrameSettings): [number, number][] {
+  const runs: [number, number][] = [];
+  let start: number | undefined;
+  for (let i = 0; i <= rmsDb.length; i++) {
+    const silent = i < rmsDb.length && rmsDb[i]! < s.threshold;
+    if (silent) {
+      start ??= i;
+      continue;
+    }
+    if (start !== undefined && (i - start >= s.minSilence || start === 0 || i === rmsDb.length)) runs.push([start, i]);
+    start = undefined;
   }
-  if (start < total) pieces.push({ startFrame: start, endFrame: total });
-  return pieces;
+  return runs;
+}
+
+/** The cuts the silences offer: the source's start and end, and one per silence between sounds. */
+function silenceCuts(rmsDb: Float32Array, minimum: RangeMinimum, s: FrameSettings, hopSec: number): Cut[] {
+  const total = rmsDb.length;
+  const natural = Math.round(NATURAL_PAUSE_SEC / hopSec);
+  const runs = silences(rmsDb, s);
+  const cuts: Cut[] = [];
+  const leading = runs[0]?.[0] === 0 ? runs.shift()! : undefined;
+  const trailing = runs.at(-1)?.[1] === total ? runs.pop()! : undefined;
+  // The start: a long leading silence keeps at most maxSilenceKept before the first sound, more only to reach minClip.
+  const firstSound = leading?.[1] ?? 0;
+  const start = firstSound <= s.maxSilenceKept ? 0 : minimum.quietest(firstSound - s.maxSilenceKept, firstSound);
+  cuts.push({ end: 0, start, roomAfterEnd: 0, roomBeforeStart: start, excessSilence: 0 });
+  for (const [from, to] of runs) {
+    if (to - from <= 2 * s.maxSilenceKept) {
+      const cut = minimum.quietest(from, to);
+      cuts.push({ end: cut, start: cut, roomAfterEnd: 0, roomBeforeStart: 0, excessSilence: Math.max(0, to - from - natural) });
+    } else {
+      const end = minimum.quietest(from, from + s.maxSilenceKept);
+      const start = minimum.quietest(to - s.maxSilenceKept, to);
+      const middle = Math.floor((from + to) / 2);
+      cuts.push({ end, start, roomAfterEnd: Math.max(0, middle - end), roomBeforeStart: Math.max(0, start - middle), excessSilence: Math.max(0, to - from - natural) });
+    }
+  }
+  const lastSound = trailing?.[0] ?? total;
+  const end = total - lastSound <= s.maxSilenceKept ? total : minimum.quietest(lastSound, lastSound + s.maxSilenceKept);
+  cuts.push({ end, start: total, roomAfterEnd: total - end, roomBeforeStart: 0, excessSilence: 0 });
+  return cuts;
 }
 
 /**
- * Where to split a piece longer than maxClip: its quietest frame among those leaving both parts at least minClip long.
- * When the piece is too short for that (only when maxClip < 2 × minClip, e.g. 9 s with clips of 5–8 s), the quietest
- * frame that makes the first part a valid clip; the remainder is split again or dropped as too short.
+ * Where to split a stretch longer than maxClip: its quietest frame among those leaving both parts at least minClip long.
+ * When the stretch is too short for that (only when maxClip < 2 × minClip, e.g. 9 s with clips of 5–8 s), the quietest
+ * frame that makes the first part a valid clip.
  */
-function splitFrame(piece: FrameRange, minimum: RangeMinimum, s: FrameSettings): number {
-  const { startFrame: start, endFrame: end } = piece;
-  const from = start + s.minClip;
-  const to = end - s.minClip >= from ? end - s.minClip + 1 : start + s.maxClip + 1;
-  return minimum.quietest(from, to);
+function splitFrame(from: number, to: number, minimum: RangeMinimum, s: FrameSettings): number {
+  const first = from + s.minClip;
+  const last = to - s.minClip >= first ? to - s.minClip + 1 : from + s.maxClip + 1;
+  return minimum.quietest(first, last);
 }
 
-/** Step 2: splits pieces longer than maxClip at their quietest frames, recursively (with a stack), in order. */
-function splitLongPiece(piece: FrameRange, minimum: RangeMinimum, s: FrameSettings): FrameRange[] {
-  const clips: FrameRange[] = [];
-  const pending = [piece];
-  while (pending.length > 0) {
-    const current = pending.pop()!;
-    if (current.endFrame - current.startFrame <= s.maxClip) {
-      clips.push(current);
-      continue;
+/** Cuts inside sound, at the quietest frames, so that no stretch between two cuts is longer than maxClip. */
+function withForcedCuts(cuts: Cut[], minimum: RangeMinimum, s: FrameSettings): Cut[] {
+  const result: Cut[] = [cuts[0]!];
+  for (const next of cuts.slice(1)) {
+    const inner: number[] = [];
+    const pending: [number, number][] = [[result.at(-1)!.start, next.end]];
+    while (pending.length > 0) {
+      const [from, to] = pending.pop()!;
+      if (to - from <= s.maxClip) continue;
+      const cut = splitFrame(from, to, minimum, s);
+      inner.push(cut);
+      pending.push([from, cut], [cut, to]);
     }
-    const cut = splitFrame(current, minimum, s);
-    pending.push({ startFrame: cut, endFrame: current.endFrame }, { startFrame: current.startFrame, endFrame: cut });
+    for (const cut of inner.sort((a, b) => a - b)) result.push({ end: cut, start: cut, roomAfterEnd: 0, roomBeforeStart: 0, excessSilence: 0 });
+    result.push(next);
   }
-  return clips;
+  return result;
+}
+
+/** Running totals over frames, so that any clip's sound and clipping are known in constant time. */
+class FrameTotals {
+  readonly sound: Int32Array;
+  readonly clipped: Float64Array | undefined;
+
+  constructor(rmsDb: Float32Array, threshold: number, clipping: SlicerOptions['clipping']) {
+    this.sound = new Int32Array(rmsDb.length + 1);
+    for (let i = 0; i < rmsDb.length; i++) this.sound[i + 1] = this.sound[i]! + (rmsDb[i]! >= threshold ? 1 : 0);
+    if (clipping !== undefined) {
+      this.clipped = new Float64Array(rmsDb.length + 1);
+      for (let i = 0; i < rmsDb.length; i++) this.clipped[i + 1] = this.clipped[i]! + (clipping.perFrame[i] ?? 0);
+    }
+  }
+
+  soundIn(from: number, to: number): number {
+    return this.sound[to]! - this.sound[from]!;
+  }
+
+  clippedIn(from: number, to: number): number {
+    return this.clipped === undefined ? 0 : this.clipped[to]! - this.clipped[from]!;
+  }
+}
+
+type Verdict = { keep: true; range: FrameRange } | { keep: false; range: FrameRange; reason: SliceDropReason; silentShare: number; clippedShare: number } | { empty: true };
+
+// Costs in frames of lost sound: losing sound outweighs everything else; then long silence inside clips, then more clips.
+const LOST_SOUND_COST = 1000;
+const EXCESS_SILENCE_COST = 1;
+const CLIP_COST = 20;
+
+interface Segmenter {
+  cuts: Cut[];
+  totals: FrameTotals;
+  s: FrameSettings;
+  samplesPerFrame: number;
+  total: number;
+}
+
+/** What becomes of the sound between cuts a and b: a clip (extended into silence if it needs to), dropped, or nothing. */
+function judge(g: Segmenter, a: number, b: number): Verdict {
+  const from = g.cuts[a]!.start;
+  const to = g.cuts[b]!.end;
+  const sound = g.totals.soundIn(from, to);
+  if (sound === 0) return { empty: true };
+  const length = to - from;
+  const shares = (range: FrameRange): { silentShare: number; clippedShare: number } => {
+    const frames = Math.max(1, range.endFrame - range.startFrame);
+    return {
+      silentShare: 1 - g.totals.soundIn(range.startFrame, range.endFrame) / frames,
+      clippedShare: g.totals.clippedIn(range.startFrame, range.endFrame) / (frames * g.samplesPerFrame),
+    };
+  };
+  const need = Math.max(0, g.s.minClip - length);
+  const roomBefore = g.cuts[a]!.roomBeforeStart;
+  const roomAfter = g.cuts[b]!.roomAfterEnd;
+  if (need > roomBefore + roomAfter) {
+    if (a === 0 && b === g.cuts.length - 1) return { keep: true, range: { startFrame: 0, endFrame: g.total } };
+    return { keep: false, range: { startFrame: from, endFrame: to }, reason: 'too_short', ...shares({ startFrame: from, endFrame: to }) };
+  }
+  const after = Math.min(roomAfter, Math.max(need - roomBefore, Math.ceil(need / 2)));
+  const range = { startFrame: from - (need - after), endFrame: to + after };
+  const measured = shares(range);
+  // Mostly silence only because it had to borrow silence to reach minClip: the phrase itself was too short.
+  if (measured.silentShare > MAX_SILENT_SHARE) return { keep: false, range, reason: need > 0 ? 'too_short' : 'silence', ...measured };
+  if (measured.clippedShare > MAX_CLIPPED_SHARE) return { keep: false, range, reason: 'clipping', ...measured };
+  return { keep: true, range };
+}
+
+function cost(g: Segmenter, a: number, b: number, verdict: Verdict, excessPrefix: Float64Array): number {
+  if ('empty' in verdict) return 0;
+  if (!verdict.keep) return LOST_SOUND_COST * g.totals.soundIn(g.cuts[a]!.start, g.cuts[b]!.end);
+  return CLIP_COST + EXCESS_SILENCE_COST * (excessPrefix[b]! - excessPrefix[a + 1]!);
 }
 
 /** Cuts an RMS map into clips of minClipSec..maxClipSec at silences (and, failing those, at the quietest points). */
 export function sliceByRms(rmsDb: Float32Array, opts: SlicerOptions): SliceResult {
-  const settings = frameSettings(opts);
+  const s = frameSettings(opts);
+  const totals = new FrameTotals(rmsDb, s.threshold, opts.clipping);
+  if (totals.soundIn(0, rmsDb.length) === 0) return { clips: [], dropped: [], keptWholeShort: false };
   const minimum = new RangeMinimum(rmsDb);
-  const result: SliceResult = { clips: [], dropped: [] };
-  for (const piece of piecesBetween(rmsDb.length, silencesToRemove(rmsDb, minimum, settings))) {
-    for (const clip of splitLongPiece(piece, minimum, settings)) {
-      if (clip.endFrame - clip.startFrame >= settings.minClip) result.clips.push(clip);
-      else result.dropped.push({ ...clip, reason: 'too_short' });
+  const cuts = withForcedCuts(silenceCuts(rmsDb, minimum, s, opts.hopSec), minimum, s);
+  const g: Segmenter = { cuts, totals, s, samplesPerFrame: opts.clipping?.samplesPerFrame ?? 1, total: rmsDb.length };
+  // excessPrefix[i]: excess silence of cuts 0..i−1, so a clip from cut a to cut b holds excessPrefix[b] − excessPrefix[a + 1].
+  const excessPrefix = new Float64Array(cuts.length + 1);
+  cuts.forEach((cut, i) => (excessPrefix[i + 1] = excessPrefix[i]! + cut.excessSilence));
+  const best = new Float64Array(cuts.length).fill(Infinity);
+  const from = new Int32Array(cuts.length);
+  const verdicts: Verdict[] = new Array<Verdict>(cuts.length);
+  best[0] = 0;
+  for (let b = 1; b < cuts.length; b++) {
+    for (let a = b - 1; a >= 0; a--) {
+      // Past the longest clip only the neighbouring cut remains possible (forced cuts keep that one within maxClip).
+      if (a < b - 1 && cuts[b]!.end - cuts[a]!.start > s.maxClip) break;
+      const verdict = judge(g, a, b);
+      const total = best[a]! + cost(g, a, b, verdict, excessPrefix);
+      if (total < best[b]!) {
+        best[b] = total;
+        from[b] = a;
+        verdicts[b] = verdict;
+      }
     }
   }
+  const chosen: Verdict[] = [];
+  for (let b = cuts.length - 1; b > 0; b = from[b]!) chosen.push(verdicts[b]!);
+  const result: SliceResult = { clips: [], dropped: [], keptWholeShort: false };
+  for (const verdict of chosen.reverse()) {
+    if ('empty' in verdict) continue;
+    if (verdict.keep) result.clips.push(verdict.range);
+    else result.dropped.push({ ...verdict.range, reason: verdict.reason, silentShare: verdict.silentShare, clippedShare: verdict.clippedShare });
+  }
+  const only = result.clips[0];
+  result.keptWholeShort = result.clips.length === 1 && only !== undefined && only.endFrame - only.startFrame < s.minClip;
   return result;
+}
+
+/** Frames of sound (at or above the threshold) inside a range. */
+export function soundFrames(rmsDb: Float32Array, thresholdDb: number, range: FrameRange): number {
+  let count = 0;
+  for (let frame = range.startFrame; frame < Math.min(range.endFrame, rmsDb.length); frame++) if (rmsDb[frame]! >= thresholdDb) count++;
+  return count;
 }
 
 /**
@@ -239,14 +370,17 @@ export function frameRangeToSeconds(range: FrameRange, hopSec: number, durationS
 }
 
 /**
- * A silence threshold for this recording: the −40 dBFS default, raised to NOISE_MARGIN_DB above the noise floor when the
- * floor is higher (live recordings, hiss, room noise) so pauses still read as silence, but never above halfway between
- * the noise floor and the singing level, so quiet singing is not taken for silence.
+ * A silence threshold for this recording: −40 dBFS, lowered for a quiet recording so it stays SIGNAL_MARGIN_DB under the
+ * typical singing level, and raised to NOISE_MARGIN_DB above the noise floor when the floor is higher (live recordings,
+ * hiss, room noise) so pauses still read as silence, but never above halfway between the noise floor and the singing
+ * level, so quiet singing is not taken for silence.
  *
  * The floor comes from levelStatistics, which needs a pause or breath in a quarter of the 5 s windows; a recording with
  * even fewer (minutes of unbroken singing) can get a threshold inside its quiet singing.
  */
 export function suggestSilenceThreshold(rmsDb: Float32Array): number {
   const { noiseFloorDbfs: floor, signalLevelDbfs: signal } = levelStatistics(rmsDb);
-  return Math.max(DEFAULT_SILENCE_THRESHOLD_DB, Math.min(floor + NOISE_MARGIN_DB, (floor + signal) / 2));
+  if (signal <= DB_FLOOR) return DEFAULT_SILENCE_THRESHOLD_DB;
+  const base = Math.min(DEFAULT_SILENCE_THRESHOLD_DB, signal - SIGNAL_MARGIN_DB);
+  return Math.max(base, Math.min(floor + NOISE_MARGIN_DB, (floor + signal) / 2));
 }

@@ -15,7 +15,8 @@ import { ingest } from './ingest.js';
 import { findActiveJob, ledger, recordAdopted, recordSubmitted, recordSubmitting, updateJob, type LedgerJob, recordSuperseded } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from './models.js';
-import { DEFAULT_PREPROCESS_SETTINGS, preprocess } from './preprocess.js';
+import { preprocess, type PreprocessResult } from './preprocess.js';
+import { DATASET_MIN_SEC, MIN_SINGING_SHARE } from './quality.js';
 import { writeTar } from './tar.js';
 import type { DatasetQualityReport, Manifest, QualityWarning, TrainingSampleRate } from './types.js';
 import { followJob } from './follow.js';
@@ -91,7 +92,10 @@ export type TrainEvent =
 
 export interface TrainOptions {
   projectDir: string;
-  settings: TrainSettings;
+  /** Without a sample rate, the project's clips keep the rate of its last preprocess. */
+  settings: Omit<TrainSettings, 'sampleRate'> & { sampleRate?: TrainingSampleRate };
+  /** Train even when the dataset is below the brief's minimums (see DatasetVerdict). */
+  force: boolean;
   backend: Backend | undefined;
   pricePerHour: number;
   tools: FfmpegTools;
@@ -102,8 +106,30 @@ export interface TrainOptions {
   onEvent?: (event: TrainEvent) => void;
 }
 
+/** Whether the dataset meets the brief's minimums (10 minutes of clips, at least half of them singing). */
+export interface DatasetVerdict {
+  ok: boolean;
+  /** What falls short, each with its figure; empty when ok. */
+  problems: string[];
+  /** Trained anyway (--force) although problems were found. */
+  forced: boolean;
+}
+
+export function datasetVerdict(dataset: Pick<DatasetInfo, 'seconds' | 'singingSec'>, force: boolean): DatasetVerdict {
+  const problems: string[] = [];
+  if (dataset.seconds < DATASET_MIN_SEC) problems.push(`${(dataset.seconds / 60).toFixed(1)} min of clips, the brief's minimum is ${DATASET_MIN_SEC / 60} min`);
+  const singingShare = dataset.seconds > 0 ? dataset.singingSec / dataset.seconds : 0;
+  if (singingShare < MIN_SINGING_SHARE) problems.push(`singing is ${Math.round(singingShare * 100)} % of the clips, the brief's minimum is ${MIN_SINGING_SHARE * 100} %`);
+  return { ok: problems.length === 0, problems, forced: force && problems.length > 0 };
+}
+
 export interface TrainResult {
   dryRun: boolean;
+  /** The settings trained with (the sample rate resolved from the project when not given). */
+  settings: TrainSettings;
+  verdict: DatasetVerdict;
+  /** The clips were re-cut for this run, with why (a sample rate other than the project's). */
+  recut?: string;
   /** The same name, clips and settings were trained before: that model is returned and nothing is sent. */
   alreadyTrained?: boolean;
   runId: string;
@@ -118,7 +144,7 @@ export interface TrainResult {
   costUsd?: number;
 }
 
-async function prepareData(options: TrainOptions): Promise<DatasetQualityReport> {
+async function prepareData(options: TrainOptions): Promise<PreprocessResult> {
   const { projectDir } = options;
   options.onEvent?.({ type: 'stage', message: 'bringing ingest and preprocess up to date' });
   try {
@@ -129,7 +155,8 @@ async function prepareData(options: TrainOptions): Promise<DatasetQualityReport>
   }
   const result = await preprocess({
     projectDir,
-    settings: { ...DEFAULT_PREPROCESS_SETTINGS, ...((await readManifest(projectDir))?.preprocess.settings ?? {}), sampleRate: options.settings.sampleRate },
+    // Every other setting is the project's own, from its last preprocess.
+    settings: options.settings.sampleRate === undefined ? {} : { sampleRate: options.settings.sampleRate },
     tools: options.tools,
     concurrency: options.concurrency,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -139,7 +166,7 @@ async function prepareData(options: TrainOptions): Promise<DatasetQualityReport>
       suggestion: `See voicestudio preprocess ${projectDir}; fix or remove those files before paying for training.`,
     });
   }
-  return result.report;
+  return result;
 }
 
 /** Packs the project's clips into an uncompressed tar (FLAC is already compressed), the same bytes for the same clips. */
@@ -173,6 +200,13 @@ async function packDataset(projectDir: string, report: DatasetQualityReport, sig
   };
 }
 
+export function insufficientDataset(projectDir: string, verdict: DatasetVerdict): VoicestudioError {
+  return new VoicestudioError(ErrorCode.DatasetInsufficient, `The dataset is below the brief's minimums: ${verdict.problems.join('; ')}. Nothing was uploaded.`, {
+    subject: projectDir,
+    suggestion: `Add recordings (voicestudio ingest ${projectDir} FILES; --kind speech for speech), see what preprocess kept in ${projectDir}/.voicestudio/quality-report.json, or train anyway with --force.`,
+  });
+}
+
 /** A model this project already trained from the same run and settings, still present in the manifest. */
 function finishedTraining(manifest: Manifest, runId: string, settings: TrainSettings): { jobId: string; model: ModelVersion } | undefined {
   for (const job of ledger(manifest).filter((j) => j.task === 'train' && j.key === runId && j.status === 'COMPLETED').reverse()) {
@@ -203,15 +237,30 @@ export function trainInput(settings: TrainSettings, runId: string, datasetSha256
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { projectDir, settings } = options;
-  checkModelName(settings.name);
-  const report = await prepareData(options);
+  const { projectDir } = options;
+  checkModelName(options.settings.name);
+  const lastRate = (await readManifest(projectDir))?.preprocess.settings?.sampleRate;
+  const prepared = await prepareData(options);
+  const report = prepared.report;
+  const settings: TrainSettings = { ...options.settings, sampleRate: prepared.settings.sampleRate };
+  const recut = lastRate !== undefined && lastRate !== settings.sampleRate ? `the clips were re-cut at ${settings.sampleRate} Hz (the project's were at ${lastRate} Hz)` : undefined;
   options.onEvent?.({ type: 'stage', message: 'packing the clips' });
   const dataset = await packDataset(projectDir, report, options.signal);
   const runId = trainingRunId(settings.name, dataset.sha256);
   const estimate = estimateTraining(dataset.seconds, settings.epochs, options.pricePerHour);
-  const base: TrainResult = { dryRun: options.dryRun, runId, dataset, estimate, warnings: [...report.sources.flatMap((s) => s.warnings), ...report.warnings] };
+  const verdict = datasetVerdict(dataset, options.force);
+  const base: TrainResult = {
+    dryRun: options.dryRun,
+    settings,
+    verdict,
+    ...(recut === undefined ? {} : { recut }),
+    runId,
+    dataset,
+    estimate,
+    warnings: [...report.sources.flatMap((s) => s.warnings), ...report.warnings],
+  };
   if (options.dryRun) return base;
+  if (!verdict.ok && !options.force) throw insufficientDataset(projectDir, verdict);
   const backend = options.backend;
   if (backend === undefined) throw new VoicestudioError(ErrorCode.Config, 'No backend to train on.', { suggestion: 'Set RUNPOD_ENDPOINT_ID and RUNPOD_API_KEY, or use --backend local.' });
 

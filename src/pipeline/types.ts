@@ -49,6 +49,10 @@ export interface PreprocessSettings {
   targetLufs: number;
   minClipSec: number;
   maxClipSec: number;
+  /** Frames below this (dBFS) are silence; 'auto' derives it from the recording's levels (suggestSilenceThreshold). */
+  silenceThresholdDb: number | 'auto';
+  /** Shortest silence (ms) where a clip may be cut; shorter pauses and breaths stay inside clips. */
+  minSilenceMs: number;
 }
 
 export type DropReason = 'silence' | 'clipping' | 'too_short';
@@ -59,7 +63,12 @@ export interface DroppedClip {
   reason: DropReason;
   /** Human explanation with the measured figure, e.g. "2.4 % of samples clipped". */
   detail: string;
+  /** Seconds of sound (not silence) in the dropped stretch: what was lost. */
+  soundSec: number;
 }
+
+/** Seconds of sound that did not reach a clip, by reason. */
+export type LostSound = Record<DropReason, number>;
 
 export interface QualityWarning {
   code: string;
@@ -85,13 +94,26 @@ export interface SourceQualityReport {
   durationSec: number;
   keptSec: number;
   droppedSec: number;
+  /** Seconds of sound (frames at or above silenceThresholdDb) in the source. */
+  soundSec: number;
+  /** Seconds of that sound inside kept clips. */
+  keptSoundSec: number;
+  /** Seconds of sound lost, by reason: soundSec = keptSoundSec + the sum of these. */
+  lostSoundSec: LostSound;
+  /** The silence threshold used for this source (dBFS). */
+  silenceThresholdDb: number;
+  /** The source is shorter than the minimum clip length and was kept whole as one clip. */
+  keptWhole: boolean;
   clips: LengthDistribution;
   dropped: DroppedClip[];
   /** Share (0..1) of samples at or near full scale in the original. */
   clippedShare: number;
   peakDbfs: number;
+  /** After denoising when --denoise was on (see beforeDenoise). */
   noiseFloorDbfs: number;
   snrDb: number;
+  /** With --denoise: the figures of the source as recorded. */
+  beforeDenoise?: { noiseFloorDbfs: number; snrDb: number };
   loudnessLufs: number;
   warnings: QualityWarning[];
 }
@@ -104,6 +126,9 @@ export interface DatasetQualityReport {
     durationSec: number;
     keptSec: number;
     droppedSec: number;
+    soundSec: number;
+    keptSoundSec: number;
+    lostSoundSec: LostSound;
     clips: LengthDistribution;
     singingSec: number;
     speechSec: number;

@@ -64,7 +64,7 @@ describe('ingest', () => {
     expect(result.summary.singingSec).toBeCloseTo(118, 0);
 
     const manifest = await manifestOf(project);
-    expect(manifest.version).toBe(1);
+    expect(manifest.version).toBe(2);
     const verse = manifest.sources.find((s) => s.path === 'takes/verse.wav');
     expect(verse).toMatchObject({ kind: 'singing', sampleRate: 44100, channels: 2, codec: 'pcm_s16le' });
     expect(verse?.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -195,6 +195,80 @@ describe('preprocess', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/analysing takes\/verse\.wav/);
     expect((await readdir(path.join(project, '.voicestudio', 'analysis'))).length).toBe((await manifestOf(project)).sources.length);
+  });
+
+  it('remembers the settings it was given: a plain re-run and train keep them', async () => {
+    const again = await runCli(['preprocess', project, '--json']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(parseJson<{ settings: { sampleRate: number } }>(again).settings.sampleRate).toBe(32000);
+    expect(parseJson<{ sources: { status: string }[] }>(again).sources.every((s) => s.status === 'cached')).toBe(true);
+    // train --dry-run brings the clips up to date with the project's own settings, and says what the data lacks.
+    const dry = await runCli(['train', project, '--dry-run', '--json']);
+    const result = parseJson<{ settings: { sampleRate: number }; verdict: { ok: boolean; problems: string[] }; recut?: string }>(dry);
+    expect(result.settings.sampleRate).toBe(32000);
+    expect(result.recut).toBeUndefined();
+    expect(result.verdict.ok).toBe(false);
+    expect(result.verdict.problems.join('; ')).toMatch(/min of clips, the brief's minimum is 10 min/);
+    // The real run would refuse: the dry run exits the same way, having uploaded nothing.
+    expect(dry.exitCode).toBe(1);
+    const forced = await runCli(['train', project, '--dry-run', '--force', '--sample-rate', '40000']);
+    expect(forced.exitCode, forced.stderr).toBe(0);
+    expect(forced.stdout).toMatch(/note: the clips were re-cut at 40000 Hz \(the project's were at 32000 Hz\)/);
+    expect(forced.stdout).toMatch(/trained anyway \(--force\)|training would be refused/);
+    expect((await manifestOf(project)).preprocess.settings?.sampleRate).toBe(40000);
+  });
+
+  it('refuses a clip range that cannot work, as a usage error', async () => {
+    const run = await runCli(['preprocess', project, '--min-clip', '8', '--max-clip', '8']);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/longest clip \(8 s\) must be at least 1 s longer than the shortest \(8 s\)/);
+    const bad = await runCli(['preprocess', project, '--silence-threshold', 'loud']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/"auto" or a level in dBFS/);
+  });
+
+  it('keeps short pre-cut takes whole and counts their sound', async () => {
+    const { dir, cleanup: done } = await makeTempDir('takes');
+    await Promise.all([
+      writePhrases(path.join(dir, 'take1.wav'), { seconds: 3, phraseSec: 3, pauseSec: 0, channels: 2 }),
+      writePhrases(path.join(dir, 'take2.wav'), { seconds: 7.2, phraseSec: 7.2, pauseSec: 0 }),
+    ]);
+    expect((await runCli(['ingest', dir])).exitCode).toBe(0);
+    const run = await runCli(['preprocess', dir, '--json']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const { report } = parseJson<{ report: DatasetQualityReport }>(run);
+    const manifest = await manifestOf(dir);
+    for (const source of manifest.sources) {
+      const [clip, ...more] = manifest.segments.filter((s) => s.sourceId === source.id);
+      expect(more).toEqual([]);
+      // The whole take, as the file holds it (measured by ffprobe, not by voicestudio).
+      expect((await durationOf(path.join(dir, clip!.file))).durationSec).toBeCloseTo((await durationOf(path.join(dir, source.path))).durationSec, 1);
+    }
+    expect(report.sources.find((s) => s.path === 'take1.wav')).toMatchObject({ keptWhole: true, noiseFloorDbfs: -120 });
+    expect(report.total.keptSoundSec / report.total.soundSec).toBeGreaterThan(0.99);
+    expect(report.warnings.map((w) => w.code)).toContain('sources_kept_whole');
+    expect(report.sources.flatMap((s) => s.warnings.map((w) => w.code))).not.toContain('source_noisy');
+    await done();
+  });
+
+  it('reports the noise after --denoise and stops suggesting it', async () => {
+    const { dir, cleanup: done } = await makeTempDir('noisy');
+    const tools = await testTools();
+    // Phrases over steady hiss at about -45 dBFS.
+    await execa(tools.ffmpeg.path, [
+      '-v', 'error', '-f', 'lavfi', '-i', "aevalsrc='if(lt(mod(t,6),5),0.3*sin(2*PI*220*t),0)':s=44100:d=36",
+      '-f', 'lavfi', '-i', 'anoisesrc=a=0.01:c=white:s=44100:d=36', '-filter_complex', 'amix=inputs=2:normalize=0', path.join(dir, 'hiss.wav'),
+    ]);
+    expect((await runCli(['ingest', dir])).exitCode).toBe(0);
+    const plain = parseJson<{ report: DatasetQualityReport }>(await runCli(['preprocess', dir, '--json'])).report.sources[0]!;
+    expect(plain.warnings.find((w) => w.code === 'source_noisy')?.suggestion).toMatch(/Try --denoise/);
+    const run = await runCli(['preprocess', dir, '--denoise', '--json']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const denoised = parseJson<{ report: DatasetQualityReport }>(run).report.sources[0]!;
+    expect(denoised.beforeDenoise?.noiseFloorDbfs).toBeCloseTo(plain.noiseFloorDbfs, 1);
+    expect(denoised.noiseFloorDbfs).toBeLessThan(plain.noiseFloorDbfs - 3);
+    expect(denoised.warnings.map((w) => w.suggestion).join(' ')).not.toMatch(/Try --denoise/);
+    await done();
   });
 
   it('explains what to do when the project has no sources', async () => {

@@ -40,7 +40,7 @@ afterEach(async () => {
 
 function fullManifest(): Manifest {
   return {
-    version: 1,
+    version: 2,
     createdAt: '2024-05-01T10:00:00.000Z',
     updatedAt: '2024-05-02T11:00:00.000Z',
     sources: [
@@ -70,7 +70,7 @@ function fullManifest(): Manifest {
       },
     ],
     preprocess: {
-      settings: { sampleRate: 40000, denoise: true, highpassHz: 80, targetLufs: -20, minClipSec: 5, maxClipSec: 15 },
+      settings: { sampleRate: 40000, denoise: true, highpassHz: 80, targetLufs: -20, minClipSec: 5, maxClipSec: 15, silenceThresholdDb: 'auto', minSilenceMs: 300 },
       records: [
         {
           sourceId: 'abababababab',
@@ -83,6 +83,11 @@ function fullManifest(): Manifest {
             durationSec: 42.5,
             keptSec: 9.5,
             droppedSec: 33,
+            soundSec: 12,
+            keptSoundSec: 9.5,
+            lostSoundSec: { too_short: 0, silence: 2.5, clipping: 0 },
+            silenceThresholdDb: -40,
+            keptWhole: false,
             clips: {
               count: 1,
               minSec: 9.5,
@@ -90,7 +95,7 @@ function fullManifest(): Manifest {
               maxSec: 9.5,
               histogram: [{ fromSec: 9, toSec: 11, count: 1 }],
             },
-            dropped: [{ startSec: 9.5, endSec: 42.5, reason: 'silence', detail: '33 s below -60 dBFS' }],
+            dropped: [{ startSec: 9.5, endSec: 42.5, reason: 'silence', detail: '33 s below -60 dBFS', soundSec: 2.5 }],
             clippedShare: 0.001,
             peakDbfs: -0.3,
             noiseFloorDbfs: -72,
@@ -169,7 +174,7 @@ describe('paths and constants', () => {
   it('puts the manifest and the work folder in the project', () => {
     expect(MANIFEST_FILE).toBe('voicestudio.json');
     expect(WORK_DIR).toBe('.voicestudio');
-    expect(CURRENT_MANIFEST_VERSION).toBe(1);
+    expect(CURRENT_MANIFEST_VERSION).toBe(2);
     expect(manifestPath('/p')).toBe(join('/p', 'voicestudio.json'));
     expect(workDir('/p')).toBe(join('/p', '.voicestudio'));
   });
@@ -215,9 +220,19 @@ describe('migrateManifest', () => {
     const [source] = v0.sources as Record<string, unknown>[];
     const raw = { ...v0, version: 0, sources: [{ ...source, aliases: ['dup.wav'] }], jobs: [{ id: 'old-job' }] };
     const migrated = migrateManifest(raw, FILE);
-    expect(migrated.version).toBe(1);
+    expect(migrated.version).toBe(2);
     expect(migrated.jobs).toStrictEqual([{ id: 'old-job' }]);
     expect(migrated.sources[0]!.aliases).toStrictEqual(['dup.wav']);
+  });
+
+  it('migrates a v1 manifest: its clips are cut again (records go) and its settings gain the silence settings', () => {
+    const full = fullManifest();
+    const { silenceThresholdDb: _threshold, minSilenceMs: _minSilence, ...v1Settings } = full.preprocess.settings!;
+    const v1 = { ...full, version: 1, preprocess: { settings: v1Settings, records: [{ sourceId: 'abababababab', key: 'old', report: { no: 'sound figures' } }] } };
+    const migrated = migrateManifest(v1, FILE);
+    expect(migrated.version).toBe(2);
+    expect(migrated.preprocess).toStrictEqual({ settings: full.preprocess.settings, records: [] });
+    expect(migrated.segments).toStrictEqual(full.segments);
   });
 
   it('does not modify its input', () => {
@@ -308,7 +323,7 @@ describe('readManifest', () => {
     const text = JSON.stringify(v0Manifest());
     await writeFile(manifestPath(projectDir), text);
     const manifest = await readManifest(projectDir);
-    expect(manifest?.version).toBe(1);
+    expect(manifest?.version).toBe(2);
     expect(manifest?.sources[0]?.streamIndex).toBe(0);
     expect(await readFile(manifestPath(projectDir), 'utf8')).toBe(text);
   });

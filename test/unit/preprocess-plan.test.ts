@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { normalisationGainDb, partitionClips, planSegments, preprocessKey, DEFAULT_PREPROCESS_SETTINGS } from '../../src/pipeline/preprocess.js';
+import { normalisationGainDb, partitionClips, planSegments, preprocessKey } from '../../src/pipeline/preprocess.js';
+import { DEFAULT_PREPROCESS_SETTINGS, resolvePreprocessSettings } from '../../src/pipeline/preprocess-settings.js';
 import type { Source } from '../../src/pipeline/types.js';
 
 describe('planSegments', () => {
@@ -38,6 +39,8 @@ describe('preprocessKey', () => {
     expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS })).toBe(base);
     expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS, sampleRate: 48000 })).not.toBe(base);
     expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS, denoise: true })).not.toBe(base);
+    expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS, minSilenceMs: 500 })).not.toBe(base);
+    expect(preprocessKey(source, { ...DEFAULT_PREPROCESS_SETTINGS, silenceThresholdDb: -50 })).not.toBe(base);
     expect(preprocessKey({ sha256: 'b'.repeat(64) } as Source, DEFAULT_PREPROCESS_SETTINGS)).not.toBe(base);
   });
 });
@@ -54,5 +57,20 @@ describe('partitionClips', () => {
   it('never makes more runs than clips, nor empty ones', () => {
     expect(partitionClips(clips.slice(0, 1), 4)).toEqual([clips.slice(0, 1)]);
     expect(partitionClips(clips, 1)).toEqual([clips]);
+  });
+});
+
+describe('resolvePreprocessSettings', () => {
+  it('takes what is given, else the project’s last settings, else the defaults', () => {
+    const last = { ...DEFAULT_PREPROCESS_SETTINGS, sampleRate: 48000 as const, denoise: true };
+    expect(resolvePreprocessSettings(undefined, {})).toEqual(DEFAULT_PREPROCESS_SETTINGS);
+    expect(resolvePreprocessSettings(last, {})).toEqual(last);
+    expect(resolvePreprocessSettings(last, { denoise: false, minClipSec: 3 })).toEqual({ ...last, denoise: false, minClipSec: 3 });
+    expect(resolvePreprocessSettings(last, { sampleRate: undefined })).toEqual(last);
+  });
+
+  it('refuses a longest clip not longer than the shortest, and a minimum silence longer than a clip, as usage errors', () => {
+    expect(() => resolvePreprocessSettings(undefined, { minClipSec: 10, maxClipSec: 10 })).toThrow(/longest clip \(10 s\) must be at least 1 s longer/);
+    expect(() => resolvePreprocessSettings(undefined, { minClipSec: 1, minSilenceMs: 2000 })).toThrow(/--min-silence \(2000 ms\)/);
   });
 });

@@ -6,11 +6,13 @@ import {
   datasetMixWarnings,
   lengthDistribution,
   noiseFloorDbfs,
-  screenClip,
-  screenSlices,
+  describeSlices,
+  noLostSound,
   snrEstimateDb,
 } from '../../src/pipeline/quality.js';
-import type { DroppedClip, PreprocessSettings, SourceQualityReport } from '../../src/pipeline/types.js';
+import type { SliceResult } from '../../src/pipeline/slicer.js';
+import type { PreprocessSettings, SourceQualityReport } from '../../src/pipeline/types.js';
+import { DEFAULT_PREPROCESS_SETTINGS } from '../../src/pipeline/preprocess-settings.js';
 
 const HOP_SAMPLES = 441;
 const RATE = 44100;
@@ -44,63 +46,36 @@ function levels(frames: number, floorShare: number, floorDb: number, voiceDb: nu
 const minutes = (value: number): number => value * 60;
 const codes = (warnings: { code: string }[]): string[] => warnings.map((warning) => warning.code);
 
-describe('screenClip', () => {
-  it('drops a clip that is mostly silence, with the measured share', () => {
-    const rms = new Float32Array(1000).fill(-20);
-    rms.fill(-60, 100, 172);
-    expect(screenClip(fakeAnalysis(rms), { startFrame: 100, endFrame: 200 }, -40)).toEqual({
-      keep: false,
-      reason: 'silence',
-      detail: '72 % silence (below -40.0 dBFS)',
-    });
-  });
-
-  it('keeps a clip that is exactly 60 % silence', () => {
-    const rms = new Float32Array(1000).fill(-20);
-    rms.fill(-60, 100, 160);
-    expect(screenClip(fakeAnalysis(rms), { startFrame: 100, endFrame: 200 }, -40)).toEqual({ keep: true });
-  });
-
-  it('drops a clip with more than 0.1 % of its samples clipped, with the measured share', () => {
-    const analysis = fakeAnalysis(new Float32Array(1000).fill(-10));
-    // 100 hops of 441 samples: 44 100 samples.
-    analysis.clippedPerHop.fill(3, 300, 400);
-    analysis.clippedPerHop[350] = 56; // 99 × 3 + 56 = 353 clipped: 0.80 %
-    expect(screenClip(analysis, { startFrame: 300, endFrame: 400 }, -40)).toEqual({ keep: false, reason: 'clipping', detail: '0.8 % of samples clipped' });
-    analysis.clippedPerHop.fill(0, 300, 400);
-    analysis.clippedPerHop[320] = 44; // 0.0998 %
-    expect(screenClip(analysis, { startFrame: 300, endFrame: 400 }, -40)).toEqual({ keep: true });
-  });
-
-  it('counts every channel in the clipped share', () => {
-    const analysis = fakeAnalysis(new Float32Array(1000).fill(-10), { channels: 2 });
-    analysis.clippedPerHop[320] = 60; // of 88 200 samples: 0.068 %
-    expect(screenClip(analysis, { startFrame: 300, endFrame: 400 }, -40)).toEqual({ keep: true });
-  });
-});
-
-describe('screenSlices', () => {
-  it('turns slices into kept and dropped clips in seconds, in time order', () => {
+describe('describeSlices', () => {
+  it('turns slices into kept and dropped clips in seconds, with the sound in each and the sound lost by reason', () => {
     const rms = new Float32Array(2001).fill(-20);
-    rms.fill(-70, 600, 1200); // the second clip is all silence
+    rms.fill(-70, 600, 1000); // 4 s of silence inside the second (dropped) stretch
     const analysis = fakeAnalysis(rms);
-    const slices = {
+    const slices: SliceResult = {
       clips: [
         { startFrame: 0, endFrame: 600 },
-        { startFrame: 600, endFrame: 1200 },
         { startFrame: 1400, endFrame: 2001 },
       ],
-      dropped: [{ startFrame: 1200, endFrame: 1400, reason: 'too_short' as const }],
+      dropped: [
+        { startFrame: 600, endFrame: 1200, reason: 'silence', silentShare: 4 / 6, clippedShare: 0 },
+        { startFrame: 1200, endFrame: 1400, reason: 'too_short', silentShare: 0, clippedShare: 0 },
+      ],
+      keptWholeShort: false,
     };
-    const { kept, dropped } = screenSlices(analysis, slices, { thresholdDb: -40, minClipSec: 5 });
-    expect(kept.map(({ startSec, endSec }) => [startSec, endSec])).toEqual([
+    const described = describeSlices(analysis, slices, { thresholdDb: -40, minClipSec: 5 });
+    expect(described.kept.map(({ startSec, endSec }) => [startSec, endSec])).toEqual([
       [0, 6],
       [14, 20],
     ]);
-    expect(dropped).toEqual([
-      { startSec: 6, endSec: 12, reason: 'silence', detail: '100 % silence (below -40.0 dBFS)' },
-      { startSec: 12, endSec: 14, reason: 'too_short', detail: '2.0 s, under the 5 s minimum' },
+    expect(described.dropped).toEqual([
+      { startSec: 6, endSec: 12, reason: 'silence', detail: '67 % silence (below -40.0 dBFS)', soundSec: expect.closeTo(2, 9) },
+      { startSec: 12, endSec: 14, reason: 'too_short', detail: '2.0 s with 2.0 s of sound between long silences, too little for a 5 s clip', soundSec: expect.closeTo(2, 9) },
     ]);
+    expect(described.soundSec).toBeCloseTo(16.01, 9);
+    expect(described.keptSoundSec).toBeCloseTo(12.01, 9);
+    expect(described.lostSoundSec.silence).toBeCloseTo(2, 9);
+    expect(described.lostSoundSec.too_short).toBeCloseTo(2, 9);
+    expect(described.lostSoundSec.clipping).toBe(0);
   });
 });
 
@@ -158,7 +133,8 @@ describe('buildSourceReport', () => {
       [30, 42],
       [42, 54],
     ].map(([startSec, endSec]) => ({ startSec: startSec!, endSec: endSec! }));
-    const report = buildSourceReport({ source, analysis, kept, dropped: [] });
+    const sliced = { dropped: [], soundSec: 42, keptSoundSec: 42, lostSoundSec: noLostSound(), thresholdDb: -40, keptWhole: false };
+    const report = buildSourceReport({ source, analysis, kept, sliced });
     expect(report).toMatchObject({
       sourceId: 'a1b2c3d4e5f6',
       path: 'vocals/take1.wav',
@@ -176,37 +152,66 @@ describe('buildSourceReport', () => {
     expect(report.clips).toMatchObject({ count: 5, minSec: 9, medianSec: 11, maxSec: 12 });
   });
 
-  it('warns about clipping, noise, low loudness and little kept, with the figures', () => {
+  it('warns about clipping, noise, low loudness and lost sound, with the figures', () => {
     // 60 s: noise floor -42 dBFS, voice -30 dBFS (SNR 12 dB), -38 LUFS, 1.2 % of samples clipped, 12 s kept.
     const analysis = fakeAnalysis(levels(6001, 0.3, -42, -30), { integratedLufs: -38, peakDbfs: 0 });
     analysis.clippedSamples = Math.round(0.012 * analysis.totalFrames);
-    const dropped: DroppedClip[] = [
-      { startSec: 6, endSec: 18, reason: 'clipping', detail: '2.1 % of samples clipped' },
-      { startSec: 26, endSec: 29, reason: 'too_short', detail: '3.0 s, under the 5 s minimum' },
-    ];
+    const sliced = {
+      dropped: [
+        { startSec: 6, endSec: 18, reason: 'clipping' as const, detail: '2.1 % of samples clipped', soundSec: 11 },
+        { startSec: 26, endSec: 29, reason: 'too_short' as const, detail: '3.0 s between long silences', soundSec: 2 },
+      ],
+      soundSec: 25,
+      keptSoundSec: 12,
+      lostSoundSec: { too_short: 2, clipping: 11, silence: 0 },
+      thresholdDb: -32,
+      keptWhole: false,
+    };
     const kept = [
       { startSec: 0, endSec: 6 },
       { startSec: 20, endSec: 26 },
     ];
-    const report = buildSourceReport({ source, analysis, kept, dropped });
-    expect(report).toMatchObject({ keptSec: 12, droppedSec: 15, noiseFloorDbfs: -42, snrDb: 12 });
+    const report = buildSourceReport({ source, analysis, kept, sliced });
+    expect(report).toMatchObject({ keptSec: 12, droppedSec: 15, soundSec: 25, keptSoundSec: 12, noiseFloorDbfs: -42, snrDb: 12, silenceThresholdDb: -32 });
     expect(report.clippedShare).toBeCloseTo(0.012, 6);
-    expect(codes(report.warnings)).toEqual(['source_clipping', 'source_noisy', 'source_quiet', 'source_little_kept']);
-    const [clipping, noisy, quiet, littleKept] = report.warnings;
+    expect(codes(report.warnings)).toEqual(['source_clipping', 'source_noisy', 'source_quiet', 'source_sound_lost']);
+    const [clipping, noisy, quiet, lost] = report.warnings;
     expect(clipping!.message).toBe('1.2 % of samples in vocals/take1.wav are clipped (1 clip dropped for clipping).');
     expect(clipping!.suggestion).toMatch(/lower input gain/);
     expect(noisy!.message).toContain('noise floor -42.0 dBFS, voice about 12.0 dB above it');
     expect(noisy!.suggestion).toMatch(/--denoise/);
     expect(quiet!.message).toContain('-38.0 LUFS');
-    expect(littleKept!.message).toBe(
-      'Only 20 % of vocals/take1.wav was kept (12.0 s of 60.0 s); the rest: 12.0 s clipping, 3.0 s too short, 33.0 s silence between clips.',
+    expect(lost!.message).toBe(
+      '13.0 s of the 25.0 s of sound in vocals/take1.wav is not in any clip (52 %): 11.0 s in clipped passages, 2.0 s in phrases too short for a clip, between long silences.',
     );
+    expect(lost!.suggestion).toMatch(/cleaner copy.*--min-clip/);
     for (const warning of report.warnings) expect(warning.scope).toBe('a1b2c3d4e5f6');
   });
 
-  it('does not call digital silence noisy or quiet', () => {
+  it('does not call digital silence noisy or quiet, nor lost', () => {
     const analysis = fakeAnalysis(new Float32Array(1001).fill(-120), { integratedLufs: -120, peakDbfs: -120 });
-    expect(codes(buildSourceReport({ source, analysis, kept: [], dropped: [] }).warnings)).toEqual(['source_little_kept']);
+    const sliced = { dropped: [], soundSec: 0, keptSoundSec: 0, lostSoundSec: noLostSound(), thresholdDb: -40, keptWhole: false };
+    expect(buildSourceReport({ source, analysis, kept: [], sliced }).warnings).toEqual([]);
+  });
+
+  it('does not take the voice of a take without pauses for its noise floor', () => {
+    // A 3 s pre-cut take, all voice at -25 dBFS: kept whole, no noise floor to measure, no noise warning.
+    const analysis = fakeAnalysis(new Float32Array(301).fill(-25));
+    const sliced = { dropped: [], soundSec: 3, keptSoundSec: 3, lostSoundSec: noLostSound(), thresholdDb: -45, keptWhole: true };
+    const report = buildSourceReport({ source, analysis, kept: [{ startSec: 0, endSec: 3 }], sliced });
+    expect(report).toMatchObject({ noiseFloorDbfs: -120, keptWhole: true, warnings: [] });
+  });
+
+  it('reports the figures after denoising, and the recorded ones beside them', () => {
+    const analysis = fakeAnalysis(levels(6001, 0.3, -45, -20));
+    const sliced = { dropped: [], soundSec: 42, keptSoundSec: 42, lostSoundSec: noLostSound(), thresholdDb: -35, keptWhole: false };
+    const clean = buildSourceReport({ source, analysis, kept: [], sliced, denoised: { noiseFloorDbfs: -68, signalLevelDbfs: -20, snrDb: 48 } });
+    expect(clean).toMatchObject({ noiseFloorDbfs: -68, snrDb: 48, beforeDenoise: { noiseFloorDbfs: -45, snrDb: 25 } });
+    expect(codes(clean.warnings)).not.toContain('source_noisy');
+    const still = buildSourceReport({ source, analysis, kept: [], sliced, denoised: { noiseFloorDbfs: -44, signalLevelDbfs: -20, snrDb: 24 } });
+    const [noisy] = still.warnings;
+    expect(noisy!.message).toContain('even after --denoise');
+    expect(noisy!.suggestion).not.toMatch(/Try --denoise/);
   });
 });
 
@@ -244,7 +249,7 @@ describe('datasetMixWarnings', () => {
 });
 
 describe('buildDatasetReport', () => {
-  const settings: PreprocessSettings = { sampleRate: 40000, denoise: false, highpassHz: 60, targetLufs: -20, minClipSec: 5, maxClipSec: 15 };
+  const settings: PreprocessSettings = { ...DEFAULT_PREPROCESS_SETTINGS, highpassHz: 60 };
 
   function report(overrides: Partial<SourceQualityReport>): SourceQualityReport {
     return {
@@ -254,6 +259,11 @@ describe('buildDatasetReport', () => {
       durationSec: 0,
       keptSec: 0,
       droppedSec: 0,
+      soundSec: 0,
+      keptSoundSec: 0,
+      lostSoundSec: noLostSound(),
+      silenceThresholdDb: -40,
+      keptWhole: false,
       clips: lengthDistribution([]),
       dropped: [],
       clippedShare: 0,
@@ -282,6 +292,17 @@ describe('buildDatasetReport', () => {
     // 11.7 min kept, 71 % singing: only the mix is off.
     expect(dataset.warnings).toEqual(datasetMixWarnings({ singingSec: 500, speechSec: 200 }));
     expect(codes(dataset.warnings)).toEqual(['speech_share_below_ideal']);
+  });
+
+  it('totals the sound, kept and lost, and notes sources kept whole once for all of them', () => {
+    const take = (id: string, seconds: number): SourceQualityReport =>
+      report({ sourceId: id, path: `takes/${id}.wav`, durationSec: seconds, keptSec: seconds, soundSec: seconds, keptSoundSec: seconds, keptWhole: true });
+    const long = report({ sourceId: 'l', durationSec: 120, keptSec: 100, soundSec: 90, keptSoundSec: 87, lostSoundSec: { too_short: 2, clipping: 1, silence: 0 } });
+    const dataset = buildDatasetReport([take('t1', 3), take('t2', 4.5), long], settings, new Date(0));
+    expect(dataset.total).toMatchObject({ soundSec: 97.5, keptSoundSec: 94.5, lostSoundSec: { too_short: 2, clipping: 1, silence: 0 } });
+    const notes = dataset.warnings.filter((warning) => warning.code === 'sources_kept_whole');
+    expect(notes).toHaveLength(1);
+    expect(notes[0]!.message).toBe('2 sources shorter than the 5 s minimum kept whole as one clip each, nothing cut (7.5 s: takes/t1.wav, takes/t2.wav).');
   });
 
   it('handles no sources', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PcmAnalyzer } from '../../src/pipeline/analysis.js';
-import { frameRangeToSeconds, sliceByRms, suggestSilenceThreshold, type FrameRange, type SliceResult } from '../../src/pipeline/slicer.js';
+import { frameRangeToSeconds, sliceByRms, soundFrames, suggestSilenceThreshold, type FrameRange, type SliceResult } from '../../src/pipeline/slicer.js';
 
 const HOP = 0.01;
 const OPTS = { hopSec: HOP, minClipSec: 5, maxClipSec: 15 };
@@ -33,55 +33,139 @@ function prng(seed: number): () => number {
   };
 }
 
-describe('sliceByRms: silence cuts (slicer2 rules)', () => {
-  it('cuts a short pause at its quietest frame', () => {
-    // 6 s voice, 0.4 s pause with its quietest frame at 6.27 s, 6 s voice.
+/** Sound frames (at or above the threshold) in ranges. */
+function soundIn(rms: Float32Array, ranges: FrameRange[], threshold = -40): number {
+  return ranges.reduce((total, range) => total + soundFrames(rms, threshold, range), 0);
+}
+
+const kept = (result: SliceResult): [number, number][] => result.clips.map((clip) => [clip.startFrame, clip.endFrame]);
+
+describe('sliceByRms: grouping phrases into clips', () => {
+  it('groups sung phrases with the breaths between them and cuts only in the breaths', () => {
+    // Eight 4.5 s phrases with 0.8 s breaths: no phrase is a clip by itself, two with their breath are.
+    const stretches: [number, number][] = [];
+    for (let i = 0; i < 8; i++) stretches.push([4.5, VOICE], [0.8, PAUSE]);
+    const rms = rmsMap(...stretches.slice(0, -1));
+    const result = sliceByRms(rms, OPTS);
+    expect(result.dropped).toEqual([]);
+    expect(soundIn(rms, result.clips)).toBe(soundIn(rms, [{ startFrame: 0, endFrame: rms.length }]));
+    for (const clip of result.clips) {
+      expect(clip.endFrame - clip.startFrame).toBeGreaterThanOrEqual(500);
+      expect(clip.endFrame - clip.startFrame).toBeLessThanOrEqual(1500);
+      // Every cut falls in a breath: the frames at a cut are silent.
+      if (clip.startFrame > 0) expect(rms[clip.startFrame]).toBe(PAUSE);
+    }
+    expect(result.clips).toHaveLength(4);
+  });
+
+  it('cuts a short pause at its quietest frame when the phrases do not fit in one clip', () => {
+    // 8 s voice, 0.4 s pause with its quietest frame at 8.27 s, 8 s voice: 16.4 s is over the maximum.
+    const rms = withDips(rmsMap([8, VOICE], [0.4, PAUSE], [8, VOICE]), [8.27, -72]);
+    expect(sliceByRms(rms, OPTS)).toEqual({ clips: frames([0, 827], [827, 1640]), dropped: [], keptWholeShort: false });
+  });
+
+  it('keeps two phrases that fit in one clip together, pause included', () => {
     const rms = withDips(rmsMap([6, VOICE], [0.4, PAUSE], [6, VOICE]), [6.27, -72]);
-    expect(sliceByRms(rms, OPTS)).toEqual({ clips: frames([0, 627], [627, 1240]), dropped: [] });
+    expect(kept(sliceByRms(rms, OPTS))).toEqual([[0, 1240]]);
   });
 
   it('trims a long pause to at most 0.5 s on each side, at the quietest frames there', () => {
     // 6 s voice, 3 s pause (6–9 s) with dips at 6.2 s and 8.7 s, 6 s voice.
     const rms = withDips(rmsMap([6, VOICE], [3, PAUSE], [6, VOICE]), [6.2, -70], [8.7, -70], [7.5, -90]);
-    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 620], [870, 1500]));
+    expect(kept(sliceByRms(rms, OPTS))).toEqual([
+      [0, 620],
+      [870, 1500],
+    ]);
   });
 
-  it('considers the middle of a pause that is between one and two max-silence-kept long', () => {
-    // 0.8 s pause (6–6.8 s): the margins overlap over 6.3–6.5 s, whose quietest frame (6.4 s) becomes the cut.
-    const rms = withDips(rmsMap([6, VOICE], [0.8, PAUSE], [6, VOICE]), [6.4, -80]);
-    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 640], [640, 1280]));
-  });
-
-  it('ignores pauses shorter than the minimum interval and pauses before the clip reaches the minimum length', () => {
-    // A 0.2 s pause at 6 s is too short; a 1 s pause at 3 s comes before 5 s of clip.
+  it('keeps pauses shorter than --min-silence inside the clip, and cuts at longer ones only when it must', () => {
     const rms = rmsMap([3, VOICE], [1, PAUSE], [2, VOICE], [0.2, PAUSE], [5, VOICE]);
-    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 1120]));
+    expect(kept(sliceByRms(rms, OPTS))).toEqual([[0, 1120]]);
+    // With a 1.5 s --min-silence the 1 s pause is no place to cut either; a longer clip limit changes nothing.
+    expect(kept(sliceByRms(rms, { ...OPTS, minSilenceSec: 1.5 }))).toEqual([[0, 1120]]);
   });
 
-  it('drops a long leading silence but for 0.5 s, keeps a short one, and drops a trailing silence', () => {
+  it('keeps up to 0.5 s of leading and trailing silence', () => {
     const long = withDips(rmsMap([2, PAUSE], [6, VOICE], [2, PAUSE]), [1.6, -70], [8.3, -70]);
-    expect(sliceByRms(long, OPTS)).toEqual({ clips: frames([160, 830]), dropped: [] });
+    expect(sliceByRms(long, OPTS)).toEqual({ clips: frames([160, 830]), dropped: [], keptWholeShort: false });
     const short = rmsMap([0.3, PAUSE], [6, VOICE], [0.2, PAUSE]);
-    expect(sliceByRms(short, OPTS).clips).toEqual(frames([0, 650]));
+    expect(kept(sliceByRms(short, OPTS))).toEqual([[0, 650]]);
   });
 
-  it('returns leftovers shorter than the minimum clip as too_short', () => {
-    // 6 s voice, 1 s pause, 2 s voice at the end.
-    const rms = withDips(rmsMap([6, VOICE], [1, PAUSE], [2, VOICE]), [6.5, -70]);
+  it('lets a short phrase between long silences take in silence to reach the minimum', () => {
+    // 3 s phrase (10–13 s) alone between 10 s silences: a 5 s clip around it, 2 s of it silence.
+    const rms = rmsMap([10, PAUSE], [3, VOICE], [10, PAUSE]);
     const result = sliceByRms(rms, OPTS);
-    expect(result.clips).toEqual(frames([0, 650]));
-    expect(result.dropped).toEqual([{ startFrame: 650, endFrame: 900, reason: 'too_short' }]);
+    expect(result.dropped).toEqual([]);
+    const [[start, end]] = kept(result) as [[number, number]];
+    expect(end - start).toBe(500);
+    expect(start).toBeLessThanOrEqual(1000);
+    expect(end).toBeGreaterThanOrEqual(1300);
+  });
+
+  it('joins a short phrase to its neighbour across a pause rather than lose it', () => {
+    // 8 s phrase, 1.2 s pause, 1.5 s phrase, then 10 s of silence and the end: the short phrase joins the long one.
+    const rms = rmsMap([8, VOICE], [1.2, PAUSE], [1.5, VOICE], [10, PAUSE]);
+    const result = sliceByRms(rms, OPTS);
+    expect(result.dropped).toEqual([]);
+    expect(result.clips).toHaveLength(1);
+    expect(soundIn(rms, result.clips)).toBe(950);
+  });
+
+  it('drops a phrase too short for any clip, as too_short, with its measured silence', () => {
+    // 1 s phrase between 20 s silences: even 4 s of borrowed silence gives an 80 % silent clip.
+    const rms = rmsMap([6, VOICE], [20, PAUSE], [1, VOICE], [20, PAUSE], [6, VOICE]);
+    const result = sliceByRms(rms, OPTS);
+    expect(result.clips).toHaveLength(2);
+    expect(result.dropped).toHaveLength(1);
+    expect(result.dropped[0]).toMatchObject({ reason: 'too_short' });
+    expect(soundIn(rms, result.dropped)).toBe(100);
+  });
+
+  it('keeps a source shorter than the minimum whole', () => {
+    const take = rmsMap([0.1, PAUSE], [2.8, VOICE], [0.1, PAUSE]);
+    expect(sliceByRms(take, OPTS)).toEqual({ clips: frames([0, take.length]), dropped: [], keptWholeShort: true });
   });
 
   it('returns nothing for silence or an empty map', () => {
-    expect(sliceByRms(rmsMap([10, PAUSE]), OPTS)).toEqual({ clips: [], dropped: [] });
-    expect(sliceByRms(new Float32Array(0), OPTS)).toEqual({ clips: [], dropped: [] });
+    expect(sliceByRms(rmsMap([10, PAUSE]), OPTS)).toEqual({ clips: [], dropped: [], keptWholeShort: false });
+    expect(sliceByRms(new Float32Array(0), OPTS)).toEqual({ clips: [], dropped: [], keptWholeShort: false });
   });
 
   it('uses the threshold it is given', () => {
-    const rms = withDips(rmsMap([6, VOICE], [0.4, -35], [6, VOICE]), [6.2, -36]);
-    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 1240]));
-    expect(sliceByRms(rms, { ...OPTS, thresholdDb: -30 }).clips).toEqual(frames([0, 620], [620, 1240]));
+    const rms = withDips(rmsMap([8, VOICE], [0.4, -35], [8, VOICE]), [8.2, -36]);
+    // At −40 dBFS the −35 dB pause is sound: one 16.4 s stretch, split at its quietest frame all the same.
+    expect(kept(sliceByRms(rms, OPTS))).toEqual([
+      [0, 820],
+      [820, 1640],
+    ]);
+    expect(sliceByRms(rms, OPTS).dropped).toEqual([]);
+    expect(soundIn(rms, sliceByRms(rms, { ...OPTS, thresholdDb: -30 }).clips, -30)).toBe(1600);
+  });
+});
+
+describe('sliceByRms: screening', () => {
+  it('keeps a clipped phrase out of its clean neighbours’ clips and drops it alone', () => {
+    // Three 6 s phrases with 0.5 s pauses; the middle one has 1 % of its samples clipped.
+    const rms = rmsMap([6, VOICE], [0.5, PAUSE], [6, VOICE], [0.5, PAUSE], [6, VOICE]);
+    const perFrame = new Uint16Array(rms.length);
+    perFrame.fill(5, 650, 1250); // 5 of 441 samples per frame
+    const result = sliceByRms(rms, { ...OPTS, clipping: { perFrame, samplesPerFrame: 441 } });
+    expect(result.clips).toHaveLength(2);
+    expect(result.dropped).toHaveLength(1);
+    expect(result.dropped[0]).toMatchObject({ reason: 'clipping' });
+    expect(result.dropped[0]!.clippedShare).toBeGreaterThan(0.001);
+    expect(soundIn(rms, result.dropped)).toBe(600);
+  });
+
+  it('drops a clip that is mostly silence although long enough, as silence', () => {
+    // Short blips every 0.8 s over 12 s: sound, but 75 % of the frames are silent.
+    const stretches: [number, number][] = [];
+    for (let i = 0; i < 15; i++) stretches.push([0.2, VOICE], [0.6, PAUSE]);
+    const result = sliceByRms(rmsMap(...stretches), { ...OPTS, minSilenceSec: 1 });
+    expect(result.clips).toEqual([]);
+    expect(result.dropped.map((range) => range.reason)).toEqual(['silence']);
+    expect(result.dropped[0]!.silentShare).toBeGreaterThan(0.6);
   });
 });
 
@@ -89,24 +173,26 @@ describe('sliceByRms: maximum length', () => {
   it('splits a 40 s phrase without silence at its quietest points, into parts of 5–15 s', () => {
     // Quietest at 26 s (-32 dB), next at 12 s (-30 dB): 40 → 26 + 14 → 12 + 14 + 14.
     const rms = withDips(rmsMap([40, VOICE]), [12, -30], [26, -32], [2, -39], [38, -39]);
-    expect(sliceByRms(rms, OPTS)).toEqual({ clips: frames([0, 1200], [1200, 2600], [2600, 4000]), dropped: [] });
+    expect(sliceByRms(rms, OPTS)).toEqual({ clips: frames([0, 1200], [1200, 2600], [2600, 4000]), dropped: [], keptWholeShort: false });
   });
 
   it('never splits where a part would fall under the minimum, even at a quieter frame', () => {
     // The quietest frame (2 s) would leave a 2 s part; the split goes to the quietest allowed frame (9 s) instead.
     const rms = withDips(rmsMap([18, VOICE]), [2, -39], [9, -25]);
-    expect(sliceByRms(rms, OPTS).clips).toEqual(frames([0, 900], [900, 1800]));
+    expect(kept(sliceByRms(rms, OPTS))).toEqual([
+      [0, 900],
+      [900, 1800],
+    ]);
   });
 
   it('when no split gives two valid clips (9 s with clips of 5–8 s), keeps a valid clip and drops the rest', () => {
     const rms = withDips(rmsMap([9, VOICE]), [7, -30]);
-    expect(sliceByRms(rms, { ...OPTS, maxClipSec: 8 })).toEqual({
-      clips: frames([0, 700]),
-      dropped: [{ startFrame: 700, endFrame: 900, reason: 'too_short' }],
-    });
+    const result = sliceByRms(rms, { ...OPTS, maxClipSec: 8 });
+    expect(kept(result)).toEqual([[0, 700]]);
+    expect(result.dropped).toMatchObject([{ startFrame: 700, endFrame: 900, reason: 'too_short' }]);
   });
 
-  it('keeps every clip within 5–15 s on random material, in order and without overlap', () => {
+  it('on random material keeps every clip within 5–15 s, in order, without overlap, and loses sound only in drops', () => {
     const random = prng(42);
     for (let round = 0; round < 20; round++) {
       const stretches: [number, number][] = [];
@@ -117,14 +203,16 @@ describe('sliceByRms: maximum length', () => {
         t += seconds;
       }
       const rms = rmsMap(...stretches).map((db) => db + (random() - 0.5) * 4);
-      const { clips, dropped } = sliceByRms(rms, OPTS);
-      for (const clip of clips) {
+      const result = sliceByRms(rms, OPTS);
+      for (const clip of result.clips) {
         expect(clip.endFrame - clip.startFrame).toBeGreaterThanOrEqual(500);
         expect(clip.endFrame - clip.startFrame).toBeLessThanOrEqual(1500);
       }
-      for (const leftover of dropped) expect(leftover.endFrame - leftover.startFrame).toBeLessThan(500);
-      const all = [...clips, ...dropped].sort((a, b) => a.startFrame - b.startFrame);
+      const all = [...result.clips, ...result.dropped].sort((a, b) => a.startFrame - b.startFrame);
       all.slice(1).forEach((range, index) => expect(range.startFrame).toBeGreaterThanOrEqual(all[index]!.endFrame));
+      expect(soundIn(rms, result.clips) + soundIn(rms, result.dropped)).toBe(soundIn(rms, [{ startFrame: 0, endFrame: rms.length }]));
+      // Pauses here are up to 2.6 s and phrases at least 0.5 s: almost nothing should be lost.
+      expect(soundIn(rms, result.dropped)).toBeLessThanOrEqual(0.02 * soundIn(rms, result.clips));
     }
   });
 });
@@ -194,8 +282,8 @@ describe('frameRangeToSeconds', () => {
 });
 
 describe('sliceByRms options', () => {
-  it('rejects settings slicer2 rejects, and a maximum under the minimum', () => {
-    expect(() => sliceByRms(new Float32Array(10), { ...OPTS, minClipSec: 0.2 })).toThrow(/minIntervalSec/);
+  it('rejects inconsistent settings, and a maximum under the minimum', () => {
+    expect(() => sliceByRms(new Float32Array(10), { ...OPTS, minClipSec: 0.2 })).toThrow(/minSilenceSec/);
     expect(() => sliceByRms(new Float32Array(10), { ...OPTS, maxSilenceKeptSec: 0.001 })).toThrow(/maxSilenceKeptSec/);
     expect(() => sliceByRms(new Float32Array(10), { ...OPTS, maxClipSec: 4 })).toThrow(/maxClipSec/);
     expect(() => sliceByRms(new Float32Array(10), { ...OPTS, hopSec: 0 })).toThrow(/hopSec/);
@@ -216,6 +304,10 @@ describe('suggestSilenceThreshold', () => {
   it('stays halfway between floor and voice when they are close', () => {
     expect(suggestSilenceThreshold(recording(-35, -15))).toBe(-25);
     expect(suggestSilenceThreshold(recording(-30, -24))).toBe(-27);
+  });
+
+  it('lowers it for a quiet recording, to 20 dB under the voice', () => {
+    expect(suggestSilenceThreshold(recording(-85, -42))).toBe(-62);
   });
 
   it('falls back to -40 dBFS for digital silence', () => {
