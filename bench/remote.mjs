@@ -56,7 +56,7 @@ export async function benchRemote() {
 
     // ---- train: ingest + preprocess + dataset upload + training + model download, all through the CLI
     const trainStarted = performance.now();
-    const train = await cli(['train', project, '--name', 'b', '--epochs', '2', '--save-every', '1']);
+    const train = await cli(['train', project, '--force', '--name', 'b', '--epochs', '2', '--save-every', '1']);
     const trainSec = (performance.now() - trainStarted) / 1000;
     const trainBytes = sumBodies(train.requests);
     const sourceMinutes = sources.reduce((sum, s) => sum + s.seconds, 0) / 60;

@@ -51,7 +51,7 @@ afterAll(async () => {
 
 describe('train', () => {
   it('--dry-run prepares the data and estimates, and sends nothing', async () => {
-    const run = await runCli(['train', project, '--name', 'alice', '--epochs', '4', '--dry-run', '--json'], { env });
+    const run = await runCli(['train', project, '--force', '--name', 'alice', '--epochs', '4', '--dry-run', '--json'], { env });
     expect(run.exitCode, run.stderr).toBe(0);
     const result = parseJson<{ dryRun: boolean; dataset: { clips: number; bytes: number }; estimate: { gpuSeconds: number; costUsd: number; policy: { executionTimeout: number } } }>(run);
     expect(result.dryRun).toBe(true);
@@ -61,8 +61,15 @@ describe('train', () => {
     expect(emulator.requests.length).toBe(0);
   });
 
+  it('refuses a dataset below the brief\'s minimums before uploading anything, and says how to go on', async () => {
+    const run = await runCli(['train', project, '--name', 'alice', '--epochs', '4', '--json'], { env });
+    expect(run.exitCode).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'dataset_insufficient', message: expect.stringMatching(/Nothing was uploaded/), suggestion: expect.stringMatching(/--force/) } });
+    expect(emulator.requests.length).toBe(0);
+  });
+
   it('trains, brings the model home, and records job, GPU time and cost', async () => {
-    const run = await runCli(['train', project, '--name', 'alice', '--epochs', '4', '--save-every', '2', '--json'], { env });
+    const run = await runCli(['train', project, '--force', '--name', 'alice', '--epochs', '4', '--save-every', '2', '--json'], { env });
     expect(run.exitCode, run.stderr).toBe(0);
     const result = parseJson<{ model: ModelVersion; jobId: string; upload: { bytesSent: number; alreadyThere: boolean } }>(run);
     expect(result.model).toMatchObject({ name: 'alice', version: 1, origin: 'trained' });
@@ -83,7 +90,7 @@ describe('train', () => {
 
   it('re-running the finished training sends nothing and returns the same model', async () => {
     const before = emulator.jobs().length;
-    const run = await runCli(['train', project, '--name', 'alice', '--epochs', '4', '--save-every', '2', '--json'], { env });
+    const run = await runCli(['train', project, '--force', '--name', 'alice', '--epochs', '4', '--save-every', '2', '--json'], { env });
     expect(run.exitCode, run.stderr).toBe(0);
     expect(parseJson<{ alreadyTrained: boolean; model: ModelVersion }>(run)).toMatchObject({ alreadyTrained: true, model: { version: 1 } });
     expect(emulator.jobs().length).toBe(before);

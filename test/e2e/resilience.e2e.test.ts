@@ -61,7 +61,7 @@ describe('a flaky API', () => {
     });
     stops.push(() => emulator.stop());
     const { project, env } = await projectWith(emulator, 'flaky');
-    const train = await runCli(['train', project, '--name', 'flaky', '--epochs', '2', '--save-every', '1', '--json'], { env });
+    const train = await runCli(['train', project, '--force', '--name', 'flaky', '--epochs', '2', '--save-every', '1', '--json'], { env });
     expect(train.exitCode, train.stderr).toBe(0);
     expect(parseJson<{ model: { version: number } }>(train).model.version).toBe(1);
     const convert = await runCli(['convert', path.join(template, 'guide.wav'), '-m', 'flaky', '-p', project, '-o', path.join(project, 'out.wav'), '--json'], { env });
@@ -79,7 +79,7 @@ describe('a training submit whose answer is lost', () => {
     stops.push(() => emulator.stop());
     const { project, env } = await projectWith(emulator, 'ambiguous');
     emulator.holdApplio();
-    const first = await runCli(['train', project, '--name', 'amb', '--epochs', '2', '--save-every', '1'], { env });
+    const first = await runCli(['train', project, '--force', '--name', 'amb', '--epochs', '2', '--save-every', '1'], { env });
     expect(first.exitCode).toBe(1);
     expect(first.stderr).toMatch(/ended ambiguously/);
     expect(first.stderr).toMatch(/Run the same command again/);
@@ -87,7 +87,7 @@ describe('a training submit whose answer is lost', () => {
 
     emulator.setFaults(undefined);
     emulator.releaseApplio();
-    const again = await runCli(['train', project, '--name', 'amb', '--epochs', '2', '--save-every', '1', '--json'], { env });
+    const again = await runCli(['train', project, '--force', '--name', 'amb', '--epochs', '2', '--save-every', '1', '--json'], { env });
     expect(again.exitCode, again.stderr).toBe(0);
     const ghost = emulator.jobs().find((j) => j.input.task === 'train')!;
     expect(parseJson<{ jobId: string; model: { version: number } }>(again)).toMatchObject({ jobId: ghost.id, model: { version: 1 } });
@@ -105,7 +105,7 @@ describe('a CLI killed mid-training', () => {
     const { project, env } = await projectWith(emulator, 'killed');
     // Applio waits until released, so the job is certainly still running when the CLI dies.
     emulator.holdApplio();
-    const child = execa(process.execPath, [BIN, 'train', project, '--name', 'killed', '--epochs', '2', '--save-every', '1'], { env: { ...env, CI: 'true' }, reject: false, stdin: 'ignore' });
+    const child = execa(process.execPath, [BIN, 'train', project, '--force', '--name', 'killed', '--epochs', '2', '--save-every', '1'], { env: { ...env, CI: 'true' }, reject: false, stdin: 'ignore' });
     await new Promise<void>((resolve) => {
       child.stderr.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('submitted job')) resolve();
@@ -119,7 +119,7 @@ describe('a CLI killed mid-training', () => {
     expect(recorded[0]?.status).toBe('IN_QUEUE');
     emulator.releaseApplio();
 
-    const again = await runCli(['train', project, '--name', 'killed', '--epochs', '2', '--save-every', '1', '--json'], { env });
+    const again = await runCli(['train', project, '--force', '--name', 'killed', '--epochs', '2', '--save-every', '1', '--json'], { env });
     expect(again.exitCode, again.stderr).toBe(0);
     const result = parseJson<{ reattached: boolean; jobId: string; model: { name: string; version: number } }>(again);
     expect(result).toMatchObject({ reattached: true, jobId: recorded[0]?.id, model: { name: 'killed', version: 1 } });
@@ -131,7 +131,7 @@ describe('a CLI killed mid-training', () => {
     stops.push(() => emulator.stop());
     const { project, env } = await projectWith(emulator, 'cancelled');
     emulator.holdApplio();
-    const child = execa(process.execPath, [BIN, 'train', project, '--name', 'cancelled', '--epochs', '2', '--cancel-on-interrupt'], { env: { ...env, CI: 'true' }, reject: false, stdin: 'ignore' });
+    const child = execa(process.execPath, [BIN, 'train', project, '--force', '--name', 'cancelled', '--epochs', '2', '--cancel-on-interrupt'], { env: { ...env, CI: 'true' }, reject: false, stdin: 'ignore' });
     await new Promise<void>((resolve) => {
       child.stderr.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('submitted job')) resolve();
