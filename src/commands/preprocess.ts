@@ -55,6 +55,7 @@ export function renderPreprocess(result: PreprocessResult, out: Output): string 
     `singing ${formatMinutes(t.singingSec)}, speech ${formatMinutes(t.speechSec)} (singing ${formatPercent(t.singingShare)}), clipped samples ${formatPercent(t.clippedShare, 2)}`,
     ...renderWarnings([...report.sources.flatMap((s) => s.warnings), ...report.warnings], out),
     `report: ${result.reportFile}`,
+    `page:   ${result.htmlReportFile}`,
   );
   return lines.join('\n');
 }
@@ -73,12 +74,15 @@ export function registerPreprocess(program: Command, io: CliIo, state: RunState)
       `
 Clips are mono FLAC in <project>/.voicestudio/clips/, cut at silences, high-passed at 50 Hz and normalised.
 Clips that are mostly silence or clipped are dropped and listed. The report is saved as
-<project>/.voicestudio/quality-report.json. Exit code 3 when some sources failed.
+<project>/.voicestudio/quality-report.json and as a page to open in a browser,
+<project>/.voicestudio/report.html: per source a waveform with the kept clips, dropped stretches and
+silences marked, the figures and warnings, and a player per clip. Exit code 3 when some sources failed.
 
 Examples:
   $ voicestudio preprocess ./vocals
   $ voicestudio preprocess ./vocals --sample-rate 48000 --denoise
-  $ voicestudio preprocess ./vocals --json | jq '.report.warnings'`,
+  $ voicestudio preprocess ./vocals --json | jq '.report.warnings'
+  $ xdg-open ./vocals/.voicestudio/report.html      # see and hear the clips (macOS: open)`,
     )
     .action(
       action(io, state, async (ctx, project: string, options: PreprocessCliOptions) => {

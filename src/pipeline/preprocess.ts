@@ -16,6 +16,7 @@ import { fromProject, projectRelative, sha256Text, tempSibling, pathExists } fro
 import { analysisPath, clipsDir, qualityReportPath } from './layout.js';
 import { readManifest, updateManifest } from './manifest.js';
 import { buildDatasetReport, buildSourceReport, screenSlices, type ClipSpan } from './quality.js';
+import { writeReportHtml } from './report-html.js';
 import { sliceByRms, suggestSilenceThreshold } from './slicer.js';
 import type { DatasetQualityReport, DroppedClip, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from './types.js';
 
@@ -59,6 +60,8 @@ export interface PreprocessResult {
   failed: number;
   report: DatasetQualityReport;
   reportFile: string;
+  /** The same report as a page: waveforms with the clips marked, figures, a player per clip. */
+  htmlReportFile: string;
 }
 
 export interface PreprocessOptions {
@@ -339,5 +342,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
     m.preprocess.settings = options.settings;
   });
   const sources = outcomes.map((o) => o.outcome);
-  return { project: projectDir, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile };
+  const segments = (await readManifest(projectDir))?.segments ?? [];
+  const htmlReportFile = await writeReportHtml(projectDir, { report, segments, failed: sources.filter((s) => s.status === 'failed') });
+  return { project: projectDir, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile, htmlReportFile };
 }
