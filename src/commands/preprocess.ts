@@ -69,6 +69,7 @@ export function renderPreprocess(result: PreprocessResult, out: Output): string 
     `settings: clips ${s.minClipSec}–${s.maxClipSec} s, silence below ${s.silenceThresholdDb === 'auto' ? 'auto' : `${s.silenceThresholdDb} dBFS`} for ${s.minSilenceMs} ms, ${s.sampleRate} Hz, ${s.targetLufs} LUFS${s.denoise ? ', denoised' : ''}`,
     ...renderWarnings([...report.sources.flatMap((r) => r.warnings), ...report.warnings], out),
     `report: ${result.reportFile}`,
+    `page:   ${result.htmlReportFile}`,
   );
   return lines.join('\n');
 }
@@ -98,13 +99,16 @@ breaths and short pauses between them, are grouped into clips of --min-clip to -
 silences; long silences are trimmed. A source shorter than --min-clip is kept whole. Sound that cannot be kept
 (a phrase too short for a clip between long silences, a clipped passage) is dropped, listed with its reason, and
 counted in the "lost" column. Settings you give are remembered: later runs, and train, use them too.
-The report is saved as <project>/.voicestudio/quality-report.json. Exit code 3 when some sources failed.
+The report is saved as <project>/.voicestudio/quality-report.json and as a page to open in a browser,
+<project>/.voicestudio/report.html: per source a waveform with the kept clips, dropped stretches and
+silences marked, the figures and warnings, and a player per clip. Exit code 3 when some sources failed.
 
 Examples:
   $ voicestudio preprocess ./vocals
   $ voicestudio preprocess ./vocals --sample-rate 48000 --denoise
   $ voicestudio preprocess ./takes --min-clip 3                  # short pre-cut takes
-  $ voicestudio preprocess ./vocals --json | jq '.report.total.lostSoundSec'`,
+  $ voicestudio preprocess ./vocals --json | jq '.report.total.lostSoundSec'
+  $ xdg-open ./vocals/.voicestudio/report.html      # see and hear the clips (macOS: open)`,
     )
     .action(
       action(io, state, async (ctx, project: string, options: PreprocessCliOptions) => {

@@ -18,3 +18,8 @@ export function clipsDir(projectDir: string, sourceId: string): string {
 export function qualityReportPath(projectDir: string): string {
   return path.join(projectDir, WORK_DIR, 'quality-report.json');
 }
+
+/** The report page preprocess writes beside the JSON report; its links to clips are relative to this folder. */
+export function htmlReportPath(projectDir: string): string {
+  return path.join(projectDir, WORK_DIR, 'report.html');
+}

@@ -17,6 +17,7 @@ import { analysisPath, clipsDir, qualityReportPath } from './layout.js';
 import { resolvePreprocessSettings } from './preprocess-settings.js';
 import { readManifest, updateManifest } from './manifest.js';
 import { buildDatasetReport, buildSourceReport, describeSlices, type ClipSpan, type SlicedClips } from './quality.js';
+import { writeReportHtml } from './report-html.js';
 import { sliceByRms, suggestSilenceThreshold } from './slicer.js';
 import type { DatasetQualityReport, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from './types.js';
 
@@ -55,6 +56,8 @@ export interface PreprocessResult {
   failed: number;
   report: DatasetQualityReport;
   reportFile: string;
+  /** The same report as a page: waveforms with the clips marked, figures, a player per clip. */
+  htmlReportFile: string;
 }
 
 export interface PreprocessOptions {
@@ -353,5 +356,7 @@ export async function preprocess(given: PreprocessOptions): Promise<PreprocessRe
     m.preprocess.settings = options.settings;
   });
   const sources = outcomes.map((o) => o.outcome);
-  return { project: projectDir, settings: options.settings, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile };
+  const segments = (await readManifest(projectDir))?.segments ?? [];
+  const htmlReportFile = await writeReportHtml(projectDir, { report, segments, failed: sources.filter((s) => s.status === 'failed') });
+  return { project: projectDir, settings: options.settings, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile, htmlReportFile };
 }
