@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetQualityReport, Manifest, Segment, Source } from '../../src/pipeline/types.js';
 import { testTools } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli, type CliRun } from '../helpers/cli.js';
-import { measureSound, probeAudio, soundCoverage, type ProbedAudio, type SoundMeasure } from '../helpers/measure.js';
+import { cutsInsidePhrases, measureSound, probeAudio, soundCoverage, type ProbedAudio, type SoundMeasure } from '../helpers/measure.js';
 import { REALISTIC_SET, runTwoAtATime, writeRealisticSet, type RealisticSet, type RealisticSource } from '../helpers/realistic.js';
 
 const MIN_CLIP_SEC = 5;
@@ -146,14 +146,8 @@ describe.each(REALISTIC_SET.map((entry) => [entry.name]))('%s', (name) => {
   it('never cuts inside a phrase (except a held note longer than a clip)', (context) => {
     const { generated, source } = ingested(name, context.skip);
     const phrases = generated.events.filter((e) => e.kind === 'phrase' && e.endSec - e.startSec <= MAX_CLIP_SEC);
-    const cutsInside = clipsOf(source)
-      .flatMap((clip) => [clip.startSec, clip.endSec])
-      .flatMap((at) =>
-        phrases
-          .filter((p) => at > p.startSec + PHRASE_EDGE_SEC && at < p.endSec - PHRASE_EDGE_SEC)
-          .map((p) => `cut at ${at.toFixed(3)} inside the phrase ${p.startSec.toFixed(3)}–${p.endSec.toFixed(3)}`),
-      );
-    expect(cutsInside).toEqual([]);
+    const cuts = cutsInsidePhrases(phrases, clipsOf(source), PHRASE_EDGE_SEC);
+    expect(cuts, `${name}: ${cuts.join('; ')}`).toEqual([]);
   });
 
   it('writes clip files as long as the spans the manifest records', (context) => {

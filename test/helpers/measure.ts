@@ -16,11 +16,9 @@
  */
 import { execa } from 'execa';
 import type { FfmpegTools } from '../../src/pipeline/ffmpeg.js';
+import type { Interval } from './realistic.js';
 
-export interface Interval {
-  startSec: number;
-  endSec: number;
-}
+export type { Interval };
 
 export const SOUND_OVER_FLOOR_DB = 20;
 export const SOUND_UNDER_LOUD_DB = 20;
@@ -84,7 +82,8 @@ export async function levelSummary(tools: FfmpegTools, file: string, sampleRate:
   const window = Math.max(1, Math.round(LEVEL_WINDOW_SEC * sampleRate));
   const { stdout } = await execa(tools.ffmpeg.path, [
     '-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-vn', '-af',
-    `asetnsamples=n=${window}:p=0,astats=metadata=1:reset=1:measure_perchannel=none:measure_overall=RMS_level,` +
+    // No measure_overall/measure_perchannel: FFmpeg before 4.4 (the npm-bundled one) lacks them.
+    `asetnsamples=n=${window}:p=0,astats=metadata=1:reset=1,` +
       'ametadata=print:key=lavfi.astats.Overall.RMS_level:file=-',
     '-f', 'null', '-',
   ], { maxBuffer: 1 << 30 });
@@ -193,4 +192,18 @@ export function soundCoverage(sound: readonly Interval[], clips: readonly Interv
   const soundSec = totalSec(mergeIntervals(sound));
   const keptSec = overlapSec(sound, clips);
   return { soundSec, keptSec, share: soundSec === 0 ? 1 : keptSec / soundSec };
+}
+
+/**
+ * Clip boundaries (starts and ends) that fall inside one of `phrases` by more than `edgeSec`, described for a failure
+ * message; empty when every cut is in a gap (or within edgeSec of a phrase's edge).
+ */
+export function cutsInsidePhrases(phrases: readonly Interval[], clips: readonly Interval[], edgeSec: number): string[] {
+  return clips
+    .flatMap((clip) => [clip.startSec, clip.endSec])
+    .flatMap((at) =>
+      phrases
+        .filter((p) => at > p.startSec + edgeSec && at < p.endSec - edgeSec)
+        .map((p) => `cut at ${at.toFixed(3)} inside the phrase ${p.startSec.toFixed(3)}–${p.endSec.toFixed(3)}`),
+    );
 }

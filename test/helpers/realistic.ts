@@ -16,11 +16,14 @@ import type { FfmpegTools } from '../../src/pipeline/ffmpeg.js';
 
 export type EventKind = 'phrase' | 'breath' | 'silence';
 
-/** One stretch of the ground truth. A timeline's events are contiguous from 0 to the file's duration. */
-export interface TimelineEvent {
-  kind: EventKind;
+export interface Interval {
   startSec: number;
   endSec: number;
+}
+
+/** One stretch of the ground truth. A timeline's events are contiguous from 0 to the file's duration. */
+export interface TimelineEvent extends Interval {
+  kind: EventKind;
 }
 
 export interface Timeline {
@@ -760,32 +763,50 @@ export async function writeRealisticSet(tools: GeneratorTools, dir: string, seed
 // Ground-truth checks
 
 /**
- * Whether the phrases of a timeline can be cut into clips of minSec..maxSec with every cut in a gap between phrases
- * (a phrase longer than maxSec standing alone may be split into pieces of at least minSec), or the whole sound is
- * shorter than minSec. A test that asks a slicer for this is fair only when this holds.
+ * A cut of a timeline into clips of minSec..maxSec that never falls inside a phrase: every cut lies in a gap between
+ * phrases (a phrase longer than maxSec stands alone and is split into equal pieces of at least minSec), or, when all the
+ * sound spans less than minSec, one clip of the whole source. Undefined when no such cut exists. A test that asks a
+ * slicer for this is fair only when one exists; the cut itself shows what a slicer that keeps everything would give.
  */
-export function admitsCleanCut(timeline: Timeline, minSec: number, maxSec: number): boolean {
+export function cleanCut(timeline: Timeline, minSec: number, maxSec: number): Interval[] | undefined {
   const phrases = timeline.events.filter((e) => e.kind === 'phrase');
   const n = phrases.length;
-  if (n === 0) return true;
-  if (phrases[n - 1]!.endSec - phrases[0]!.startSec < minSec) return true;
-  const gapBefore = (i: number): number => (i === 0 ? phrases[0]!.startSec : phrases[i]!.startSec - phrases[i - 1]!.endSec);
-  const gapAfter = (j: number): number => (j === n - 1 ? timeline.durationSec - phrases[j]!.endSec : phrases[j + 1]!.startSec - phrases[j]!.endSec);
-  const splittable = (seconds: number): boolean => seconds / Math.ceil(seconds / maxSec) >= minSec;
-  const reachable = new Array<boolean>(n + 1).fill(false);
-  reachable[0] = true;
+  if (n === 0) return [];
+  if (phrases[n - 1]!.endSec - phrases[0]!.startSec < minSec) return [{ startSec: 0, endSec: timeline.durationSec }];
+  // A clip may reach halfway into the gaps around it, and over the whole lead or tail at the ends of the source.
+  const reachBefore = (i: number): number => (i === 0 ? phrases[0]!.startSec : (phrases[i]!.startSec - phrases[i - 1]!.endSec) / 2);
+  const reachAfter = (j: number): number => (j === n - 1 ? timeline.durationSec - phrases[j]!.endSec : (phrases[j + 1]!.startSec - phrases[j]!.endSec) / 2);
+  const pieces = (seconds: number): number => Math.ceil(seconds / maxSec);
+  // cutBefore[j + 1] = i: phrases i..j form the last clip of a clean cut of phrases 0..j.
+  const cutBefore = new Array<number | undefined>(n + 1).fill(undefined);
+  cutBefore[0] = 0;
   for (let i = 0; i < n; i++) {
-    if (!reachable[i]) continue;
+    if (cutBefore[i] === undefined) continue;
     for (let j = i; j < n; j++) {
       const span = phrases[j]!.endSec - phrases[i]!.startSec;
       if (span > maxSec) {
-        if (i === j && splittable(span)) reachable[j + 1] = true;
+        if (i === j && span / pieces(span) >= minSec) cutBefore[j + 1] ??= i;
         break;
       }
-      // A clip may reach halfway into the gaps around it (the whole lead or tail at the ends of the source).
-      const reach = (i === 0 ? gapBefore(i) : gapBefore(i) / 2) + (j === n - 1 ? gapAfter(j) : gapAfter(j) / 2);
-      if (span + reach >= minSec) reachable[j + 1] = true;
+      if (span + reachBefore(i) + reachAfter(j) >= minSec) cutBefore[j + 1] ??= i;
     }
   }
-  return reachable[n]!;
+  if (cutBefore[n] === undefined) return undefined;
+  const clips: Interval[] = [];
+  for (let end = n; end > 0; end = cutBefore[end]!) {
+    const i = cutBefore[end]!;
+    const j = end - 1;
+    const start = phrases[i]!.startSec;
+    const span = phrases[j]!.endSec - start;
+    if (span > maxSec) {
+      const k = pieces(span);
+      for (let piece = k - 1; piece >= 0; piece--) clips.push({ startSec: start + (span * piece) / k, endSec: start + (span * (piece + 1)) / k });
+      continue;
+    }
+    // Reach into the gaps as far as they allow without passing maxSec, evenly on both sides.
+    const extra = Math.min(reachBefore(i) + reachAfter(j), maxSec - span);
+    const after = Math.min(reachAfter(j), Math.max(extra / 2, extra - reachBefore(i)));
+    clips.push({ startSec: start - (extra - after), endSec: phrases[j]!.endSec + after });
+  }
+  return clips.reverse();
 }
