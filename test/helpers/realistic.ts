@@ -5,7 +5,8 @@
  * phrases, breaths and silences in seconds.
  *
  * The PCM is synthesised here from a seeded PRNG (same seed, same bytes) and encoded by a real FFmpeg. Only Node
- * built-ins are imported and the syntax is erasable, so `node` itself can import this file (the benchmark does).
+ * built-ins are imported (and types) and the syntax is erasable, so `node` itself can import this file: the benchmark
+ * can write its realistic hour with writeSinging (about 6 s and 130 MB for 60 min of 44.1 kHz stereo on 2 cores).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -261,7 +262,7 @@ function takeScore(seconds: number, seed: number): Score {
   return builder.score();
 }
 
-export function timelineOf(score: Score): Timeline {
+function timelineOf(score: Score): Timeline {
   return { durationSec: score.durationSec, events: score.events.map(({ kind, startSec, endSec }) => ({ kind, startSec, endSec })) };
 }
 
@@ -321,7 +322,7 @@ function renderPhrase(out: Float32Array, voice: PhraseVoice, rate: number, wave:
     hz += (voice.notesHz[note]! - hz) * glide;
     const depth = i < vibratoOnset ? (vibratoDepth * i) / vibratoOnset : vibratoDepth;
     // 2^(cents/1200) ≈ 1 + x·ln2 for the few tens of cents of a vibrato.
-    const instantHz = hz * (1 + depth * SINE[(vibratoPhase | 0) % SINE_SIZE]!);
+    const instantHz = hz * (1 + depth * SINE[vibratoPhase | 0]!);
     vibratoPhase += vibratoStep;
     if (vibratoPhase >= SINE_SIZE) vibratoPhase -= SINE_SIZE;
     phase += instantHz / rate;
