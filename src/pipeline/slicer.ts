@@ -1,13 +1,14 @@
 /**
  * Segmentation of a source into training clips from its frame RMS map (PcmAnalysis.rmsDb). Pure: no audio, no I/O.
  *
- * The aim is to keep every second the singer sang. Silences (frames below the threshold for at least minSilence) are
- * the only places a clip may end, at the quietest frame of the silence; silence longer than twice maxSilenceKept is
- * trimmed to at most that much on each side. Consecutive voiced stretches, with the breaths and short pauses between
- * them, are grouped into clips of minClip..maxClip: which silences become cuts is chosen by dynamic programming so that
- * as little sound as possible is lost, long pauses stay out of clips, and clips are few and long. A stretch longer than
- * maxClip with no silence is split at its quietest frames. A clip too short on its own may take in the silence around
- * it to reach minClip; a source shorter than minClip altogether is kept whole and reported as such.
+ * The aim is to keep every second the singer sang. Clips end in silences (frames below the threshold for at least
+ * minSilence), at the quietest frame of the silence; silence longer than twice maxSilenceKept is trimmed to at most that
+ * much on each side. Consecutive voiced stretches, with the breaths and short pauses between them, are grouped into
+ * clips of minClip..maxClip: which silences become cuts is chosen by dynamic programming so that as little sound as
+ * possible is lost, long pauses stay out of clips, and clips are few and long. A stretch longer than maxClip with no
+ * silence is split at its quietest frames, and so, only when that saves sound, is a stretch long enough for two clips.
+ * A clip too short on its own may take in the silence around it to reach minClip; a source shorter than minClip
+ * altogether is kept whole and reported as such.
  *
  * Clips that would be mostly silence or audibly clipped are dropped with their reason; the choice of cuts already
  * tries to keep clean phrases out of such clips.
@@ -22,6 +23,8 @@ export const DEFAULT_MAX_SILENCE_KEPT_SEC = 0.5;
 export const NOISE_MARGIN_DB = 10;
 /** suggestSilenceThreshold keeps the threshold at least this far below the typical singing level. */
 export const SIGNAL_MARGIN_DB = 20;
+/** A source shorter than a clip is kept whole only from this length: Applio's own slicing leaves out anything under ~0.4 s. */
+export const MIN_WHOLE_SOURCE_SEC = 0.5;
 /** A clip is dropped as silence when more than this share of its frames is below the silence threshold. */
 export const MAX_SILENT_SHARE = 0.6;
 /** A clip is dropped as clipped when more than this share of its samples is clipped (0.1 %). */
@@ -73,6 +76,7 @@ interface FrameSettings {
   minClip: number;
   /** Longest clip: floor, so no clip is over maxClipSec. */
   maxClip: number;
+  minWholeSource: number;
 }
 
 // Tolerance for float noise when converting seconds to frames (5 / 0.01 is 499.99999999999994).
@@ -99,6 +103,7 @@ function frameSettings(opts: SlicerOptions): FrameSettings {
     maxSilenceKept: Math.round(maxSilenceKeptSec / hopSec),
     minClip: Math.ceil(minClipSec / hopSec - FRAME_EPSILON),
     maxClip: Math.floor(maxClipSec / hopSec + FRAME_EPSILON),
+    minWholeSource: Math.round(MIN_WHOLE_SOURCE_SEC / hopSec),
   };
 }
 
@@ -156,6 +161,8 @@ interface Cut {
   roomBeforeStart: number;
   /** Silence beyond a natural pause that a clip spanning this cut would hold (frames); 0 for cuts inside sound. */
   excessSilence: number;
+  /** A cut at the quietest frame of sound, not in a silence: used only when it saves sound or a stretch is too long. */
+  insideSound?: boolean;
 }
 
 /** Pauses up to this long sit naturally inside a clip; longer silence inside a clip costs (see clipCost). */
@@ -217,20 +224,25 @@ function splitFrame(from: number, to: number, minimum: RangeMinimum, s: FrameSet
   return minimum.quietest(first, last);
 }
 
-/** Cuts inside sound, at the quietest frames, so that no stretch between two cuts is longer than maxClip. */
-function withForcedCuts(cuts: Cut[], minimum: RangeMinimum, s: FrameSettings): Cut[] {
+/**
+ * Cuts inside sound, at the quietest frames: enough that no stretch between two cuts is longer than maxClip, and one
+ * more in each stretch long enough for two clips, so that a short remainder next to it can still make a clip.
+ */
+function withSoundCuts(cuts: Cut[], minimum: RangeMinimum, s: FrameSettings): Cut[] {
   const result: Cut[] = [cuts[0]!];
   for (const next of cuts.slice(1)) {
     const inner: number[] = [];
-    const pending: [number, number][] = [[result.at(-1)!.start, next.end]];
+    const from = result.at(-1)!.start;
+    const pending: [number, number][] = [[from, next.end]];
     while (pending.length > 0) {
-      const [from, to] = pending.pop()!;
-      if (to - from <= s.maxClip) continue;
-      const cut = splitFrame(from, to, minimum, s);
+      const [start, end] = pending.pop()!;
+      if (end - start <= s.maxClip) continue;
+      const cut = splitFrame(start, end, minimum, s);
       inner.push(cut);
-      pending.push([from, cut], [cut, to]);
+      pending.push([start, cut], [cut, end]);
     }
-    for (const cut of inner.sort((a, b) => a - b)) result.push({ end: cut, start: cut, roomAfterEnd: 0, roomBeforeStart: 0, excessSilence: 0 });
+    if (inner.length === 0 && next.end - from >= 2 * s.minClip) inner.push(splitFrame(from, next.end, minimum, s));
+    for (const cut of inner.sort((a, b) => a - b)) result.push({ end: cut, start: cut, roomAfterEnd: 0, roomBeforeStart: 0, excessSilence: 0, insideSound: true });
     result.push(next);
   }
   return result;
@@ -265,6 +277,7 @@ type Verdict = { keep: true; range: FrameRange } | { keep: false; range: FrameRa
 const LOST_SOUND_COST = 1000;
 const EXCESS_SILENCE_COST = 1;
 const CLIP_COST = 20;
+const SOUND_CUT_COST = 200;
 
 interface Segmenter {
   cuts: Cut[];
@@ -292,7 +305,7 @@ function judge(g: Segmenter, a: number, b: number): Verdict {
   const roomBefore = g.cuts[a]!.roomBeforeStart;
   const roomAfter = g.cuts[b]!.roomAfterEnd;
   if (need > roomBefore + roomAfter) {
-    if (a === 0 && b === g.cuts.length - 1) return { keep: true, range: { startFrame: 0, endFrame: g.total } };
+    if (a === 0 && b === g.cuts.length - 1 && g.total >= g.s.minWholeSource) return { keep: true, range: { startFrame: 0, endFrame: g.total } };
     return { keep: false, range: { startFrame: from, endFrame: to }, reason: 'too_short', ...shares({ startFrame: from, endFrame: to }) };
   }
   const after = Math.min(roomAfter, Math.max(need - roomBefore, Math.ceil(need / 2)));
@@ -306,8 +319,9 @@ function judge(g: Segmenter, a: number, b: number): Verdict {
 
 function cost(g: Segmenter, a: number, b: number, verdict: Verdict, excessPrefix: Float64Array): number {
   if ('empty' in verdict) return 0;
-  if (!verdict.keep) return LOST_SOUND_COST * g.totals.soundIn(g.cuts[a]!.start, g.cuts[b]!.end);
-  return CLIP_COST + EXCESS_SILENCE_COST * (excessPrefix[b]! - excessPrefix[a + 1]!);
+  const soundCut = g.cuts[b]!.insideSound === true ? SOUND_CUT_COST : 0;
+  if (!verdict.keep) return soundCut + LOST_SOUND_COST * g.totals.soundIn(g.cuts[a]!.start, g.cuts[b]!.end);
+  return soundCut + CLIP_COST + EXCESS_SILENCE_COST * (excessPrefix[b]! - excessPrefix[a + 1]!);
 }
 
 /** Cuts an RMS map into clips of minClipSec..maxClipSec at silences (and, failing those, at the quietest points). */
@@ -316,7 +330,7 @@ export function sliceByRms(rmsDb: Float32Array, opts: SlicerOptions): SliceResul
   const totals = new FrameTotals(rmsDb, s.threshold, opts.clipping);
   if (totals.soundIn(0, rmsDb.length) === 0) return { clips: [], dropped: [], keptWholeShort: false };
   const minimum = new RangeMinimum(rmsDb);
-  const cuts = withForcedCuts(silenceCuts(rmsDb, minimum, s, opts.hopSec), minimum, s);
+  const cuts = withSoundCuts(silenceCuts(rmsDb, minimum, s, opts.hopSec), minimum, s);
   const g: Segmenter = { cuts, totals, s, samplesPerFrame: opts.clipping?.samplesPerFrame ?? 1, total: rmsDb.length };
   // excessPrefix[i]: excess silence of cuts 0..i−1, so a clip from cut a to cut b holds excessPrefix[b] − excessPrefix[a + 1].
   const excessPrefix = new Float64Array(cuts.length + 1);
@@ -327,7 +341,7 @@ export function sliceByRms(rmsDb: Float32Array, opts: SlicerOptions): SliceResul
   best[0] = 0;
   for (let b = 1; b < cuts.length; b++) {
     for (let a = b - 1; a >= 0; a--) {
-      // Past the longest clip only the neighbouring cut remains possible (forced cuts keep that one within maxClip).
+      // Past the longest clip only the neighbouring cut remains possible (sound cuts keep that one within maxClip).
       if (a < b - 1 && cuts[b]!.end - cuts[a]!.start > s.maxClip) break;
       const verdict = judge(g, a, b);
       const total = best[a]! + cost(g, a, b, verdict, excessPrefix);

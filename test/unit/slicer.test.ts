@@ -112,6 +112,18 @@ describe('sliceByRms: grouping phrases into clips', () => {
     expect(soundIn(rms, result.clips)).toBe(950);
   });
 
+  it('cuts inside a long stretch at its quietest frame when that lets a short remainder make a clip', () => {
+    // 13.4 s of speech without a silence, a 0.4 s pause, then 4.4 s to the end (a real prompt, shaped so): cutting
+    // only in the pause would leave 4.4 s too short; cutting the first stretch at its dip (7 s) keeps everything.
+    const rms = withDips(rmsMap([13.4, VOICE], [0.4, PAUSE], [4.4, VOICE]), [7, -35]);
+    const result = sliceByRms(rms, OPTS);
+    expect(result.dropped).toEqual([]);
+    expect(kept(result)).toEqual([
+      [0, 700],
+      [700, rms.length],
+    ]);
+  });
+
   it('drops a phrase too short for any clip, as too_short, with its measured silence', () => {
     // 1 s phrase between 20 s silences: even 4 s of borrowed silence gives an 80 % silent clip.
     const rms = rmsMap([6, VOICE], [20, PAUSE], [1, VOICE], [20, PAUSE], [6, VOICE]);
@@ -125,6 +137,11 @@ describe('sliceByRms: grouping phrases into clips', () => {
   it('keeps a source shorter than the minimum whole', () => {
     const take = rmsMap([0.1, PAUSE], [2.8, VOICE], [0.1, PAUSE]);
     expect(sliceByRms(take, OPTS)).toEqual({ clips: frames([0, take.length]), dropped: [], keptWholeShort: true });
+  });
+
+  it('drops a source under half a second (a notification sound) as too short, even whole', () => {
+    const blip = rmsMap([0.06, VOICE]);
+    expect(sliceByRms(blip, OPTS)).toMatchObject({ clips: [], dropped: [{ reason: 'too_short' }], keptWholeShort: false });
   });
 
   it('returns nothing for silence or an empty map', () => {
