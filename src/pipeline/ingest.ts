@@ -265,6 +265,7 @@ export async function ingest(options: IngestOptions, cwd: string): Promise<Inges
           workingFile: projectRelative(projectDir, workingFile),
           sizeBytes: info.size,
           ingestedAt: new Date().toISOString(),
+          excludedClips: [],
         };
         await updateManifest(projectDir, (m) => {
           m.sources = [...m.sources.filter((s) => s.sha256 !== sha256), source];

@@ -16,7 +16,9 @@ import {
   SOURCE_KINDS,
   TRAINING_SAMPLE_RATES,
   type DropReason,
+  type ClipExclusion,
   type DroppedClip,
+  type Exclusion,
   type JobRecord,
   type LengthDistribution,
   type Manifest,
@@ -31,7 +33,11 @@ import {
 
 export const MANIFEST_FILE = 'voicestudio.json';
 export const WORK_DIR = '.voicestudio';
-export const CURRENT_MANIFEST_VERSION = 1;
+/**
+ * Bumped whenever a field is added: a voicestudio that does not know a field drops it when it writes, so an
+ * older one must refuse a newer manifest (ManifestTooNew) rather than silently forget, say, an exclusion.
+ */
+export const CURRENT_MANIFEST_VERSION = 2;
 /** Lock file, inside WORK_DIR. */
 export const LOCK_FILE = 'manifest.lock';
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
@@ -153,7 +159,7 @@ export function migrateManifest(raw: unknown, file: string): Manifest {
 type Fields = Record<string, unknown>;
 
 /** MIGRATIONS[n] turns a version-n manifest into version n+1. They tolerate damage: validation comes after. */
-const MIGRATIONS: readonly ((manifest: Fields) => Fields)[] = [migrateV0ToV1];
+const MIGRATIONS: readonly ((manifest: Fields) => Fields)[] = [migrateV0ToV1, migrateV1ToV2];
 
 function upgrade(manifest: Fields, version: number): Fields {
   let upgraded = manifest;
@@ -185,6 +191,16 @@ function fillV0SourceFields(source: unknown): unknown {
   return { ...source, aliases: source.aliases ?? [], streamIndex: source.streamIndex ?? 0 };
 }
 
+/** v1: sources have no exclusions (v2 added `excluded` and `excludedClips`). */
+function migrateV1ToV2(manifest: Fields): Fields {
+  const { sources } = manifest;
+  return {
+    ...manifest,
+    version: 2,
+    sources: Array.isArray(sources) ? sources.map((source: unknown) => (isFields(source) ? { ...source, excludedClips: source.excludedClips ?? [] } : source)) : sources,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Validation: each check returns the value in its typed, key-ordered form or throws a ShapeError that
 // names the field, e.g. "sources[3].sha256 is not a sha256 (got "abc")".
@@ -211,6 +227,7 @@ function checkManifest(fields: Fields): Manifest {
 
 const checkSource: Check<Source> = (value, path) => {
   const fields = checkObject(value, path);
+  const excluded = optionalField(fields, 'excluded', path, checkExclusion);
   return {
     id: field(fields, 'id', path, nonEmptyText),
     sha256: field(fields, 'sha256', path, sha256),
@@ -225,6 +242,26 @@ const checkSource: Check<Source> = (value, path) => {
     workingFile: field(fields, 'workingFile', path, nonEmptyText),
     sizeBytes: field(fields, 'sizeBytes', path, nonNegativeInteger),
     ingestedAt: field(fields, 'ingestedAt', path, timestamp),
+    ...(excluded === undefined ? {} : { excluded }),
+    excludedClips: field(fields, 'excludedClips', path, listOf(checkClipExclusion)),
+  };
+};
+
+const checkExclusion: Check<Exclusion> = (value, path) => {
+  const fields = checkObject(value, path);
+  const reason = optionalField(fields, 'reason', path, text);
+  return { excludedAt: field(fields, 'excludedAt', path, timestamp), ...(reason === undefined ? {} : { reason }) };
+};
+
+const checkClipExclusion: Check<ClipExclusion> = (value, path) => {
+  const fields = checkObject(value, path);
+  const reason = optionalField(fields, 'reason', path, text);
+  return {
+    excludedAt: field(fields, 'excludedAt', path, timestamp),
+    ...(reason === undefined ? {} : { reason }),
+    clipId: field(fields, 'clipId', path, nonEmptyText),
+    startSec: field(fields, 'startSec', path, nonNegativeNumber),
+    endSec: field(fields, 'endSec', path, nonNegativeNumber),
   };
 };
 

@@ -64,7 +64,7 @@ describe('ingest', () => {
     expect(result.summary.singingSec).toBeCloseTo(118, 0);
 
     const manifest = await manifestOf(project);
-    expect(manifest.version).toBe(1);
+    expect(manifest.version).toBe(2);
     const verse = manifest.sources.find((s) => s.path === 'takes/verse.wav');
     expect(verse).toMatchObject({ kind: 'singing', sampleRate: 44100, channels: 2, codec: 'pcm_s16le' });
     expect(verse?.sha256).toMatch(/^[0-9a-f]{64}$/);
