@@ -9,6 +9,7 @@ import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerPreprocess } from './commands/preprocess.js';
+import { registerSources } from './commands/sources.js';
 import { registerTrain } from './commands/train.js';
 import { registerConvert } from './commands/convert.js';
 import { registerBatch } from './commands/batch.js';
@@ -58,6 +59,7 @@ export function createProgram(io: CliIo, state: RunState): Command {
 Examples:
   $ voicestudio ingest ./vocals                 # take in the recordings in ./vocals
   $ voicestudio preprocess ./vocals             # clean 5–15 s clips and a quality report
+  $ voicestudio sources list ./vocals           # what training uses; exclude or remove sources and clips
   $ voicestudio train ./vocals --name alice     # train on the RunPod endpoint, model into ./vocals/models
   $ voicestudio convert guide.wav -m alice -p ./vocals -o alice-guide.wav
   $ voicestudio batch ./songs -m alice -p ./vocals -o ./album --separate --mix
@@ -76,6 +78,7 @@ ${EXIT_CODE_HELP}
     );
   registerIngest(program, io, state);
   registerPreprocess(program, io, state);
+  registerSources(program, io, state);
   registerTrain(program, io, state);
   registerConvert(program, io, state);
   registerBatch(program, io, state);

@@ -36,6 +36,7 @@ export const ErrorCode = {
   Interrupted: 'interrupted',
   Internal: 'internal',
   ModelMissing: 'model_missing',
+  SourceMissing: 'source_missing',
   Detached: 'detached',
   RunpodAuth: 'runpod_auth',
   RunpodEndpointNotFound: 'runpod_endpoint_not_found',

@@ -5,7 +5,7 @@ import { action, type CliIo, type RunState } from '../cli/context.js';
 import { DEFAULT_JOBS, parseJobs } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
 import { formatMinutes, formatPercent, renderTable } from '../cli/table.js';
-import type { IngestResult } from '../pipeline/ingest.js';
+import type { IngestFileResult, IngestResult } from '../pipeline/ingest.js';
 import { SOURCE_KINDS, type SourceKind } from '../pipeline/types.js';
 import { renderWarnings } from '../cli/warnings.js';
 
@@ -14,16 +14,25 @@ interface IngestCliOptions {
   jobs: number;
 }
 
+function noteOf(f: IngestFileResult): string {
+  if (f.duplicateOf !== undefined) return `same audio as ${f.duplicateOf}`;
+  if (f.status === 'skipped') return "voicestudio's own render";
+  return f.warnings === undefined ? '' : f.warnings.map((w) => (w.code === 'voicestudio_render' ? "voicestudio's own render" : 'may be cut off')).join('; ');
+}
+
 export function renderIngest(result: IngestResult, out: Output): string {
   const lines: string[] = [];
-  const rows = result.files.map((f) => [f.path, f.status, f.sourceId ?? '–', f.duplicateOf === undefined ? '' : `same audio as ${f.duplicateOf}`]);
+  const rows = result.files.map((f) => [f.path, f.status, f.sourceId ?? '–', noteOf(f)]);
   if (rows.length > 0) lines.push(renderTable(['file', 'status', 'source', 'note'], rows), '');
+  const explained = (f: IngestFileResult): string => `  ${f.path}: ${f.reason ?? f.status}${f.suggestion === undefined ? '' : `\n    → ${f.suggestion}`}`;
   const failed = result.files.filter((f) => f.status === 'failed');
   if (failed.length > 0) {
-    lines.push(out.style('red', `${failed.length} file${failed.length === 1 ? '' : 's'} could not be ingested:`));
-    for (const f of failed) lines.push(`  ${f.path}: ${f.reason ?? 'failed'}${f.suggestion === undefined ? '' : `\n    → ${f.suggestion}`}`);
-    lines.push('');
+    lines.push(out.style('red', `${failed.length} file${failed.length === 1 ? '' : 's'} could not be ingested:`), ...failed.map(explained), '');
   }
+  const skipped = result.files.filter((f) => f.status === 'skipped');
+  if (skipped.length > 0) lines.push(`${skipped.length} file${skipped.length === 1 ? '' : 's'} skipped:`, ...skipped.map(explained), '');
+  const warned = result.files.flatMap((f) => (f.warnings ?? []).map((w) => `${out.style('yellow', 'warning:')} ${f.path}: ${w.message}\n  → ${w.suggestion}`));
+  if (warned.length > 0) lines.push(...warned, '');
   const s = result.summary;
   lines.push(
     `${s.sources} source${s.sources === 1 ? '' : 's'}, ${formatMinutes(s.totalSec)}: singing ${formatMinutes(s.singingSec)}, speech ${formatMinutes(s.speechSec)} (singing ${formatPercent(s.singingShare)})`,
@@ -44,7 +53,12 @@ export function registerIngest(program: Command, io: CliIo, state: RunState): vo
       'after',
       `
 Audio: wav flac mp3 m4a aac ogg opus aiff. Video: mp4 mov mkv webm (the best audio stream is taken).
-The same content under two names is one source. Unreadable files are reported and the rest are ingested (exit 3).
+The same content under two names is one source. Unreadable files are reported and the rest are ingested (exit 3;
+exit 1 when no file could be ingested).
+A truncated file is refused; one whose length can only be estimated (MP3 without a Xing header, raw AAC)
+and decodes to much less is taken in with a warning. voicestudio's own renders (conversions and mixes, which
+it tags, and outputs its job records name) are skipped when a folder scan finds them, and taken in with a
+warning when you name the file.
 
 Examples:
   $ voicestudio ingest ./vocals
@@ -75,7 +89,8 @@ Examples:
         );
         bar?.stop();
         ctx.out.result(result, () => renderIngest(result, ctx.out));
-        return result.failed > 0 ? ExitCode.Partial : ExitCode.Success;
+        if (result.failed === 0) return ExitCode.Success;
+        return result.failed === result.files.length ? ExitCode.Failure : ExitCode.Partial;
       }),
     );
 }

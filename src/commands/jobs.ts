@@ -79,7 +79,8 @@ Examples:
           result = { id: job.id, stems: collected.stems, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
         } else {
           const { collectConversion } = await import('../pipeline/convert.js');
-          const collected = await collectConversion(backend, projectDir, job.id, job.request as unknown as ConversionRequest, common);
+          const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+          const collected = await collectConversion(backend, projectDir, job.id, job.request as unknown as ConversionRequest, { ...common, tools: await locateFfmpeg(ctx.io.env) });
           result = { id: job.id, output: job.request?.output, ...collected };
         }
         ctx.out.stopSpinner();

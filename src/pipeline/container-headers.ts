@@ -1,6 +1,7 @@
 /**
- * The two places where a container header has to be read or written by hand because FFmpeg cannot:
- * a truncated WAV (FFmpeg estimates its duration from the file size, hiding the truncation), and FLAC
+ * The places where a container header has to be read or written by hand because FFmpeg cannot: a truncated
+ * WAV (FFmpeg estimates its duration from the file size, hiding the truncation), whether an MP3's duration is
+ * declared by a Xing/Info/VBRI header or only estimated from its bitrate (ffprobe reports both alike), and FLAC
  * files written by the segment muxer (their STREAMINFO lacks each clip's own sample count).
  */
 import { open } from 'node:fs/promises';
@@ -32,6 +33,73 @@ export async function declaredWavDurationSec(file: string): Promise<number | und
   } finally {
     await handle.close();
   }
+}
+
+/** How far past the ID3v2 tag the first MPEG audio frame is looked for. */
+const MP3_SCAN_BYTES = 1 << 16;
+const MPEG_SAMPLE_RATES: Record<number, readonly number[]> = { 3: [44100, 48000, 32000], 2: [22050, 24000, 16000], 0: [11025, 12000, 8000] };
+
+interface MpegFrame {
+  sampleRate: number;
+  samplesPerFrame: number;
+  /** Where a Xing/Info header starts in a Layer III frame: after the 4-byte header and the side information. */
+  xingOffset: number;
+}
+
+/** The MPEG audio frame header at `offset`, or undefined when those bytes are not one. */
+function mpegFrameAt(buffer: Buffer, offset: number): MpegFrame | undefined {
+  const [b0, b1, b2, b3] = [buffer[offset]!, buffer[offset + 1]!, buffer[offset + 2]!, buffer[offset + 3]!];
+  if (b0 !== 0xff || (b1 & 0xe0) !== 0xe0) return undefined;
+  const version = (b1 >> 3) & 3; // 3 MPEG-1, 2 MPEG-2, 0 MPEG-2.5, 1 reserved
+  const layer = (b1 >> 1) & 3; // 1 Layer III, 2 Layer II, 3 Layer I
+  const bitrateIndex = b2 >> 4;
+  const sampleRate = MPEG_SAMPLE_RATES[version]?.[(b2 >> 2) & 3];
+  if (layer === 0 || bitrateIndex === 0 || bitrateIndex === 15 || sampleRate === undefined) return undefined;
+  const mpeg1 = version === 3;
+  const mono = b3 >> 6 === 3;
+  const samplesPerFrame = layer === 3 ? 384 : layer === 2 || mpeg1 ? 1152 : 576;
+  return { sampleRate, samplesPerFrame, xingOffset: 4 + (mpeg1 ? (mono ? 17 : 32) : mono ? 9 : 17) };
+}
+
+/**
+ * The duration an MP3's first frame declares in a Xing/Info (LAME) or VBRI header, from its frame count; undefined
+ * when it has none (then only an estimate from the bitrate and the file size exists) or is not MPEG audio.
+ */
+export async function declaredMp3DurationSec(file: string): Promise<number | undefined> {
+  const handle = await open(file, 'r');
+  try {
+    const id3 = Buffer.alloc(10);
+    await handle.read(id3, 0, id3.length, 0);
+    let start = 0;
+    if (id3.toString('latin1', 0, 3) === 'ID3') {
+      // The tag size is "syncsafe": 7 bits per byte. A footer (flag 0x10) adds 10 bytes.
+      const size = ((id3[6]! & 0x7f) << 21) | ((id3[7]! & 0x7f) << 14) | ((id3[8]! & 0x7f) << 7) | (id3[9]! & 0x7f);
+      start = 10 + size + ((id3[5]! & 0x10) === 0 ? 0 : 10);
+    }
+    const buffer = Buffer.alloc(MP3_SCAN_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+    for (let offset = 0; offset + 4 <= bytesRead; offset++) {
+      const frame = mpegFrameAt(buffer, offset);
+      if (frame === undefined) continue;
+      const frames = declaredFrameCount(buffer.subarray(offset, bytesRead), frame);
+      return frames === undefined ? undefined : (frames * frame.samplesPerFrame) / frame.sampleRate;
+    }
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The frame count of the Xing/Info header (when its frames flag is set) or VBRI header in `frame`. */
+function declaredFrameCount(frame: Buffer, header: MpegFrame): number | undefined {
+  const tag = (at: number): string => (at + 4 <= frame.length ? frame.toString('latin1', at, at + 4) : '');
+  const xing = header.xingOffset;
+  if ((tag(xing) === 'Xing' || tag(xing) === 'Info') && xing + 12 <= frame.length) {
+    return (frame.readUInt32BE(xing + 4) & 1) === 1 ? frame.readUInt32BE(xing + 8) : undefined;
+  }
+  const vbri = 4 + 32;
+  if (tag(vbri) === 'VBRI' && vbri + 18 <= frame.length) return frame.readUInt32BE(vbri + 14);
+  return undefined;
 }
 
 /** "fLaC", then the STREAMINFO block header; the block's body starts here. */

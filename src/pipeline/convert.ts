@@ -11,7 +11,7 @@ import { JobFailedError } from '../runpod/errors.js';
 import { CHUNK_BYTES, ensureUploaded, inlineOrBlobRef, saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { mapLimit } from './concurrency.js';
-import { runEncode, type FfmpegTools } from './ffmpeg.js';
+import { markRender, runEncode, type FfmpegTools } from './ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from './files.js';
@@ -200,13 +200,16 @@ export interface ConversionRequest {
   model: string;
 }
 
-/** Follows a conversion job to its end: the result goes into the project's cache, then to `output`. */
+/**
+ * Follows a conversion job to its end: the result goes into the project's cache, marked as voicestudio's render
+ * (so ingest does not take it for a recording), then to `output`.
+ */
 export async function collectConversion(
   backend: Backend,
   projectDir: string,
   jobId: string,
   request: ConversionRequest,
-  options: { pricePerHour: number; cancelOnInterrupt: boolean; signal?: AbortSignal; onProgress?: (progress: WorkerProgress) => void },
+  options: { tools: FfmpegTools; pricePerHour: number; cancelOnInterrupt: boolean; signal?: AbortSignal; onProgress?: (progress: WorkerProgress) => void },
 ): Promise<{ gpuSeconds?: number; costUsd?: number }> {
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
   const done = await followJob(backend, projectDir, jobId, {
@@ -220,7 +223,16 @@ export async function collectConversion(
   const cached = cachePath(projectDir, request.key, request.format);
   const fetched = tempSibling(cached);
   await saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption);
+  // In the cache first: the ledger already says the job completed, and a run stopped from here on finds the result
+  // there instead of paying for it again. Marking it rewrites the cached file in place.
   await rename(fetched, cached);
+  const marked = tempSibling(cached);
+  try {
+    await markRender(options.tools, cached, marked, 'conversion', request.format, options.signal);
+    await rename(marked, cached);
+  } finally {
+    await rm(marked, { force: true });
+  }
   await mkdir(path.dirname(request.output), { recursive: true });
   await copyFile(cached, request.output);
   await updateJob(projectDir, jobId, { result: { output: request.output, cache: path.relative(projectDir, cached) } });
@@ -280,6 +292,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       }
       event('converting');
       const collected = await collectConversion(backend, projectDir, jobId, { key, output, format: settings.format, model: options.model.label }, {
+        tools: options.tools,
         pricePerHour: options.pricePerHour,
         cancelOnInterrupt: options.cancelOnInterrupt,
         ...signalOption,

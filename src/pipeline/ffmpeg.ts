@@ -98,18 +98,60 @@ export interface AudioStreamInfo {
   channels: number;
   bitsPerSample: number;
   isDefault: boolean;
+  /** The stream's own duration, when the container records one (it may differ from the other streams'). */
+  durationSec: number | undefined;
 }
 
 export interface MediaProbe {
   formatName: string;
+  /** The container's duration: the longest of its streams, or an estimate from the bitrate for MP3 and raw AAC. */
   durationSec: number;
   audioStreams: AudioStreamInfo[];
   hasVideo: boolean;
+  /** All streams of the container (audio, video, subtitles, data). */
+  streamCount: number;
+  /** The container's and its streams' metadata tags, keys in lower case (the container's win). */
+  tags: Record<string, string>;
 }
 
 function toNumber(value: unknown): number {
   const parsed = Number(value);
   return Number.isFinite(parsed) ? parsed : 0;
+}
+
+/** "00:01:00.200000000", as Matroska's muxers tag each stream's duration. */
+function parseClockDuration(value: unknown): number | undefined {
+  const match = typeof value === 'string' ? /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(value.trim()) : null;
+  return match === null ? undefined : Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
+}
+
+/** A stream's own duration: ffprobe's, else duration_ts × time_base, else Matroska's DURATION tag. */
+function streamDurationSec(stream: fluentFfmpeg.FfprobeStream): number | undefined {
+  const direct = Number(stream.duration);
+  if (Number.isFinite(direct) && direct > 0) return direct;
+  const [num, den] = String(stream.time_base ?? '').split('/').map(Number);
+  const ticks = Number(stream.duration_ts);
+  if (Number.isFinite(ticks) && ticks > 0 && num !== undefined && den !== undefined && num > 0 && den > 0) return (ticks * num) / den;
+  const tags = (stream.tags ?? {}) as Record<string, unknown>;
+  const tagged = Object.entries(tags).find(([key]) => key.toUpperCase() === 'DURATION')?.[1];
+  return parseClockDuration(tagged);
+}
+
+function lowerCaseTags(...sources: unknown[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const source of sources) {
+    if (source === null || typeof source !== 'object') continue;
+    for (const [key, value] of Object.entries(source)) if (typeof value === 'string' || typeof value === 'number') tags[key.toLowerCase()] = String(value);
+  }
+  return tags;
+}
+
+function unreadableError(file: string, reason: string, cause?: unknown): VoicestudioError {
+  return new VoicestudioError(ErrorCode.MediaUnreadable, `${file}: not a readable audio or video file (${reason}).`, {
+    subject: file,
+    ...(cause === undefined ? {} : { cause }),
+    suggestion: 'Check that the file is complete and plays in a media player; re-export or re-download it. If it is not a recording, move it out of the folder.',
+  });
 }
 
 /** Probes a media file. Throws MediaUnreadable with ffprobe's own words when it is not media. */
@@ -119,11 +161,7 @@ export async function probeMedia(tools: FfmpegTools, file: string): Promise<Medi
       .setFfprobePath(tools.ffprobe.path)
       .ffprobe((error: Error | null, result: fluentFfmpeg.FfprobeData) => (error ? reject(error) : resolve(result)));
   }).catch((error: unknown) => {
-    throw new VoicestudioError(ErrorCode.MediaUnreadable, `${file}: not a readable audio or video file (${ffprobeReason(error)}).`, {
-      subject: file,
-      cause: error,
-      suggestion: 'Check that the file is complete and plays in a media player; re-export or re-download it.',
-    });
+    throw unreadableError(file, ffprobeReason(error), error);
   });
   let audioIndex = 0;
   const audioStreams: AudioStreamInfo[] = [];
@@ -137,13 +175,21 @@ export async function probeMedia(tools: FfmpegTools, file: string): Promise<Medi
       channels: toNumber(stream.channels),
       bitsPerSample: toNumber(stream.bits_per_raw_sample) || toNumber(stream.bits_per_sample),
       isDefault: toNumber(stream.disposition?.default) === 1,
+      durationSec: streamDurationSec(stream),
     });
   }
+  const hasVideo = data.streams.some((s) => s.codec_type === 'video' && toNumber(s.disposition?.attached_pic) !== 1);
+  // Some demuxers accept any bytes by the file's extension (text named .flac "is" FLAC with no sample rate):
+  // an audio stream FFmpeg could not read the parameters of holds no audio.
+  const readable = audioStreams.filter((a) => a.sampleRate > 0 && a.channels > 0);
+  if (audioStreams.length > 0 && readable.length === 0 && !hasVideo) throw unreadableError(file, 'FFmpeg found no audio or video data in it');
   return {
     formatName: data.format.format_name ?? 'unknown',
     durationSec: toNumber(data.format.duration),
-    audioStreams,
-    hasVideo: data.streams.some((s) => s.codec_type === 'video' && toNumber(s.disposition?.attached_pic) !== 1),
+    audioStreams: readable,
+    hasVideo,
+    streamCount: data.streams.length,
+    tags: lowerCaseTags(...data.streams.map((s) => s.tags), data.format.tags),
   };
 }
 
@@ -369,4 +415,32 @@ export async function runFfmpeg(tools: FfmpegTools, args: string[], options: Run
     });
   }
   return stderr;
+}
+
+/**
+ * voicestudio's mark on the files it renders (conversions, mixes), so that ingest can tell them from recordings
+ * wherever they end up. `encoded_by` survives in WAV, FLAC and MP3; MP4/M4A keep only the comment, so both are set.
+ */
+const OUTPUT_MARK = 'voicestudio';
+export type RenderKind = 'conversion' | 'mix';
+
+/** FFmpeg output options that mark a render as voicestudio's. */
+export function renderTagOptions(kind: RenderKind): string[] {
+  return ['-metadata', `encoded_by=${OUTPUT_MARK}`, '-metadata', `comment=${OUTPUT_MARK} ${kind}`];
+}
+
+/** What kind of voicestudio render a probed file is, or undefined for anything else. */
+export function renderKindOf(probe: Pick<MediaProbe, 'tags'>): RenderKind | 'render' | undefined {
+  const kind = new RegExp(`^${OUTPUT_MARK} (conversion|mix)$`).exec(probe.tags.comment ?? '')?.[1] as RenderKind | undefined;
+  return kind ?? (probe.tags.encoded_by === OUTPUT_MARK ? 'render' : undefined);
+}
+
+/** Copies a finished render (no re-encode) with voicestudio's mark added. `format`: the muxer, e.g. "wav". */
+export async function markRender(tools: FfmpegTools, input: string, output: string, kind: RenderKind, format: string, signal?: AbortSignal): Promise<void> {
+  await runFfmpeg(tools, ['-i', input, '-map', '0', '-c', 'copy', ...renderTagOptions(kind), '-f', format, output], {
+    subject: input,
+    doing: 'marking the result as voicestudio output',
+    suggestion: 'Run the same command again: the finished result is collected without a new GPU job.',
+    ...(signal === undefined ? {} : { signal }),
+  });
 }

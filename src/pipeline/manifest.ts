@@ -16,7 +16,9 @@ import {
   SOURCE_KINDS,
   TRAINING_SAMPLE_RATES,
   type DropReason,
+  type ClipExclusion,
   type DroppedClip,
+  type Exclusion,
   type JobRecord,
   type LengthDistribution,
   type LostSound,
@@ -32,6 +34,10 @@ import {
 
 export const MANIFEST_FILE = 'voicestudio.json';
 export const WORK_DIR = '.voicestudio';
+/**
+ * Bumped whenever a field is added: a voicestudio that does not know a field drops it when it writes, so an
+ * older one must refuse a newer manifest (ManifestTooNew) rather than silently forget, say, an exclusion.
+ */
 export const CURRENT_MANIFEST_VERSION = 2;
 /** Lock file, inside WORK_DIR. */
 export const LOCK_FILE = 'manifest.lock';
@@ -180,20 +186,27 @@ function migrateV0ToV1(manifest: Fields): Fields {
   };
 }
 
-/**
- * v1's clips came from a slicer that lost short sources and sung phrases, and its reports lack the sound figures: the
- * preprocess records go, so the next preprocess (or train) cuts every source again. The settings gain the silence settings.
- */
-function migrateV1ToV2(manifest: Fields): Fields {
-  const preprocess = isFields(manifest.preprocess) ? manifest.preprocess : {};
-  const settings = isFields(preprocess.settings) ? { ...preprocess.settings, silenceThresholdDb: 'auto', minSilenceMs: 300 } : undefined;
-  return { ...manifest, version: 2, preprocess: { ...preprocess, ...(settings === undefined ? {} : { settings }), records: [] } };
-}
-
 function fillV0SourceFields(source: unknown): unknown {
   if (!isFields(source)) return source;
   // v0 did not record which audio stream was taken; assume the first.
   return { ...source, aliases: source.aliases ?? [], streamIndex: source.streamIndex ?? 0 };
+}
+
+/**
+ * v1 to v2: sources gain exclusions (`excluded`, `excludedClips`). v1's clips came from a slicer that lost short sources
+ * and sung phrases, and its reports lack the sound figures: the preprocess records go, so the next preprocess (or train)
+ * cuts every source again. The settings gain the silence settings.
+ */
+function migrateV1ToV2(manifest: Fields): Fields {
+  const { sources } = manifest;
+  const preprocess = isFields(manifest.preprocess) ? manifest.preprocess : {};
+  const settings = isFields(preprocess.settings) ? { ...preprocess.settings, silenceThresholdDb: 'auto', minSilenceMs: 300 } : undefined;
+  return {
+    ...manifest,
+    version: 2,
+    sources: Array.isArray(sources) ? sources.map((source: unknown) => (isFields(source) ? { ...source, excludedClips: source.excludedClips ?? [] } : source)) : sources,
+    preprocess: { ...preprocess, ...(settings === undefined ? {} : { settings }), records: [] },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -222,6 +235,7 @@ function checkManifest(fields: Fields): Manifest {
 
 const checkSource: Check<Source> = (value, path) => {
   const fields = checkObject(value, path);
+  const excluded = optionalField(fields, 'excluded', path, checkExclusion);
   return {
     id: field(fields, 'id', path, nonEmptyText),
     sha256: field(fields, 'sha256', path, sha256),
@@ -236,6 +250,26 @@ const checkSource: Check<Source> = (value, path) => {
     workingFile: field(fields, 'workingFile', path, nonEmptyText),
     sizeBytes: field(fields, 'sizeBytes', path, nonNegativeInteger),
     ingestedAt: field(fields, 'ingestedAt', path, timestamp),
+    ...(excluded === undefined ? {} : { excluded }),
+    excludedClips: field(fields, 'excludedClips', path, listOf(checkClipExclusion)),
+  };
+};
+
+const checkExclusion: Check<Exclusion> = (value, path) => {
+  const fields = checkObject(value, path);
+  const reason = optionalField(fields, 'reason', path, text);
+  return { excludedAt: field(fields, 'excludedAt', path, timestamp), ...(reason === undefined ? {} : { reason }) };
+};
+
+const checkClipExclusion: Check<ClipExclusion> = (value, path) => {
+  const fields = checkObject(value, path);
+  const reason = optionalField(fields, 'reason', path, text);
+  return {
+    excludedAt: field(fields, 'excludedAt', path, timestamp),
+    ...(reason === undefined ? {} : { reason }),
+    clipId: field(fields, 'clipId', path, nonEmptyText),
+    startSec: field(fields, 'startSec', path, nonNegativeNumber),
+    endSec: field(fields, 'endSec', path, nonNegativeNumber),
   };
 };
 

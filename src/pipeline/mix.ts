@@ -17,7 +17,7 @@
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
-import { ffmpegFeatures, probeMedia, runFfmpeg, type FfmpegFeatures, type FfmpegTools } from './ffmpeg.js';
+import { ffmpegFeatures, probeMedia, renderTagOptions, runFfmpeg, type FfmpegFeatures, type FfmpegTools } from './ffmpeg.js';
 import { sha256Text, tempSibling } from './files.js';
 import { WORK_DIR } from './manifest.js';
 
@@ -432,7 +432,7 @@ export async function mixTrack(options: MixOptions): Promise<MixResult> {
 
 async function encodeMaster(tools: FfmpegTools, premaster: string, dest: string, master: string[], settings: MixSettings, subject: string, signal?: AbortSignal): Promise<Loudness> {
   const chain = [...master, ...DITHER[settings.format]];
-  await runMixFfmpeg(tools, ['-i', premaster, ...(chain.length === 0 ? [] : ['-filter:a', chain.join(',')]), '-ar', String(settings.rate), '-ac', '2', ...ENCODE_OPTIONS[settings.format], dest], subject, signal);
+  await runMixFfmpeg(tools, ['-i', premaster, ...(chain.length === 0 ? [] : ['-filter:a', chain.join(',')]), '-ar', String(settings.rate), '-ac', '2', ...renderTagOptions('mix'), ...ENCODE_OPTIONS[settings.format], dest], subject, signal);
   return measureLoudness(tools, dest, signal);
 }
 

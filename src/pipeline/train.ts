@@ -17,6 +17,7 @@ import { readManifest, WORK_DIR } from './manifest.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from './models.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
 import { DATASET_MIN_SEC, MIN_SINGING_SHARE } from './quality.js';
+import { trainingSegments, trainingTotals } from './sources.js';
 import { writeTar } from './tar.js';
 import type { DatasetQualityReport, Manifest, QualityWarning, TrainingSampleRate } from './types.js';
 import { followJob } from './follow.js';
@@ -169,12 +170,16 @@ async function prepareData(options: TrainOptions): Promise<PreprocessResult> {
   return result;
 }
 
-/** Packs the project's clips into an uncompressed tar (FLAC is already compressed), the same bytes for the same clips. */
-async function packDataset(projectDir: string, report: DatasetQualityReport, signal?: AbortSignal): Promise<DatasetInfo> {
-  const manifest = await readManifest(projectDir);
-  const segments = [...(manifest?.segments ?? [])].sort((a, b) => a.id.localeCompare(b.id));
-  if (segments.length === 0 || report.total.keptSec < MIN_DATASET_SEC) {
-    throw new VoicestudioError(ErrorCode.NothingToDo, `Only ${report.total.keptSec.toFixed(0)} s of usable clips in ${projectDir}; training needs at least ${MIN_DATASET_SEC} s (the brief asks for 10–60 minutes).`, {
+/**
+ * Packs the clips training uses (excluded sources and clips left out) into an uncompressed tar (FLAC is already
+ * compressed), the same bytes for the same clips.
+ */
+async function packDataset(projectDir: string, signal?: AbortSignal): Promise<DatasetInfo> {
+  const manifest = (await readManifest(projectDir)) ?? { sources: [], segments: [] };
+  const segments = trainingSegments(manifest).sort((a, b) => a.id.localeCompare(b.id));
+  const totals = trainingTotals(manifest);
+  if (segments.length === 0 || totals.totalSec < MIN_DATASET_SEC) {
+    throw new VoicestudioError(ErrorCode.NothingToDo, `Only ${totals.totalSec.toFixed(0)} s of usable clips to train on in ${projectDir}; training needs at least ${MIN_DATASET_SEC} s (the brief asks for 10–60 minutes).`, {
       subject: projectDir,
       suggestion: 'Add recordings with voicestudio ingest, and check the quality report of voicestudio preprocess.',
     });
@@ -194,9 +199,9 @@ async function packDataset(projectDir: string, report: DatasetQualityReport, sig
     sha256: await sha256File(archive, signal),
     bytes: (await stat(archive)).size,
     clips: segments.length,
-    seconds: report.total.keptSec,
-    singingSec: report.total.singingSec,
-    speechSec: report.total.speechSec,
+    seconds: totals.totalSec,
+    singingSec: totals.singingSec,
+    speechSec: totals.speechSec,
   };
 }
 
@@ -245,7 +250,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const settings: TrainSettings = { ...options.settings, sampleRate: prepared.settings.sampleRate };
   const recut = lastRate !== undefined && lastRate !== settings.sampleRate ? `the clips were re-cut at ${settings.sampleRate} Hz (the project's were at ${lastRate} Hz)` : undefined;
   options.onEvent?.({ type: 'stage', message: 'packing the clips' });
-  const dataset = await packDataset(projectDir, report, options.signal);
+  const dataset = await packDataset(projectDir, options.signal);
   const runId = trainingRunId(settings.name, dataset.sha256);
   const estimate = estimateTraining(dataset.seconds, settings.epochs, options.pricePerHour);
   const verdict = datasetVerdict(dataset, options.force);

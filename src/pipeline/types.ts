@@ -28,6 +28,26 @@ export interface Source {
   workingFile: string;
   sizeBytes: number;
   ingestedAt: string;
+  /** Set while the whole source is kept out of training (`sources exclude`); its files and clips stay. */
+  excluded?: Exclusion;
+  /**
+   * Stretches of this source kept out of training (`sources exclude <clip-id>`). Recorded by time, not by
+   * clip id, because a re-cut renumbers the clips: a clip is out while it overlaps a stretch (see sources.ts).
+   */
+  excludedClips: ClipExclusion[];
+}
+
+/** Why and when something was kept out of training. */
+export interface Exclusion {
+  excludedAt: string;
+  reason?: string;
+}
+
+export interface ClipExclusion extends Exclusion {
+  /** The clip's id when it was excluded (ids change when preprocess re-cuts; the times below decide). */
+  clipId: string;
+  startSec: number;
+  endSec: number;
 }
 
 /** A training clip cut from a source. */

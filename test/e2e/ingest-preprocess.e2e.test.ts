@@ -87,7 +87,7 @@ describe('ingest', () => {
     expect(byName.get('notes.mp3')?.status).toBe('failed');
     expect(byName.get('notes.mp3')?.reason).toBe('not a readable audio or video file (FFmpeg found no audio or video data in it).');
     expect(byName.get('cut-off.wav')?.status).toBe('failed');
-    expect(byName.get('cut-off.wav')?.reason).toMatch(/truncated: it claims 20\.0 s but only 10\.0 s/);
+    expect(byName.get('cut-off.wav')?.reason).toMatch(/truncated: its WAV header claims 20\.0 s but only 10\.0 s/);
     expect(result.failed).toBe(4);
 
     const manifest = await manifestOf(project);

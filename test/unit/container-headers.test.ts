@@ -2,7 +2,7 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { declaredWavDurationSec, setFlacTotalSamples } from '../../src/pipeline/container-headers.js';
+import { declaredMp3DurationSec, declaredWavDurationSec, setFlacTotalSamples } from '../../src/pipeline/container-headers.js';
 import { testTools } from '../helpers/audio.js';
 import { makeTempDir } from '../helpers/cli.js';
 
@@ -46,6 +46,36 @@ describe('declaredWavDurationSec', () => {
     const file = path.join(dir, 'not.wav');
     await writeFile(file, 'ID3 not a wave file at all');
     expect(await declaredWavDurationSec(file)).toBeUndefined();
+  });
+});
+
+describe('declaredMp3DurationSec', () => {
+  async function mp3(name: string, seconds: number, options: string[]): Promise<string> {
+    const tools = await testTools();
+    const file = path.join(dir, name);
+    await execa(tools.ffmpeg.path, ['-v', 'error', '-f', 'lavfi', '-i', `sine=f=440:d=${seconds}`, '-c:a', 'libmp3lame', ...options, '-y', file]);
+    return file;
+  }
+
+  // The header counts whole frames: the encoder's delay and padding add a few (under 0.1 s).
+  const withinFewFrames = (seconds: number | undefined, expected: number): void => expect(Math.abs((seconds ?? 0) - expected)).toBeLessThan(0.11);
+
+  it('reads the frame count of a LAME Info (CBR) or Xing (VBR) header, after an ID3v2 tag, MPEG-1 and MPEG-2', async () => {
+    withinFewFrames(await declaredMp3DurationSec(await mp3('cbr.mp3', 6, ['-b:a', '128k', '-metadata', 'title=A song'])), 6);
+    withinFewFrames(await declaredMp3DurationSec(await mp3('vbr-mpeg2.mp3', 5, ['-ac', '1', '-ar', '22050', '-q:a', '4'])), 5);
+  });
+
+  it('still reads the header of a file cut short: that is how truncation shows', async () => {
+    const file = await mp3('long.mp3', 30, ['-b:a', '128k']);
+    await truncate(file, 16_000);
+    withinFewFrames(await declaredMp3DurationSec(file), 30);
+  });
+
+  it('is undefined without such a header, and for files that are not MPEG audio', async () => {
+    expect(await declaredMp3DurationSec(await mp3('plain.mp3', 3, ['-b:a', '128k', '-write_xing', '0']))).toBeUndefined();
+    const text = path.join(dir, 'text.mp3');
+    await writeFile(text, 'lyrics, not audio');
+    expect(await declaredMp3DurationSec(text)).toBeUndefined();
   });
 });
 

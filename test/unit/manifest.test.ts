@@ -58,6 +58,8 @@ function fullManifest(): Manifest {
         workingFile: '.voicestudio/sources/abababababab.flac',
         sizeBytes: 8_160_044,
         ingestedAt: '2024-05-01T10:00:00.000Z',
+        excluded: { excludedAt: '2024-05-03T09:00:00.000Z', reason: 'guest singer' },
+        excludedClips: [{ excludedAt: '2024-05-03T09:00:00.000Z', clipId: 'abababababab-0000', startSec: 0, endSec: 9.5 }],
       },
     ],
     segments: [
@@ -116,8 +118,21 @@ function fullManifest(): Manifest {
 
 /** The earliest prototype's manifest: no version, segments, preprocess, models or jobs; no aliases/streamIndex. */
 function v0Manifest(): Record<string, unknown> {
-  const { aliases: _aliases, streamIndex: _streamIndex, ...source } = fullManifest().sources[0]!;
+  const { aliases: _aliases, streamIndex: _streamIndex, excluded: _excluded, excludedClips: _excludedClips, ...source } = fullManifest().sources[0]!;
   return { createdAt: '2023-01-01T00:00:00.000Z', updatedAt: '2023-01-02T00:00:00.000Z', sources: [source] };
+}
+
+/** fullManifest's source as it migrates from before exclusions existed: included, no clip excluded. */
+function v1Source(): Manifest['sources'][number] {
+  const { excluded: _excluded, ...source } = fullManifest().sources[0]!;
+  return { ...source, excludedClips: [] };
+}
+
+/** Version 1: sources without exclusions. */
+function v1Manifest(): Record<string, unknown> {
+  const manifest = fullManifest();
+  const { excluded: _excluded, excludedClips: _excludedClips, ...source } = manifest.sources[0]!;
+  return { ...manifest, version: 1, sources: [source] };
 }
 
 /** A clock whose sleep only advances time, so lock waits take no real time. */
@@ -207,7 +222,7 @@ describe('migrateManifest', () => {
       ...fullManifest(),
       createdAt: '2023-01-01T00:00:00.000Z',
       updatedAt: '2023-01-02T00:00:00.000Z',
-      sources: [{ ...fullManifest().sources[0], aliases: [], streamIndex: 0 }],
+      sources: [{ ...v1Source(), aliases: [], streamIndex: 0 }],
       segments: [],
       preprocess: { records: [] },
       models: [],
@@ -220,19 +235,18 @@ describe('migrateManifest', () => {
     const [source] = v0.sources as Record<string, unknown>[];
     const raw = { ...v0, version: 0, sources: [{ ...source, aliases: ['dup.wav'] }], jobs: [{ id: 'old-job' }] };
     const migrated = migrateManifest(raw, FILE);
-    expect(migrated.version).toBe(2);
+    expect(migrated.version).toBe(CURRENT_MANIFEST_VERSION);
     expect(migrated.jobs).toStrictEqual([{ id: 'old-job' }]);
     expect(migrated.sources[0]!.aliases).toStrictEqual(['dup.wav']);
   });
 
-  it('migrates a v1 manifest: its clips are cut again (records go) and its settings gain the silence settings', () => {
+  it('migrates a v1 manifest: every source included, its clips cut again (records go), the silence settings added', () => {
+    const v1 = v1Manifest();
     const full = fullManifest();
     const { silenceThresholdDb: _threshold, minSilenceMs: _minSilence, ...v1Settings } = full.preprocess.settings!;
-    const v1 = { ...full, version: 1, preprocess: { settings: v1Settings, records: [{ sourceId: 'abababababab', key: 'old', report: { no: 'sound figures' } }] } };
-    const migrated = migrateManifest(v1, FILE);
-    expect(migrated.version).toBe(2);
-    expect(migrated.preprocess).toStrictEqual({ settings: full.preprocess.settings, records: [] });
-    expect(migrated.segments).toStrictEqual(full.segments);
+    const migrated = migrateManifest({ ...v1, preprocess: { settings: v1Settings, records: full.preprocess.records } }, FILE);
+    expect(migrated).toStrictEqual({ ...full, sources: [v1Source()], preprocess: { settings: full.preprocess.settings, records: [] } });
+    expect(migrated.sources[0]).not.toHaveProperty('excluded');
   });
 
   it('does not modify its input', () => {
@@ -280,6 +294,9 @@ describe('migrateManifest', () => {
     ['sources[0].channels is not a whole number > 0 (got 1.5)', edit((m) => (m.sources[0].channels = 1.5))],
     ['sources[0].aliases[0] is not a non-empty string (got 7)', edit((m) => (m.sources[0].aliases = [7]))],
     ['sources[1].id duplicates sources[0].id ("abababababab")', edit((m) => m.sources.push({ ...m.sources[0] }))],
+    ['sources[0].excludedClips is missing', edit((m) => delete m.sources[0].excludedClips)],
+    ['sources[0].excluded.excludedAt is missing', edit((m) => delete m.sources[0].excluded.excludedAt)],
+    ['sources[0].excludedClips[0].startSec is not a number ≥ 0 (got "0")', edit((m) => (m.sources[0].excludedClips[0].startSec = '0'))],
     ['segments[0].endSec is missing', edit((m) => delete m.segments[0].endSec)],
     ['preprocess is missing', edit((m) => delete m.preprocess)],
     [
@@ -323,7 +340,7 @@ describe('readManifest', () => {
     const text = JSON.stringify(v0Manifest());
     await writeFile(manifestPath(projectDir), text);
     const manifest = await readManifest(projectDir);
-    expect(manifest?.version).toBe(2);
+    expect(manifest?.version).toBe(CURRENT_MANIFEST_VERSION);
     expect(manifest?.sources[0]?.streamIndex).toBe(0);
     expect(await readFile(manifestPath(projectDir), 'utf8')).toBe(text);
   });
