@@ -43,7 +43,7 @@ export function renderPreprocess(result: PreprocessResult, out: Output): string 
     const lost = r === undefined ? 0 : r.lostSoundSec.too_short + r.lostSoundSec.silence + r.lostSoundSec.clipping;
     return [
       outcome.path,
-      r?.keptWhole === true ? 'kept whole' : outcome.status,
+      `${r?.keptWhole === true ? 'kept whole' : outcome.status}${outcome.excluded === true ? ', excluded' : ''}`,
       outcome.clips,
       r === undefined ? '–' : formatSeconds(r.soundSec),
       r === undefined || r.soundSec === 0 ? '–' : formatPercent(r.keptSoundSec / r.soundSec),

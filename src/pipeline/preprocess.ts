@@ -18,6 +18,7 @@ import { resolvePreprocessSettings } from './preprocess-settings.js';
 import { readManifest, updateManifest } from './manifest.js';
 import { buildDatasetReport, buildSourceReport, describeSlices, type ClipSpan, type SlicedClips } from './quality.js';
 import { writeReportHtml } from './report-html.js';
+import { excludedSegments, type ExclusionCause } from './sources.js';
 import { sliceByRms, suggestSilenceThreshold } from './slicer.js';
 import type { DatasetQualityReport, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from './types.js';
 
@@ -44,6 +45,8 @@ export interface SourceOutcome {
   path: string;
   status: 'processed' | 'cached' | 'failed';
   clips: number;
+  /** The source is kept out of training (`sources exclude`); it is still cut and reported. */
+  excluded?: true;
   reason?: string;
   suggestion?: string;
 }
@@ -111,6 +114,11 @@ export function planClips(analysis: PcmAnalysis, settings: PreprocessSettings): 
     clipping: { perFrame: analysis.clippedPerHop, samplesPerFrame: analysis.hopSamples * analysis.channels },
   });
   return describeSlices(analysis, sliced, { thresholdDb, minClipSec: settings.minClipSec });
+}
+
+function exclusionText(cause: ExclusionCause): string {
+  const why = cause.exclusion.reason === undefined ? '' : ` (${cause.exclusion.reason})`;
+  return cause.by === 'source' ? `its source is excluded${why}` : `excluded${why}`;
 }
 
 /** The cut times for the segment muxer and, for each clip, which output segment it becomes. */
@@ -355,8 +363,10 @@ export async function preprocess(given: PreprocessOptions): Promise<PreprocessRe
   await updateManifest(projectDir, (m) => {
     m.preprocess.settings = options.settings;
   });
-  const sources = outcomes.map((o) => o.outcome);
-  const segments = (await readManifest(projectDir))?.segments ?? [];
-  const htmlReportFile = await writeReportHtml(projectDir, { report, segments, failed: sources.filter((s) => s.status === 'failed') });
+  const excludedSources = new Set(manifest.sources.filter((source) => source.excluded !== undefined).map((source) => source.id));
+  const sources = outcomes.map((o): SourceOutcome => (excludedSources.has(o.outcome.sourceId) ? { ...o.outcome, excluded: true } : o.outcome));
+  const after = await readManifest(projectDir);
+  const excluded = new Map([...excludedSegments(after ?? { sources: [], segments: [] })].map(([id, cause]) => [id, exclusionText(cause)]));
+  const htmlReportFile = await writeReportHtml(projectDir, { report, segments: after?.segments ?? [], failed: sources.filter((s) => s.status === 'failed'), excluded });
   return { project: projectDir, settings: options.settings, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile, htmlReportFile };
 }

@@ -64,6 +64,8 @@ export interface ReportPageContent {
   /** The manifest's clips (any order); those of sources not in the report are ignored. */
   segments: readonly Segment[];
   failed?: readonly FailedSource[];
+  /** Clips kept out of training (`sources exclude`), by clip id, with why. */
+  excluded?: ReadonlyMap<string, string>;
 }
 
 export interface ReportPageInput extends ReportPageContent {
@@ -414,7 +416,7 @@ function waveformSvg(source: SourceQualityReport, regions: readonly Region[], en
 }
 
 /** Kept clips (with a player each) and dropped stretches (with the reason), in time order. */
-function clipTable(projectDir: string, source: SourceQualityReport, regions: readonly Region[]): string {
+function clipTable(projectDir: string, source: SourceQualityReport, regions: readonly Region[], excluded: ReadonlyMap<string, string>): string {
   const rows = regions
     .filter((r) => r.kind !== 'silence')
     .map((region) => {
@@ -424,9 +426,10 @@ function clipTable(projectDir: string, source: SourceQualityReport, regions: rea
         const segment = region.segment!;
         const name = escapeHtml(path.posix.basename(segment.file));
         const label = `clip ${region.number}, ${formatTime(region.startSec)} to ${formatTime(region.endSec)}`;
+        const why = excluded.get(segment.id);
         return (
-          `<tr id="${anchor}" class="kept"><td><span class="mark kept"></span>${region.number}</td>${times}` +
-          `<td>kept · <span class="file">${name}</span></td>` +
+          `<tr id="${anchor}" class="kept${why === undefined ? '' : ' excluded'}"><td><span class="mark kept"></span>${region.number}</td>${times}` +
+          `<td>kept${why === undefined ? '' : `, <b>not used for training</b>: ${escapeHtml(why)}`} · <span class="file">${name}</span></td>` +
           `<td><audio controls preload="none" src="${escapeHtml(clipHref(projectDir, segment.file))}" aria-label="${label}"></audio></td></tr>`
         );
       }
@@ -452,16 +455,22 @@ function warningList(warnings: readonly QualityWarning[]): string {
   return `<ul class="warnings">${items.join('')}</ul>`;
 }
 
-function sourceSection(projectDir: string, source: SourceQualityReport, segments: readonly Segment[], envelope: LevelEnvelope | undefined, figures: readonly Figure[]): string {
+function sourceSection(
+  projectDir: string,
+  source: SourceQualityReport,
+  segments: readonly Segment[],
+  envelope: LevelEnvelope | undefined,
+  excluded: ReadonlyMap<string, string>,
+): string {
   const regions = sourceTimeline(source.durationSec, segments, source.dropped);
-  const strip = figures.map((f) => `<div><dt title="${escapeHtml(f.help)}">${escapeHtml(f.label)}</dt>${cellHtml('dd', f.value(source), '')}</div>`).join('');
+  const strip = FIGURES.map((f) => `<div><dt title="${escapeHtml(f.help)}">${escapeHtml(f.label)}</dt>${cellHtml('dd', f.value(source), '')}</div>`).join('');
   return (
     `<section class="source" id="src-${escapeHtml(source.sourceId)}">` +
     `<h3><span class="path">${escapeHtml(source.path)}</span> <span class="kind">${escapeHtml(source.kind)}</span> <span class="id">${escapeHtml(source.sourceId)}</span></h3>` +
     waveformSvg(source, regions, envelope) +
     `<dl class="figures">${strip}</dl>` +
     warningList(source.warnings) +
-    clipTable(projectDir, source, regions) +
+    clipTable(projectDir, source, regions, excluded) +
     '</section>'
   );
 }
@@ -560,6 +569,7 @@ table.clips td{padding:1px 8px}table.clips td:nth-child(-n+4){text-align:right;f
 table.clips tr.dropped td{color:#495057;background:#fffaf5}
 tr:target td{background:#fff3bf !important}
 .mark{display:inline-block;width:8px;height:8px;border-radius:2px;margin-right:5px}.mark.kept{background:var(--kept)}.mark.dropped{background:var(--dropped)}
+tr.excluded{color:var(--muted)}tr.excluded .mark.kept{background:none;outline:1px solid var(--kept)}
 .file{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;color:#495057}
 .empty{color:var(--muted)}
 .failed li{margin:4px 0}.failed .sugg{display:block;color:#495057}.failed .sugg::before{content:"→ "}
@@ -595,7 +605,7 @@ export function renderReportHtml(input: ReportPageInput): string {
     body.push('<p class="empty">No source has a report yet.</p>');
   } else {
     body.push('<section id="sources"><h2>Sources</h2>', sourcesTable(report, FIGURES), '</section>', LEGEND, regionFills());
-    for (const source of report.sources) body.push(sourceSection(projectDir, source, bySource.get(source.sourceId) ?? [], input.levels.get(source.sourceId), FIGURES));
+    for (const source of report.sources) body.push(sourceSection(projectDir, source, bySource.get(source.sourceId) ?? [], input.levels.get(source.sourceId), input.excluded ?? new Map()));
   }
   body.push('<footer>Written by voicestudio preprocess. The same figures are in quality-report.json beside this page.</footer>');
   return [

@@ -90,6 +90,10 @@ describe('sources exclude and include', () => {
     expect(verse?.trainingSec).toBeLessThan((verse?.keptSec ?? 0) - 5);
     const human = await runCli(['sources', 'list', project]);
     expect(human.stdout).toMatch(new RegExp(`excluded as clip ${verseId}-0002 — cough; now clip ${verseId}-0002`));
+    // preprocess still cuts and reports the clip, and its page says it is not used for training.
+    const page = await readFile(path.join(project, '.voicestudio', 'report.html'), 'utf8');
+    expect(page).toContain(`<tr id="clip-${verseId}-0002" class="kept excluded">`);
+    expect(page).toContain('<b>not used for training</b>: excluded (cough)');
   });
 
   it('excludes a whole source named by its path, and includes it again by id', async () => {
@@ -99,6 +103,8 @@ describe('sources exclude and include', () => {
     expect(parseJson<ExclusionResult>(excluded).changes[0]).toMatchObject({ sourceId: bridgeId, status: 'excluded', clips: bridgeClips });
     const listed = await list();
     expect(listed.sources.find((s) => s.id === bridgeId)).toMatchObject({ state: 'excluded', trainingSec: 0 });
+    const reported = await runCli(['preprocess', project, '--json']);
+    expect(parseJson<{ sources: { sourceId: string; excluded?: boolean }[] }>(reported).sources.find((s) => s.sourceId === bridgeId)?.excluded).toBe(true);
 
     const human = await runCli(['sources', 'include', project, bridgeId]);
     expect(human.exitCode, human.stderr).toBe(0);

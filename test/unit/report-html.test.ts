@@ -213,6 +213,14 @@ describe('renderReportHtml', () => {
     expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none';`);
   });
 
+  it('marks the clips kept out of training, with why', () => {
+    const segments = clipsOf('s1', 2, 6, 10);
+    const html = page([sourceReport({ sourceId: 's1', durationSec: 20, keptSec: 12 })], segments, { excluded: new Map([[segments[1]!.id, 'excluded (a cough)']]) });
+    expect(html).toContain(`<tr id="clip-${segments[1]!.id}" class="kept excluded">`);
+    expect(html).toContain('<b>not used for training</b>: excluded (a cough)');
+    expect(html).toContain(`<tr id="clip-${segments[0]!.id}" class="kept">`);
+  });
+
   it('shows the sound of each source, kept and lost with the reasons', () => {
     const withSound = sourceReport({ sourceId: 's1', durationSec: 60, keptSec: 40, soundSec: 50, keptSoundSec: 48, lostSoundSec: { too_short: 1.5, clipping: 0.5, silence: 0 } });
     const html = page([withSound], []);
