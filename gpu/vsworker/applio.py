@@ -35,7 +35,12 @@ SAVED_CHECKPOINT_RE = re.compile(
     r"^Saved model '(?P<path>.*?(?P<kind>[GD])_(?P<step>\d+)\.pth)' \(epoch (?P<epoch>\d+)\)$"
 )
 LOADED_CHECKPOINT_RE = re.compile(r"^Loaded checkpoint '(?P<path>.+)' \(epoch (?P<epoch>\d+)\)$")
-# tqdm bars (Applio prints one per batch); too noisy to log or quote.
+# tqdm bars (Applio's preprocess and extract draw one per file); too noisy to log or quote. tqdm writes
+# "\r<bar>" with no newline, so a line printed while a bar is open (preprocess's "Error processing
+# audio", extract's per-file errors) arrives glued behind the bar: the bar is cut off, the rest kept.
+LEADING_BAR_RE = re.compile(
+    r"^(?:[^|]*?: )?\s*\d{1,3}%\|[^|]*\| *[\d.]+[kMGT]?/[\d.]+[kMGT]? *\[[^\]]*\]"
+)
 PROGRESS_BAR_RE = re.compile(r"\d+%\|.*\|")
 RELEVANT_RE = re.compile(
     r"error|exception|traceback|failed|not found|no such file|out of memory|"
@@ -79,6 +84,17 @@ class ScriptResult:
 
     def excerpt(self, max_lines=12, max_chars=3000):
         return quote_lines(self.lines, max_lines, max_chars)
+
+
+def without_progress_bar(line):
+    """A line of Applio's output with any tqdm bar in front of it removed; "" when only a bar was left."""
+    while True:
+        match = LEADING_BAR_RE.match(line)
+        if not match:
+            break
+        line = line[match.end():]
+    line = line.strip()
+    return "" if PROGRESS_BAR_RE.search(line) else line
 
 
 def quote_lines(lines, max_lines=12, max_chars=3000):
@@ -135,8 +151,8 @@ class ApplioRunner:
             ) from None
         try:
             for raw in proc.stdout:  # universal newlines: tqdm's '\r' also ends a line
-                line = raw.rstrip()
-                if not line or PROGRESS_BAR_RE.search(line):
+                line = without_progress_bar(raw.rstrip())
+                if not line:
                     continue
                 tail.append(line)
                 if log_file:
