@@ -106,6 +106,33 @@ class CudaCheckTests(unittest.TestCase):
         self.assertTrue(result["torch"]["cuda_available"])
         self.assertEqual(self.probes(), 1)  # info reuses the cached probe
 
+    def extract_log(self, reporter):
+        return [line for line in reporter.lines if line.startswith("[extract] ")]
+
+    def test_without_cuda_extraction_runs_on_the_cpu(self):
+        from tests.test_training import train_input
+
+        python = self.fake_python(version="2.11.0", cuda_build=None, cuda_available=False, mps_available=True)
+        result, reporter = self.env.run(train_input(epochs=2), APPLIO_PYTHON=python)
+        self.assertNotIn("error", result, result.get("error"))
+        log = self.extract_log(reporter)
+        self.assertRegex(log[0], r"extract\.py \S+ rmvpe \d+ - 32000 ")  # Applio's GPU list for its CPU mode
+        self.assertIn("[extract] Starting pitch extraction on cpu using rmvpe...", log)
+        info, _ = self.env.run({"task": "info"}, APPLIO_PYTHON=python)
+        self.assertEqual(info["torch"]["devices"], {"extract": "cpu", "train": "mps", "convert": "cpu"})
+
+    def test_with_cuda_extraction_runs_on_gpu_0(self):
+        from tests.test_training import train_input
+
+        python = self.fake_python(version="2.11.0+cu128", cuda_build="12.8", cuda_available=True,
+                                  gpu_name="NVIDIA GeForce RTX 4090")
+        result, reporter = self.env.run(train_input(epochs=2), APPLIO_PYTHON=python, VOICESTUDIO_ALLOW_CPU="",
+                                        FAKE_APPLIO_CUDA="1")
+        self.assertNotIn("error", result, result.get("error"))
+        self.assertIn("[extract] Starting pitch extraction on cuda:0 using rmvpe...", self.extract_log(reporter))
+        info, _ = self.env.run({"task": "info"}, APPLIO_PYTHON=python)
+        self.assertEqual(info["torch"]["devices"], {"extract": "cuda", "train": "cuda", "convert": "cuda"})
+
     def test_torch_that_does_not_load_is_reported(self):
         from vsworker.errors import ConfigError
         from vsworker.info import require_cuda

@@ -27,7 +27,7 @@ from .converter import stop_warm_converter
 from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
-from .info import require_cuda
+from .info import extraction_gpus, require_cuda
 from .lease import RunBusy, RunLease
 from .pthmeta import PthError, checkpoint_epoch, rvc_model_info
 
@@ -582,7 +582,7 @@ class TrainingRun:
         started = time.monotonic()
         result = self.runner.run_script(
             "extract", applio.EXTRACT_SCRIPT,
-            [self.exp_dir, req.f0_method, self.cpu_count(), "0", req.sample_rate,
+            [self.exp_dir, req.f0_method, self.cpu_count(), extraction_gpus(self.settings), req.sample_rate,
              req.embedder, "None", req.include_mutes],
             log_path=os.path.join(self.log_dir, "extract.log"),
         )
