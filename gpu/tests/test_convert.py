@@ -49,8 +49,7 @@ class ConvertTests(unittest.TestCase):
 
     def test_inline_conversion_and_warm_model(self):
         result, reporter = self.convert(pitch=12, index_rate=0.5, protect=0.2, volume_envelope=0.8,
-                                        f0_method="fcpe", split_audio=True, autotune=True,
-                                        clean_audio=True, clean_strength=0.4)
+                                        f0_method="fcpe", split_audio=True, clean_audio=True, clean_strength=0.4)
         self.assertNotIn("error", result, result.get("error"))
         output = result["output"]
         self.assertEqual(set(output), {"sha256", "size", "data", "format", "sample_rate", "duration_seconds"})
@@ -118,6 +117,16 @@ class ConvertTests(unittest.TestCase):
         self.assertTrue(data[:3] == b"ID3" or data[0] == 0xFF)
         result, _ = self.convert(output_format="flac")
         self.assertEqual(base64.b64decode(result["output"]["data"])[:4], b"fLaC")
+
+    def test_autotune_with_a_pitch_shift_is_refused(self):
+        # Applio 3.6.4 shifts the pitch only when autotune is off (rvc/infer/pipeline.py).
+        result, reporter = self.convert(pitch=-3, autotune=True)
+        self.assertIn("input.autotune cannot be combined with input.pitch -3", result["error"])
+        self.assertIn("send pitch 0 with autotune, or autotune false", result["error"])
+        self.assertFalse(any("Converting audio" in line for line in reporter.lines))
+        result, reporter = self.convert(pitch=0, autotune=True, autotune_strength=0.5)
+        self.assertNotIn("error", result, result.get("error"))
+        self.assertTrue(result["settings"]["autotune"])
 
     def test_embedder_comes_from_the_model(self):
         self.model = model_bytes(self.env.root, embedder="spin")

@@ -53,6 +53,13 @@ def parse_request(fields):
     req.output_mode = fields.enum("output_mode", OUTPUT_MODES, default="auto")
     req.embedder = fields.enum("embedder", EMBEDDERS)
     fields.finish("task 'convert'")
+    if req.autotune and req.pitch:
+        # rvc/infer/pipeline.py multiplies f0 by the pitch factor only in the branch without autotune.
+        raise ValidationError(
+            f"input.autotune cannot be combined with input.pitch {req.pitch}: Applio 3.6.4 applies the "
+            "pitch shift only when autotune is off, and autotune snaps unvoiced frames to about 49 Hz, "
+            "which defeats input.protect; send pitch 0 with autotune, or autotune false"
+        )
     return req
 
 

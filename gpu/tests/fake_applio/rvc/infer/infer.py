@@ -3,7 +3,7 @@
 Same convert_audio keyword arguments as 3.6.4. Quirks kept: the last model stays
 loaded until another path is given; input is read like soundfile does
 (wav/mp3/flac/ogg only); index_path has "trained" replaced by "added"; a missing
-index is silently ignored; hybrid[...] f0 methods fail because they are not
+index is silently ignored; pitch is ignored when f0_autotune is on; hybrid[...] f0 methods fail because they are not
 implemented; output is written at the model's sample rate (config[-1]).
 """
 
@@ -66,7 +66,7 @@ class VoiceConverter:
         if "infer-no-output" in standin.faults():
             print("An error occurred during conversion: simulated failure", flush=True)
             return
-        factor = 2 ** (pitch / 12)
+        factor = 1.0 if f0_autotune else 2 ** (pitch / 12)  # pipeline.py shifts only without autotune
         audio_16k = standin.resample(audio, rate, 16000)
         out = standin.resample(audio_16k, 16000, self.tgt_sr)
         out = standin.scale(out, volume_envelope)
