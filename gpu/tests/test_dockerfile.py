@@ -1,13 +1,16 @@
 """Static checks of gpu/Dockerfile (it cannot be built here) and of the
 build-time weight verification helper."""
 
+import gzip
 import hashlib
+import http.server
 import importlib.util
 import os
 import re
 import shlex
 import shutil
 import tempfile
+import threading
 import unittest
 import zipfile
 
@@ -208,6 +211,38 @@ class WeightVerificationTests(unittest.TestCase):
         self.assertIn("rvc/partial.pth:", text)
         self.assertIn("rvc/tampered.pth: sha256 differs", text)
         self.assertIn("rvc/missing.pth: missing", text)
+
+    @unittest.skipIf(importlib.util.find_spec("requests") is None,
+                     "requests is not installed: run `npm run setup:python` and use its python")
+    def test_sizes_from_head_are_those_of_the_file_not_of_a_compressed_body(self):
+        body = b"weights " * 4096
+        compressed = gzip.compress(body)
+        seen = []
+
+        class Server(http.server.BaseHTTPRequestHandler):
+            def do_HEAD(self):
+                encoding = self.headers.get("Accept-Encoding", "")
+                seen.append(encoding)
+                self.send_response(200)
+                if self.path == "/always-gzip" or "gzip" in encoding:
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(compressed)))
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        self.assertEqual(self.weights.remote_facts(f"{base}/file"), (len(body), None))
+        self.assertEqual(seen[-1], "identity")
+        # A server that compresses anyway: its Content-Length is not the file's size.
+        self.assertEqual(self.weights.remote_facts(f"{base}/always-gzip"), (None, None))
 
     def test_expected_files_match_what_the_worker_reports(self):
         from vsworker.info import BAKED_APPLIO_FILES
