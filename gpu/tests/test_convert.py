@@ -75,6 +75,20 @@ class ConvertTests(unittest.TestCase):
         self.assertEqual(third["output"]["sample_rate"], 48000)
         self.assertTrue(any("Loaded voice model" in l for l in reporter.lines))
 
+    def test_progress_only_before_loading_a_model(self):
+        # runpod-python sends progress from a thread; an update right before a sub-second warm
+        # conversion could reach RunPod after the result and leave the job IN_PROGRESS.
+        first, reporter = self.convert()
+        self.assertFalse(first["model"]["warm"])
+        self.assertEqual([u["stage"] for u in reporter.updates], ["convert"])
+        self.assertIn("loading the voice model", reporter.updates[0]["message"])
+        again, reporter = self.convert()
+        self.assertTrue(again["model"]["warm"])
+        self.assertEqual(reporter.updates, [])
+        other, reporter = self.convert(model={"data": b64(model_bytes(self.env.root, sample_rate=48000))})
+        self.assertFalse(other["model"]["warm"])
+        self.assertEqual([u["stage"] for u in reporter.updates], ["convert"])
+
     def test_training_stops_the_warm_converter_first(self):
         from tests.test_training import train_input
 

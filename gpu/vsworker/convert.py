@@ -6,7 +6,7 @@ import time
 import uuid
 
 from .audio import OUTPUT_FORMATS, encode, to_wav, wav_info
-from .converter import get_converter
+from .converter import get_converter, has_model_loaded
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref
 from .info import require_cuda
@@ -114,7 +114,6 @@ def convert_task(ctx, fields):
             f"VOICESTUDIO_SCRATCH ({settings.scratch}) must not contain the word 'trained': "
             "Applio rewrites it in index paths"
         )
-    ctx.progress(TASK, "prepare", "preparing the model and input")
     model_path = stage_file(req.model, ctx, models_dir, ".pth")
     info = rvc_model_info(model_path, "input.model")
     embedder = info.get("embedder")
@@ -165,7 +164,11 @@ def convert_task(ctx, fields):
         "export_format": "WAV",
         "sid": 0,
     }
-    ctx.progress(TASK, "convert", f"converting {source_info.seconds:.1f} s of audio")
+    # Progress only when a model load (seconds) follows: runpod-python sends updates from a thread, and
+    # one sent right before a sub-second warm conversion can reach RunPod after the result and leave
+    # the job shown as IN_PROGRESS (runpod-python#250). Training and separation follow the same rule.
+    if not has_model_loaded(settings, model_path):
+        ctx.progress(TASK, "convert", f"loading the voice model, then converting {source_info.seconds:.1f} s of audio")
     converter = get_converter(settings)
     load_seconds = round(time.monotonic() - started, 3)
     response = converter.convert(kwargs, ctx.reporter)

@@ -23,6 +23,8 @@ LOG_TAIL = 300
 class ConverterProcess:
     def __init__(self, settings):
         self.key = (settings.applio_dir, settings.applio_python)
+        # The model VoiceConverter holds after the last successful request (it keeps one loaded).
+        self.loaded_model = None
         self.reporter = None
         self.log_tail = collections.deque(maxlen=LOG_TAIL)
         self.log_changed = threading.Condition()
@@ -119,6 +121,7 @@ class ConverterProcess:
         with self.log_changed:
             self.log_changed.wait_for(lambda: end_marker in self.log_tail, timeout=5)
         self.reporter = None
+        self.loaded_model = kwargs["model_path"] if response.get("ok") else None
         response["request_id"] = request_id
         return response
 
@@ -154,6 +157,16 @@ def get_converter(settings):
             current = ConverterProcess(settings)
             _warm["process"] = current
         return current
+
+
+def has_model_loaded(settings, model_path):
+    """True when the warm process is running for these settings and holds this model: a conversion
+    then needs no start-up and no model load."""
+    with _lock:
+        current = _warm["process"]
+        return (current is not None and current.alive()
+                and current.key == (settings.applio_dir, settings.applio_python)
+                and current.loaded_model == model_path)
 
 
 def stop_warm_converter():
