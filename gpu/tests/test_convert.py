@@ -112,6 +112,15 @@ class ConvertTests(unittest.TestCase):
         self.assertEqual(rate, 40000)
         self.assertTrue(any("Using index" in l and index_sha in l and "0.75" in l for l in reporter.lines))
 
+    def test_an_index_applio_cannot_read_fails_the_job(self):
+        index_sha = self.env.put_blob(b"not a faiss index")
+        result, _ = self.convert(index={"blob": index_sha}, index_rate=0.75)
+        self.assertIn("Applio could not read input.index", result["error"])
+        self.assertIn("An error occurred reading the FAISS index", result["error"])
+        self.assertIn("index_rate 0", result["error"])
+        result, _ = self.convert(index={"blob": index_sha}, index_rate=0.0)  # Applio does not read it then
+        self.assertNotIn("error", result, result.get("error"))
+
     def test_large_output_becomes_a_blob(self):
         long_input = wav_bytes(46.0, 16000, 200)  # 46 s at 48 kHz 16-bit ≈ 4.4 MB out
         model_sha = self.env.put_blob(model_bytes(self.env.root, sample_rate=48000))

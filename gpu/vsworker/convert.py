@@ -20,6 +20,7 @@ UNIMPLEMENTED_F0 = (
     "hybrid[crepe+rmvpe]", "hybrid[crepe+fcpe]", "hybrid[rmvpe+fcpe]", "hybrid[crepe+rmvpe+fcpe]",
 )
 OUTPUT_MODES = ("auto", "inline", "blob")
+INDEX_READ_ERROR = "An error occurred reading the FAISS index"
 MAX_INPUT_SECONDS = 3600
 STAGED_MODELS_KEPT = 16  # staged model/index files kept in scratch for warm reuse
 
@@ -178,6 +179,14 @@ def convert_task(ctx, fields):
     if not os.path.isfile(output_wav) or os.path.getsize(output_wav) <= 44:
         # VoiceConverter prints some errors and returns normally.
         raise JobError(f"Applio conversion finished without writing audio; output:\n{excerpt}")
+    unread_index = [line for line in converter.output_lines(response["request_id"]) if INDEX_READ_ERROR in line]
+    if unread_index:
+        # rvc/infer/pipeline.py prints this and converts without the index.
+        raise JobError(
+            f"Applio could not read input.index ({unread_index[0][:300]}), and would have converted without "
+            f"it, so index_rate {req.index_rate} would have had no effect. Send the model's own index again "
+            "(a copy cut short or of another file fails this way), or convert without it (index_rate 0)"
+        )
     out_info = wav_info(output_wav)
 
     final, final_rate = output_wav, out_info.sample_rate

@@ -89,16 +89,20 @@ class ConverterProcess:
             )
         return response
 
-    def excerpt(self, request_id=None):
-        """Quote the child's output; with request_id, only what that request printed."""
-        from .applio import quote_lines
-
+    def output_lines(self, request_id=None):
+        """What the child printed (kept lines); with request_id, only what that request printed."""
         lines = list(self.log_tail)
         if request_id is not None:
             marker = f"--- request {request_id}"
             if marker in lines:
                 lines = lines[len(lines) - lines[::-1].index(marker):]
-        return quote_lines([l for l in lines if not l.startswith("--- ")])
+        return [l for l in lines if not l.startswith("--- ")]
+
+    def excerpt(self, request_id=None):
+        """Quote the child's output; with request_id, only what that request printed."""
+        from .applio import quote_lines
+
+        return quote_lines(self.output_lines(request_id))
 
     def alive(self):
         return self.proc.poll() is None

@@ -3,7 +3,8 @@
 Same convert_audio keyword arguments as 3.6.4. Quirks kept: the last model stays
 loaded until another path is given; input is read like soundfile does
 (wav/mp3/flac/ogg only); index_path has "trained" replaced by "added"; a missing
-index is silently ignored; pitch is ignored when f0_autotune is on; hybrid[...] f0 methods fail because they are not
+index is silently ignored, and one that cannot be read is reported and left out;
+pitch is ignored when f0_autotune is on; hybrid[...] f0 methods fail because they are not
 implemented; output is written at the model's sample rate (config[-1]).
 """
 
@@ -58,7 +59,13 @@ class VoiceConverter:
             self.last_embedder_model = embedder_model
         file_index = index_path.strip().replace("trained", "added")
         if file_index and os.path.exists(file_index) and index_rate != 0:
-            print(f"Using index '{file_index}' at rate {index_rate}", flush=True)
+            with open(file_index, "rb") as fh:
+                magic = fh.read(10)
+            if magic == b"FAKE-FAISS":
+                print(f"Using index '{file_index}' at rate {index_rate}", flush=True)
+            else:  # pipeline.py goes on without the index
+                print("An error occurred reading the FAISS index: Error in faiss::Index* "
+                      f"faiss::read_index(IOReader*, int): Index type {magic[:4]!r} not recognized", flush=True)
         if f0_method.startswith("hybrid["):
             raise UnboundLocalError("cannot access local variable 'f0' where it is not associated with a value")
         if self.cpt is None:
