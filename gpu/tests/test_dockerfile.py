@@ -127,6 +127,12 @@ class DockerfileTests(unittest.TestCase):
         self.assertIsNotNone(match, "runpod must be pinned exactly")
         self.assertGreaterEqual(version_tuple(match.group(1)), (1, 10, 1))
 
+    def test_the_tests_run_the_runpod_the_image_installs(self):
+        with open(os.path.join(GPU_DIR, "requirements-test.txt"), encoding="utf-8") as fh:
+            tested = re.search(r"^runpod==(\S+)$", fh.read(), re.MULTILINE)
+        self.assertIsNotNone(tested, "requirements-test.txt must pin runpod")
+        self.assertEqual(tested.group(1), re.search(r"runpod==(\d+\.\d+\.\d+)", self.text).group(1))
+
     def test_every_pip_package_is_pinned(self):
         for run in self.runs:
             for command in run.split("&&"):

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 
+from .context import Cancellation
 from .errors import JobError
 
 PREPROCESS_SCRIPT = os.path.join("rvc", "train", "preprocess", "preprocess.py")
@@ -112,12 +113,15 @@ def quote_lines(lines, max_lines=12, max_chars=3000):
 
 
 class ApplioRunner:
-    def __init__(self, settings, reporter):
+    def __init__(self, settings, reporter, cancellation=None):
         self.settings = settings
         self.reporter = reporter
+        self.cancellation = cancellation or Cancellation()
 
     def run_script(self, stage, script, args, log_path=None, on_line=None):
-        """Run one Applio script to completion, streaming its output."""
+        """Run one Applio script to completion, streaming its output. Raises JobCancelled, with the
+        script's process group killed, when the job is cancelled meanwhile."""
+        self.cancellation.check()
         cmd = [self.settings.applio_python, "-u", script] + [str(a) for a in args]
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"  # also reaches train.py's spawned workers
@@ -150,18 +154,20 @@ class ApplioRunner:
                 "(check APPLIO_PYTHON)"
             ) from None
         try:
-            for raw in proc.stdout:  # universal newlines: tqdm's '\r' also ends a line
-                line = without_progress_bar(raw.rstrip())
-                if not line:
-                    continue
-                tail.append(line)
-                if log_file:
-                    log_file.write(line + "\n")
-                    log_file.flush()
-                self.reporter.log(f"[{stage}] {line}")
-                if on_line:
-                    on_line(line)
-            returncode = proc.wait()
+            # Killing the group ends the output, so the loop below ends too.
+            with self.cancellation.stopping(lambda: _signal_group(proc)):
+                for raw in proc.stdout:  # universal newlines: tqdm's '\r' also ends a line
+                    line = without_progress_bar(raw.rstrip())
+                    if not line:
+                        continue
+                    tail.append(line)
+                    if log_file:
+                        log_file.write(line + "\n")
+                        log_file.flush()
+                    self.reporter.log(f"[{stage}] {line}")
+                    if on_line:
+                        on_line(line)
+                returncode = proc.wait()
         except BaseException:
             _kill_group(proc)
             raise
@@ -173,14 +179,19 @@ class ApplioRunner:
         # Spawned workers that outlive their parent would hold the GPU.
         _kill_group(proc)
         self.reporter.log(f"[{stage}] exited with code {returncode}")
+        self.cancellation.check()
         return ScriptResult(returncode, tail)
 
 
-def _kill_group(proc):
+def _signal_group(proc):
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _kill_group(proc):
+    _signal_group(proc)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:

@@ -172,7 +172,12 @@ def convert_task(ctx, fields):
         ctx.progress(TASK, "convert", f"loading the voice model, then converting {source_info.seconds:.1f} s of audio")
     converter = get_converter(settings)
     load_seconds = round(time.monotonic() - started, 3)
-    response = converter.convert(kwargs, ctx.reporter)
+    try:
+        with ctx.cancellation.stopping(converter.kill):
+            response = converter.convert(kwargs, ctx.reporter)
+    except JobError:
+        ctx.cancellation.check()  # the process was killed because the job was cancelled
+        raise
     excerpt = converter.excerpt(response["request_id"])
     if not response.get("ok"):
         raise JobError(f"Applio conversion failed: {response.get('error')}; output:\n{excerpt}")

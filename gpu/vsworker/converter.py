@@ -9,6 +9,7 @@ import collections
 import json
 import os
 import queue
+import signal
 import subprocess
 import threading
 
@@ -106,6 +107,13 @@ class ConverterProcess:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def kill(self):
+        """Stop a conversion at once (the job was cancelled); the next job starts a new process."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def convert(self, kwargs, reporter):
         self.reporter = reporter

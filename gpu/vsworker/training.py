@@ -277,7 +277,7 @@ class TrainingRun:
         self.dataset_dir = os.path.join(self.run_dir, "dataset")
         self.state_path = os.path.join(self.run_dir, "state.json")
         self.log_dir = os.path.join(self.run_dir, "logs")
-        self.runner = applio.ApplioRunner(self.settings, ctx.reporter)
+        self.runner = applio.ApplioRunner(self.settings, ctx.reporter, ctx.cancellation)
         self.warnings = []
         self.state = None
 
@@ -871,7 +871,7 @@ class TrainingRun:
         os.makedirs(self.run_dir, exist_ok=True)
         lease = RunLease(os.path.join(self.run_dir, "lease.json"), self.ctx.job_id, self.ctx.reporter,
                          on_wait=lambda message: self.progress("waiting", message),
-                         **({"sleep": self.ctx.sleep} if self.ctx.sleep else {}))
+                         sleep=self.ctx.sleep or self.ctx.cancellation.sleep)
         try:
             lease.acquire(self.run_id, report_busy=req.if_busy == "report")
         except RunBusy as busy:

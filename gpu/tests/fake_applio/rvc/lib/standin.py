@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 
 # ---------------------------------------------------------------- faults ----
@@ -303,6 +304,17 @@ class ProgressBar:
     def __exit__(self, *exc):
         sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+def hang(config_path):
+    """The training worker stops making progress and waits forever, with a child process of its own (as
+    its DataLoader workers are): a job for cancelling. Both pids go into config.json's process_pids,
+    where Applio records its training processes."""
+    child = subprocess.Popen([sys.executable, "-c", "import threading; threading.Event().wait()"])
+    config = read_json(config_path, {})
+    config["process_pids"] = [os.getpid(), child.pid]
+    write_json(config_path, config)
+    threading.Event().wait()
 
 
 def fail_exit():

@@ -152,6 +152,7 @@ def main():
     faults = standin.faults()
     crash_at = standin.fault_epoch("crash-at-epoch")
     torn_at = standin.fault_epoch("torn-checkpoint-at-epoch")
+    hang_at = standin.fault_epoch("hang-at-epoch")
     speed = os.environ.get("FAKE_APPLIO_EPOCH_SPEED", "0:00:00")
     for epoch in range(epoch_str, total_epoch + 1):
         step = epoch * steps_per_epoch
@@ -170,6 +171,8 @@ def main():
                               epoch, step, sample_rate, vocoder)
         if epoch == crash_at:
             crash(epoch)
+        if epoch == hang_at:
+            standin.hang(config_path)
         if epoch >= total_epoch:
             standin.say(f"Training has been successfully completed with {epoch} epoch, {step} steps and 12.345 loss gen.")
             standin.say(f"Lowest generator loss: 12.345 at epoch {epoch}, step {step}")
