@@ -33,6 +33,11 @@ class InfoTests(unittest.TestCase):
         if not torch["available"]:  # no torch on the test machine: reported, not fatal
             self.assertIn("torch", torch["error"])
         self.assertFalse(result["separator"]["model"]["present"])
+        shm = result["shm"]  # Applio's training DataLoader passes its batches through /dev/shm
+        self.assertEqual((shm["path"], shm["recommended_bytes"]), ("/dev/shm", 2 * 1024 ** 3))
+        if os.path.isdir("/dev/shm"):
+            stat = os.statvfs("/dev/shm")
+            self.assertEqual(shm["total_bytes"], stat.f_blocks * stat.f_frsize)
 
     def test_info_without_volume_or_applio(self):
         result, _ = self.env.run({"task": "info"}, APPLIO_DIR=os.path.join(self.env.root, "none"),

@@ -173,6 +173,16 @@ class ResumeTests(TrainingTestCase):
         self.assertFalse(any("[extract] running" in line for line in reporter.lines))
         self.assertEqual(result["model"]["filename"], "alice_6e_30s.pth")
 
+    def test_a_data_loader_out_of_shared_memory_says_what_to_change(self):
+        failed, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="bus-error-at-epoch:3")
+        error = failed["error"]
+        self.assertIn("is killed by signal: Bus error", error)  # Applio's own line is quoted
+        self.assertRegex(error, r"ran out of shared memory: /dev/shm is (\d+ MiB|missing) on this worker")
+        self.assertIn("change the endpoint's GPU type to one with more system memory", error)
+        self.assertIn("--shm-size", error)
+        self.assertIn("resumes from the last checkpoint", error)
+        self.assertNotIn("The GPU ran out of memory", error)
+
     def test_torn_checkpoint_is_discarded_before_resuming(self):
         failed, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="torn-checkpoint-at-epoch:4")
         self.assertIn("error", failed)

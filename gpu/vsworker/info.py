@@ -48,6 +48,18 @@ print("VOICESTUDIO_TORCH " + json.dumps(out))
 PROBE_TIMEOUT_SECONDS = 180
 
 
+# Applio's training DataLoader (train.py) runs 4 worker processes that each prefetch 8 batches through
+# /dev/shm. A batch of 8 slices of 6.75 s at 48 kHz (audio, spectrogram and features, float32) is about
+# 65 MB, so 32 batches in flight need about 2 GiB; Docker's default /dev/shm is 64 MiB.
+SHM_PATH = "/dev/shm"
+SHM_RECOMMENDED_BYTES = 2 * 1024 ** 3
+
+
+def shm_info():
+    """The size of /dev/shm (None where there is none), and what Applio's training needs."""
+    return dict({"path": SHM_PATH, "recommended_bytes": SHM_RECOMMENDED_BYTES}, **_disk(SHM_PATH))
+
+
 def _disk(path):
     try:
         stat = os.statvfs(path)
@@ -184,6 +196,7 @@ def info_task(ctx, fields):
             **(_disk(s.volume) if volume_ok else {"free_bytes": None, "total_bytes": None}),
         ),
         "scratch": dict({"path": s.scratch}, **_disk(s.scratch if os.path.isdir(s.scratch) else "/")),
+        "shm": shm_info(),
         "ffmpeg": ffmpeg_info(s),
         "separator": {
             "bin": separator_bin,

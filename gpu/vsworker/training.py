@@ -27,7 +27,7 @@ from .converter import stop_warm_converter
 from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
-from .info import extraction_gpus, require_cuda
+from .info import SHM_RECOMMENDED_BYTES, extraction_gpus, require_cuda, shm_info
 from .lease import RunBusy, RunLease
 from .pthmeta import PthError, checkpoint_epoch, rvc_model_info
 
@@ -831,6 +831,14 @@ class TrainingRun:
         if "not enough data present" in text:
             return (f"The dataset gives fewer than 3 batches of {self.req.batch_size} clips: add audio "
                     "or lower input.batch_size.")
+        if "bus error" in text or "shared memory" in text:
+            total = shm_info()["total_bytes"]
+            size = f"{total / 2 ** 20:.0f} MiB" if total is not None else "missing"
+            return (f"Applio's data loader ran out of shared memory: /dev/shm is {size} on this worker, and its 4 "
+                    f"loader processes need about {SHM_RECOMMENDED_BYTES // 2 ** 30} GiB. On RunPod change the "
+                    "endpoint's GPU type to one with more system memory (`voicestudio doctor` shows the /dev/shm a "
+                    "worker gets); in your own Docker container use --shm-size=2g or more. A lower input.batch_size "
+                    "needs less. Submitting the job again resumes from the last checkpoint.")
         if "out of memory" in text:
             return ("The GPU ran out of memory: lower input.batch_size or set input.checkpointing to "
                     "true; submitting the job again resumes from the last checkpoint.")
