@@ -3,6 +3,7 @@
 import base64
 import io
 import os
+import threading
 import unittest
 import wave
 
@@ -158,6 +159,31 @@ class ConvertTests(unittest.TestCase):
         self.assertTrue(any("Loaded embedder 'spin'" in l for l in reporter.lines))
         result, _ = self.convert(embedder="contentvec")
         self.assertIn("input.embedder is 'contentvec' but the model was trained with 'spin'", result["error"])
+
+    def test_a_cancelled_conversion_stops_the_conversion_process(self):
+        from tests.support import MemoryReporter, TaskContext, handle_job, wait_until
+        from vsworker.context import Cancellation
+
+        cancellation = Cancellation()
+        reporter = MemoryReporter()
+        ctx = TaskContext(self.env.settings(), reporter, "job-1", cancellation=cancellation)
+        job = {"task": "convert", "model": {"data": b64(self.model)}, "input": {"data": b64(wav_bytes(1.0, 16000))}}
+        results = []
+        os.environ["FAKE_APPLIO_FAULT"] = "infer-hang"  # read by the conversion process it starts
+        self.addCleanup(os.environ.pop, "FAKE_APPLIO_FAULT", None)
+        worker = threading.Thread(target=lambda: results.append(handle_job({"id": "job-1", "input": job}, ctx)))
+        worker.start()
+        wait_until(lambda: any("Converting audio" in line for line in reporter.lines), what="the conversion to start")
+        process = converter_module._warm["process"]
+        cancellation.cancel()
+        worker.join(timeout=60)
+        self.assertIn("the job was cancelled", results[0]["error"])
+        wait_until(lambda: not process.alive(), timeout=30, what="the conversion process to end")
+
+        del os.environ["FAKE_APPLIO_FAULT"]
+        again, _ = self.convert()  # a new conversion process
+        self.assertNotIn("error", again, again.get("error"))
+        self.assertFalse(again["model"]["warm"])
 
     def test_applio_prints_an_error_and_writes_nothing(self):
         result, _ = self.env.run(
