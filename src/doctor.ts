@@ -46,6 +46,33 @@ function check(name: string, status: CheckStatus, detail: string, suggestion?: s
   return { name, status, detail, ...(suggestion === undefined ? {} : { suggestion }) };
 }
 
+/** The worker's `info.torch`: where Applio runs each step with the torch in the image. */
+interface WorkerTorch {
+  gpu_name?: string;
+  gpu_memory_bytes?: number;
+  devices?: { extract: string; train: string; convert: string } | null;
+}
+
+const GIB = 2 ** 30;
+
+/** "GPU NVIDIA … 24 GiB", or what runs where without one. */
+export function deviceDetail(torch: WorkerTorch | undefined): string {
+  const devices = torch?.devices;
+  if (devices === null) return "GPU none (torch does not load in Applio's Python)";
+  if (devices !== undefined && devices.train !== 'cuda') return `no CUDA GPU: trains on ${devices.train}, extracts on ${devices.extract}, converts on ${devices.convert}`;
+  if (torch?.gpu_name === undefined) return 'GPU none';
+  return `GPU ${torch.gpu_name}${torch.gpu_memory_bytes === undefined ? '' : ` ${(torch.gpu_memory_bytes / GIB).toFixed(0)} GiB`}`;
+}
+
+/** The worker's `info.shm`: Applio's training data loader passes its batches through /dev/shm. */
+export function shmCheck(shm: { total_bytes?: number | null; recommended_bytes?: number } | undefined): DoctorCheck {
+  const suggestion = "Training's data loader can die of a bus error: give the endpoint a GPU type with more system memory (gpu/README.md, \"Create the endpoint\").";
+  if (shm === undefined || shm.recommended_bytes === undefined) return check('shm', 'warn', 'the worker does not report /dev/shm', 'Rebuild and push the image from gpu/ of this voicestudio.');
+  if (shm.total_bytes === undefined || shm.total_bytes === null) return check('shm', 'warn', 'the worker has no /dev/shm', suggestion);
+  const detail = `/dev/shm ${(shm.total_bytes / GIB).toFixed(1)} GiB (training wants ${(shm.recommended_bytes / GIB).toFixed(0)} GiB)`;
+  return shm.total_bytes < shm.recommended_bytes ? check('shm', 'warn', detail, suggestion) : check('shm', 'ok', detail);
+}
+
 function failureCheck(name: string, error: unknown): DoctorCheck {
   if (error instanceof VoicestudioError) return check(name, 'fail', error.message, error.suggestion);
   return check(name, 'fail', error instanceof Error ? error.message : String(error));
@@ -80,7 +107,7 @@ export async function endpointChecks(env: NodeJS.ProcessEnv, signal?: AbortSigna
     const worker = info.worker as { version?: string; protocol?: number } | undefined;
     const applio = info.applio as { tag?: string | null; present?: boolean } | undefined;
     const volume = info.volume as { present?: boolean; free_bytes?: number } | undefined;
-    const torch = info.torch as { gpu_name?: string; gpu_memory_bytes?: number; available?: boolean } | undefined;
+    const torch = info.torch as WorkerTorch | undefined;
     const files = (info.files as { name: string; present: boolean }[] | undefined) ?? [];
     const missing = files.filter((f) => !f.present).map((f) => f.name);
     const workerProblem =
@@ -95,7 +122,7 @@ export async function endpointChecks(env: NodeJS.ProcessEnv, signal?: AbortSigna
       check(
         'worker',
         workerProblem === undefined ? 'ok' : 'fail',
-        `voicestudio worker ${worker?.version ?? '?'} (protocol ${worker?.protocol ?? '?'}), Applio ${applio?.present === true ? (applio.tag ?? 'without a tag') : 'not found'}, GPU ${torch?.gpu_name ?? 'none'}${torch?.gpu_memory_bytes === undefined ? '' : ` ${(torch.gpu_memory_bytes / 2 ** 30).toFixed(0)} GiB`}`,
+        `voicestudio worker ${worker?.version ?? '?'} (protocol ${worker?.protocol ?? '?'}), Applio ${applio?.present === true ? (applio.tag ?? 'without a tag') : 'not found'}, ${deviceDetail(torch)}`,
         workerProblem,
       ),
     );
@@ -105,6 +132,7 @@ export async function endpointChecks(env: NodeJS.ProcessEnv, signal?: AbortSigna
         : check('volume', 'warn', 'no network volume: training and large files cannot move; small inline conversions still work', 'Attach a network volume to the endpoint (gpu/README.md, "Create the endpoint").'),
     );
     checks.push(missing.length === 0 ? check('weights', 'ok', `${files.length} baked model files present`) : check('weights', 'fail', `missing in the image: ${missing.join(', ')}`, 'Rebuild the image; its build checks every downloaded weight.'));
+    checks.push(shmCheck(info.shm as Parameters<typeof shmCheck>[0]));
   } catch (error) {
     checks.push(failureCheck('worker', error));
   }

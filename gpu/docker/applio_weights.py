@@ -57,12 +57,16 @@ def remote_facts(url):
     """(size, sha256 or None) as Hugging Face reports them, without downloading."""
     import requests
 
-    response = requests.head(url, allow_redirects=False, timeout=60)
+    # requests asks for gzip by default, and the Content-Length of a compressed answer is not the
+    # file's size: ask for the file as it is, and trust no length that describes an encoded body.
+    identity = {"Accept-Encoding": "identity"}
+    response = requests.head(url, allow_redirects=False, timeout=60, headers=identity)
     if response.status_code in (301, 302, 303, 307, 308) and "X-Linked-Size" not in response.headers:
-        response = requests.head(url, allow_redirects=True, timeout=60)
+        response = requests.head(url, allow_redirects=True, timeout=60, headers=identity)
     response.raise_for_status()
     headers = response.headers
-    size = headers.get("X-Linked-Size") or headers.get("Content-Length")
+    encoded = headers.get("Content-Encoding", "identity").strip().lower() != "identity"
+    size = headers.get("X-Linked-Size") or (None if encoded else headers.get("Content-Length"))
     etag = (headers.get("X-Linked-Etag") or headers.get("ETag") or "").replace("W/", "").strip('"')
     return (int(size) if size else None), (etag if re.fullmatch(r"[0-9a-f]{64}", etag) else None)
 

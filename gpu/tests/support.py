@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 import unittest
 import wave
 import zipfile
@@ -52,6 +54,65 @@ def sha256(data):
 
 def b64(data):
     return base64.b64encode(data).decode("ascii")
+
+
+# ------------------------------------------------------------- processes ----
+def wait_until(condition, timeout=60, what="the condition"):
+    """Polls condition() until it returns a true value, and returns that; fails after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def process_alive(pid):
+    """False once pid has exited, zombies included (a killed grandchild may wait unreaped)."""
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_process(proc):
+    """Test clean-up: kill proc if it still runs, reap it, close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+class LineCollector:
+    """Collects the lines of a text stream in a thread, so a test can wait for one while the process runs."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, predicate, timeout=60, what="a line"):
+        """The first line for which predicate is true."""
+        return wait_until(lambda: next((l for l in list(self.lines) if predicate(l)), None), timeout, what)
+
+    def join(self, timeout=30):
+        self._thread.join(timeout)
+        return self.lines
 
 
 # ---------------------------------------------------------------- audio ----

@@ -3,6 +3,7 @@
 import base64
 import io
 import os
+import threading
 import unittest
 import wave
 
@@ -49,8 +50,7 @@ class ConvertTests(unittest.TestCase):
 
     def test_inline_conversion_and_warm_model(self):
         result, reporter = self.convert(pitch=12, index_rate=0.5, protect=0.2, volume_envelope=0.8,
-                                        f0_method="fcpe", split_audio=True, autotune=True,
-                                        clean_audio=True, clean_strength=0.4)
+                                        f0_method="fcpe", split_audio=True, clean_audio=True, clean_strength=0.4)
         self.assertNotIn("error", result, result.get("error"))
         output = result["output"]
         self.assertEqual(set(output), {"sha256", "size", "data", "format", "sample_rate", "duration_seconds"})
@@ -76,6 +76,20 @@ class ConvertTests(unittest.TestCase):
         self.assertEqual(third["output"]["sample_rate"], 48000)
         self.assertTrue(any("Loaded voice model" in l for l in reporter.lines))
 
+    def test_progress_only_before_loading_a_model(self):
+        # runpod-python sends progress from a thread; an update right before a sub-second warm
+        # conversion could reach RunPod after the result and leave the job IN_PROGRESS.
+        first, reporter = self.convert()
+        self.assertFalse(first["model"]["warm"])
+        self.assertEqual([u["stage"] for u in reporter.updates], ["convert"])
+        self.assertIn("loading the voice model", reporter.updates[0]["message"])
+        again, reporter = self.convert()
+        self.assertTrue(again["model"]["warm"])
+        self.assertEqual(reporter.updates, [])
+        other, reporter = self.convert(model={"data": b64(model_bytes(self.env.root, sample_rate=48000))})
+        self.assertFalse(other["model"]["warm"])
+        self.assertEqual([u["stage"] for u in reporter.updates], ["convert"])
+
     def test_training_stops_the_warm_converter_first(self):
         from tests.test_training import train_input
 
@@ -99,6 +113,15 @@ class ConvertTests(unittest.TestCase):
         self.assertEqual(rate, 40000)
         self.assertTrue(any("Using index" in l and index_sha in l and "0.75" in l for l in reporter.lines))
 
+    def test_an_index_applio_cannot_read_fails_the_job(self):
+        index_sha = self.env.put_blob(b"not a faiss index")
+        result, _ = self.convert(index={"blob": index_sha}, index_rate=0.75)
+        self.assertIn("Applio could not read input.index", result["error"])
+        self.assertIn("An error occurred reading the FAISS index", result["error"])
+        self.assertIn("index_rate 0", result["error"])
+        result, _ = self.convert(index={"blob": index_sha}, index_rate=0.0)  # Applio does not read it then
+        self.assertNotIn("error", result, result.get("error"))
+
     def test_large_output_becomes_a_blob(self):
         long_input = wav_bytes(46.0, 16000, 200)  # 46 s at 48 kHz 16-bit ≈ 4.4 MB out
         model_sha = self.env.put_blob(model_bytes(self.env.root, sample_rate=48000))
@@ -119,6 +142,16 @@ class ConvertTests(unittest.TestCase):
         result, _ = self.convert(output_format="flac")
         self.assertEqual(base64.b64decode(result["output"]["data"])[:4], b"fLaC")
 
+    def test_autotune_with_a_pitch_shift_is_refused(self):
+        # Applio 3.6.4 shifts the pitch only when autotune is off (rvc/infer/pipeline.py).
+        result, reporter = self.convert(pitch=-3, autotune=True)
+        self.assertIn("input.autotune cannot be combined with input.pitch -3", result["error"])
+        self.assertIn("send pitch 0 with autotune, or autotune false", result["error"])
+        self.assertFalse(any("Converting audio" in line for line in reporter.lines))
+        result, reporter = self.convert(pitch=0, autotune=True, autotune_strength=0.5)
+        self.assertNotIn("error", result, result.get("error"))
+        self.assertTrue(result["settings"]["autotune"])
+
     def test_embedder_comes_from_the_model(self):
         self.model = model_bytes(self.env.root, embedder="spin")
         result, reporter = self.convert()
@@ -126,6 +159,31 @@ class ConvertTests(unittest.TestCase):
         self.assertTrue(any("Loaded embedder 'spin'" in l for l in reporter.lines))
         result, _ = self.convert(embedder="contentvec")
         self.assertIn("input.embedder is 'contentvec' but the model was trained with 'spin'", result["error"])
+
+    def test_a_cancelled_conversion_stops_the_conversion_process(self):
+        from tests.support import MemoryReporter, TaskContext, handle_job, wait_until
+        from vsworker.context import Cancellation
+
+        cancellation = Cancellation()
+        reporter = MemoryReporter()
+        ctx = TaskContext(self.env.settings(), reporter, "job-1", cancellation=cancellation)
+        job = {"task": "convert", "model": {"data": b64(self.model)}, "input": {"data": b64(wav_bytes(1.0, 16000))}}
+        results = []
+        os.environ["FAKE_APPLIO_FAULT"] = "infer-hang"  # read by the conversion process it starts
+        self.addCleanup(os.environ.pop, "FAKE_APPLIO_FAULT", None)
+        worker = threading.Thread(target=lambda: results.append(handle_job({"id": "job-1", "input": job}, ctx)))
+        worker.start()
+        wait_until(lambda: any("Converting audio" in line for line in reporter.lines), what="the conversion to start")
+        process = converter_module._warm["process"]
+        cancellation.cancel()
+        worker.join(timeout=60)
+        self.assertIn("the job was cancelled", results[0]["error"])
+        wait_until(lambda: not process.alive(), timeout=30, what="the conversion process to end")
+
+        del os.environ["FAKE_APPLIO_FAULT"]
+        again, _ = self.convert()  # a new conversion process
+        self.assertNotIn("error", again, again.get("error"))
+        self.assertFalse(again["model"]["warm"])
 
     def test_applio_prints_an_error_and_writes_nothing(self):
         result, _ = self.env.run(

@@ -1,13 +1,16 @@
 """Static checks of gpu/Dockerfile (it cannot be built here) and of the
 build-time weight verification helper."""
 
+import gzip
 import hashlib
+import http.server
 import importlib.util
 import os
 import re
 import shlex
 import shutil
 import tempfile
+import threading
 import unittest
 import zipfile
 
@@ -124,6 +127,12 @@ class DockerfileTests(unittest.TestCase):
         self.assertIsNotNone(match, "runpod must be pinned exactly")
         self.assertGreaterEqual(version_tuple(match.group(1)), (1, 10, 1))
 
+    def test_the_tests_run_the_runpod_the_image_installs(self):
+        with open(os.path.join(GPU_DIR, "requirements-test.txt"), encoding="utf-8") as fh:
+            tested = re.search(r"^runpod==(\S+)$", fh.read(), re.MULTILINE)
+        self.assertIsNotNone(tested, "requirements-test.txt must pin runpod")
+        self.assertEqual(tested.group(1), re.search(r"runpod==(\d+\.\d+\.\d+)", self.text).group(1))
+
     def test_every_pip_package_is_pinned(self):
         for run in self.runs:
             for command in run.split("&&"):
@@ -208,6 +217,38 @@ class WeightVerificationTests(unittest.TestCase):
         self.assertIn("rvc/partial.pth:", text)
         self.assertIn("rvc/tampered.pth: sha256 differs", text)
         self.assertIn("rvc/missing.pth: missing", text)
+
+    @unittest.skipIf(importlib.util.find_spec("requests") is None,
+                     "requests is not installed: run `npm run setup:python` and use its python")
+    def test_sizes_from_head_are_those_of_the_file_not_of_a_compressed_body(self):
+        body = b"weights " * 4096
+        compressed = gzip.compress(body)
+        seen = []
+
+        class Server(http.server.BaseHTTPRequestHandler):
+            def do_HEAD(self):
+                encoding = self.headers.get("Accept-Encoding", "")
+                seen.append(encoding)
+                self.send_response(200)
+                if self.path == "/always-gzip" or "gzip" in encoding:
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(compressed)))
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        self.assertEqual(self.weights.remote_facts(f"{base}/file"), (len(body), None))
+        self.assertEqual(seen[-1], "identity")
+        # A server that compresses anyway: its Content-Length is not the file's size.
+        self.assertEqual(self.weights.remote_facts(f"{base}/always-gzip"), (None, None))
 
     def test_expected_files_match_what_the_worker_reports(self):
         from vsworker.info import BAKED_APPLIO_FILES

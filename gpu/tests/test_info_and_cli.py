@@ -33,6 +33,11 @@ class InfoTests(unittest.TestCase):
         if not torch["available"]:  # no torch on the test machine: reported, not fatal
             self.assertIn("torch", torch["error"])
         self.assertFalse(result["separator"]["model"]["present"])
+        shm = result["shm"]  # Applio's training DataLoader passes its batches through /dev/shm
+        self.assertEqual((shm["path"], shm["recommended_bytes"]), ("/dev/shm", 2 * 1024 ** 3))
+        if os.path.isdir("/dev/shm"):
+            stat = os.statvfs("/dev/shm")
+            self.assertEqual(shm["total_bytes"], stat.f_blocks * stat.f_frsize)
 
     def test_info_without_volume_or_applio(self):
         result, _ = self.env.run({"task": "info"}, APPLIO_DIR=os.path.join(self.env.root, "none"),
@@ -105,6 +110,33 @@ class CudaCheckTests(unittest.TestCase):
         result, _ = self.env.run({"task": "info"}, APPLIO_PYTHON=python)
         self.assertTrue(result["torch"]["cuda_available"])
         self.assertEqual(self.probes(), 1)  # info reuses the cached probe
+
+    def extract_log(self, reporter):
+        return [line for line in reporter.lines if line.startswith("[extract] ")]
+
+    def test_without_cuda_extraction_runs_on_the_cpu(self):
+        from tests.test_training import train_input
+
+        python = self.fake_python(version="2.11.0", cuda_build=None, cuda_available=False, mps_available=True)
+        result, reporter = self.env.run(train_input(epochs=2), APPLIO_PYTHON=python)
+        self.assertNotIn("error", result, result.get("error"))
+        log = self.extract_log(reporter)
+        self.assertRegex(log[0], r"extract\.py \S+ rmvpe \d+ - 32000 ")  # Applio's GPU list for its CPU mode
+        self.assertIn("[extract] Starting pitch extraction on cpu using rmvpe...", log)
+        info, _ = self.env.run({"task": "info"}, APPLIO_PYTHON=python)
+        self.assertEqual(info["torch"]["devices"], {"extract": "cpu", "train": "mps", "convert": "cpu"})
+
+    def test_with_cuda_extraction_runs_on_gpu_0(self):
+        from tests.test_training import train_input
+
+        python = self.fake_python(version="2.11.0+cu128", cuda_build="12.8", cuda_available=True,
+                                  gpu_name="NVIDIA GeForce RTX 4090")
+        result, reporter = self.env.run(train_input(epochs=2), APPLIO_PYTHON=python, VOICESTUDIO_ALLOW_CPU="",
+                                        FAKE_APPLIO_CUDA="1")
+        self.assertNotIn("error", result, result.get("error"))
+        self.assertIn("[extract] Starting pitch extraction on cuda:0 using rmvpe...", self.extract_log(reporter))
+        info, _ = self.env.run({"task": "info"}, APPLIO_PYTHON=python)
+        self.assertEqual(info["torch"]["devices"], {"extract": "cuda", "train": "cuda", "convert": "cuda"})
 
     def test_torch_that_does_not_load_is_reported(self):
         from vsworker.errors import ConfigError
@@ -184,63 +216,6 @@ class LocalJobTests(unittest.TestCase):
         ) % os.path.dirname(HANDLER)
         proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, timeout=60)
         self.assertEqual(proc.stdout.strip(), "[]")
-
-
-RUNPOD_STUB = """
-import json, os
-
-def progress_update(job, progress):
-    with open(os.environ["STUB_OUT"] + ".progress", "a") as fh:
-        fh.write(json.dumps({"job": job["id"], "progress": progress}) + "\\n")
-
-def start(config):
-    # What runpod.serverless.start does with a queued job, minus the network.
-    job = json.loads(os.environ["STUB_JOB"])
-    result = config["handler"](job)
-    with open(os.environ["STUB_OUT"], "w") as fh:
-        json.dump(result, fh)
-"""
-
-
-class RunpodEntryTests(unittest.TestCase):
-    """`python -u handler.py` hands the handler to runpod.serverless.start and
-    reports progress through runpod.serverless.progress_update (runpod stubbed)."""
-
-    def setUp(self):
-        self.env = WorkerEnv()
-        package = os.path.join(self.env.root, "stub", "runpod", "serverless")
-        os.makedirs(package)
-        with open(os.path.join(package, "..", "__init__.py"), "w") as fh:
-            fh.write("from . import serverless\n")
-        with open(os.path.join(package, "__init__.py"), "w") as fh:
-            fh.write(RUNPOD_STUB)
-
-    def tearDown(self):
-        self.env.cleanup()
-
-    def test_runpod_mode(self):
-        from tests.test_training import train_input
-
-        out = os.path.join(self.env.root, "result.json")
-        job = {"id": "rp-1", "input": train_input(epochs=2)}
-        proc = subprocess.run(
-            [sys.executable, "-u", HANDLER], cwd=os.path.dirname(HANDLER), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, timeout=120,
-            env=self.env.env(PYTHONPATH=os.path.join(self.env.root, "stub"), STUB_OUT=out,
-                             STUB_JOB=json.dumps(job)),
-        )
-        self.assertEqual(proc.returncode, 0, proc.stdout)
-        with open(out) as fh:
-            result = json.load(fh)
-        self.assertEqual(result["training"]["epochs"], 2)
-        with open(out + ".progress") as fh:
-            updates = [json.loads(line) for line in fh]
-        self.assertTrue(all(u["job"] == "rp-1" for u in updates))
-        stages = [u["progress"]["stage"] for u in updates]
-        for stage in ("unpack", "preprocess", "extract", "train", "index"):
-            self.assertIn(stage, stages)
-        self.assertEqual(stages[-1], "index")  # nothing sent right before the result
-        self.assertIn("| epoch=2 |", proc.stdout)  # Applio's lines go to the worker log
 
 
 if __name__ == "__main__":

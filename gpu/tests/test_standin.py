@@ -33,7 +33,7 @@ class StandInTests(unittest.TestCase):
     def prepare(self):
         pre = self.script("rvc/train/preprocess/preprocess.py", self.exp, self.dataset, 32000, 2, "Automatic",
                           True, False, 0.7, 3.0, 0.3, "post")
-        ext = self.script("rvc/train/extract/extract.py", self.exp, "rmvpe", 2, "0", 32000, "contentvec", "None", 2)
+        ext = self.script("rvc/train/extract/extract.py", self.exp, "rmvpe", 2, "-", 32000, "contentvec", "None", 2)
         return pre, ext
 
     def train(self, epochs, env=None):
@@ -50,6 +50,16 @@ class StandInTests(unittest.TestCase):
         with open(os.path.join(self.exp, "filelist.txt")) as fh:
             rows = fh.read().splitlines()
         self.assertTrue(all(r.startswith(("logs/m/", "logs/mute/")) for r in rows))
+
+    def test_extraction_on_gpu_0_without_cuda_fails_every_file(self):
+        self.script("rvc/train/preprocess/preprocess.py", self.exp, self.dataset, 32000, 2, "Automatic",
+                    True, False, 0.7, 3.0, 0.3, "post")
+        result = self.script("rvc/train/extract/extract.py", self.exp, "rmvpe", 2, "0", 32000, "contentvec",
+                             "None", 2)
+        self.assertEqual(result.returncode, 0)
+        self.assertEqual(result.stdout.count("on cuda:0: Torch not compiled with CUDA enabled"), 6)
+        with open(os.path.join(self.exp, "filelist.txt")) as fh:
+            self.assertEqual(fh.read(), "")  # no speakers, so no mute rows either
 
     def test_missing_dataset_exits_one(self):
         result = self.script("rvc/train/preprocess/preprocess.py", self.exp, "/nonexistent", 32000, 2,
@@ -90,7 +100,7 @@ class StandInTests(unittest.TestCase):
                 fh.write(wav_bytes(7.0, 32000, 200))
         self.script("rvc/train/preprocess/preprocess.py", self.exp, self.dataset, 32000, 2, "Skip",
                     True, False, 0.7, 3.0, 0.3, "post")
-        self.script("rvc/train/extract/extract.py", self.exp, "rmvpe", 2, "0", 32000, "contentvec", "None", 2)
+        self.script("rvc/train/extract/extract.py", self.exp, "rmvpe", 2, "-", 32000, "contentvec", "None", 2)
         result = self.train(2)
         self.assertEqual(result.returncode, 0)  # only the 4 mute rows are left: 2 batches
         self.assertIn("Not enough data present in the training set", result.stdout)

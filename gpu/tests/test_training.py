@@ -3,12 +3,16 @@ failure detection and invalidation."""
 
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 import unittest
 
-from tests.support import (WorkerEnv, b64, encode_audio, requires_ffmpeg, sha256, standin,
-                           tar_bytes, wav_bytes, zip_bytes)
+from tests.support import (HANDLER, LineCollector, WorkerEnv, b64, encode_audio, process_alive,
+                           requires_ffmpeg, sha256, standin, stop_process, tar_bytes, wait_until, wav_bytes,
+                           zip_bytes)
 from vsworker.pthmeta import rvc_model_info
 
 RATE = 32000  # the stand-in resamples 32 kHz clips for free, which keeps tests fast
@@ -168,6 +172,16 @@ class ResumeTests(TrainingTestCase):
         self.assertFalse(any("[preprocess] running" in line for line in reporter.lines))
         self.assertFalse(any("[extract] running" in line for line in reporter.lines))
         self.assertEqual(result["model"]["filename"], "alice_6e_30s.pth")
+
+    def test_a_data_loader_out_of_shared_memory_says_what_to_change(self):
+        failed, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="bus-error-at-epoch:3")
+        error = failed["error"]
+        self.assertIn("is killed by signal: Bus error", error)  # Applio's own line is quoted
+        self.assertRegex(error, r"ran out of shared memory: /dev/shm is (\d+ MiB|missing) on this worker")
+        self.assertIn("change the endpoint's GPU type to one with more system memory", error)
+        self.assertIn("--shm-size", error)
+        self.assertIn("resumes from the last checkpoint", error)
+        self.assertNotIn("The GPU ran out of memory", error)
 
     def test_torn_checkpoint_is_discarded_before_resuming(self):
         failed, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="torn-checkpoint-at-epoch:4")
@@ -557,6 +571,45 @@ class LeaseTests(TrainingTestCase):
     def test_if_busy_is_validated(self):
         result, _ = self.env.run(dict(train_input(epochs=2), if_busy="sometimes"))
         self.assertIn("input.if_busy", result["error"])
+
+
+class CancelTests(TrainingTestCase):
+    """A cancelled job stops Applio's processes and gives its run back. `voicestudio --backend local`
+    cancels with SIGTERM; RunPod's cancel is in test_runpod_sdk."""
+
+    def applio_pids(self):
+        pids = standin.read_json(self.exp_file("config.json"), {}).get("process_pids") or []
+        return pids if len(pids) == 2 else None  # the stand-in's training worker and its child
+
+    @staticmethod
+    def kill_leftovers(pids):
+        for pid in pids:
+            if process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    def test_sigterm_stops_applio_and_releases_the_run(self):
+        job_path = os.path.join(self.env.root, "job.json")
+        with open(job_path, "w", encoding="utf-8") as fh:
+            json.dump({"id": "local-1", "input": train_input()}, fh)
+        proc = subprocess.Popen([sys.executable, HANDLER, "--local-job", job_path], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env.env(FAKE_APPLIO_FAULT="hang-at-epoch:2"))
+        self.addCleanup(stop_process, proc)
+        LineCollector(proc.stderr)  # keeps the pipe drained
+        pids = wait_until(self.applio_pids, what="Applio's training processes")
+        self.addCleanup(self.kill_leftovers, pids)
+        lease = os.path.join(self.run_dir(), "lease.json")
+        self.assertTrue(os.path.exists(lease))
+
+        proc.send_signal(signal.SIGTERM)
+        result = json.loads(proc.stdout.read())
+        self.assertEqual(proc.wait(timeout=60), 0)
+        self.assertIn("the job was cancelled and Applio stopped", result["error"])
+        self.assertFalse(os.path.exists(lease))
+        wait_until(lambda: not any(process_alive(pid) for pid in pids), timeout=30, what="Applio's processes to end")
+
+        again, _ = self.env.run(train_input())
+        self.assert_ok(again)
+        self.assertEqual(again["training"]["resumed_from_epoch"], 2)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 
+from .context import Cancellation
 from .errors import JobError
 
 PREPROCESS_SCRIPT = os.path.join("rvc", "train", "preprocess", "preprocess.py")
@@ -35,7 +36,12 @@ SAVED_CHECKPOINT_RE = re.compile(
     r"^Saved model '(?P<path>.*?(?P<kind>[GD])_(?P<step>\d+)\.pth)' \(epoch (?P<epoch>\d+)\)$"
 )
 LOADED_CHECKPOINT_RE = re.compile(r"^Loaded checkpoint '(?P<path>.+)' \(epoch (?P<epoch>\d+)\)$")
-# tqdm bars (Applio prints one per batch); too noisy to log or quote.
+# tqdm bars (Applio's preprocess and extract draw one per file); too noisy to log or quote. tqdm writes
+# "\r<bar>" with no newline, so a line printed while a bar is open (preprocess's "Error processing
+# audio", extract's per-file errors) arrives glued behind the bar: the bar is cut off, the rest kept.
+LEADING_BAR_RE = re.compile(
+    r"^(?:[^|]*?: )?\s*\d{1,3}%\|[^|]*\| *[\d.]+[kMGT]?/[\d.]+[kMGT]? *\[[^\]]*\]"
+)
 PROGRESS_BAR_RE = re.compile(r"\d+%\|.*\|")
 RELEVANT_RE = re.compile(
     r"error|exception|traceback|failed|not found|no such file|out of memory|"
@@ -81,6 +87,17 @@ class ScriptResult:
         return quote_lines(self.lines, max_lines, max_chars)
 
 
+def without_progress_bar(line):
+    """A line of Applio's output with any tqdm bar in front of it removed; "" when only a bar was left."""
+    while True:
+        match = LEADING_BAR_RE.match(line)
+        if not match:
+            break
+        line = line[match.end():]
+    line = line.strip()
+    return "" if PROGRESS_BAR_RE.search(line) else line
+
+
 def quote_lines(lines, max_lines=12, max_chars=3000):
     """The lines that explain a failure: matching error keywords, plus the last
     few lines, in their original order."""
@@ -96,12 +113,15 @@ def quote_lines(lines, max_lines=12, max_chars=3000):
 
 
 class ApplioRunner:
-    def __init__(self, settings, reporter):
+    def __init__(self, settings, reporter, cancellation=None):
         self.settings = settings
         self.reporter = reporter
+        self.cancellation = cancellation or Cancellation()
 
     def run_script(self, stage, script, args, log_path=None, on_line=None):
-        """Run one Applio script to completion, streaming its output."""
+        """Run one Applio script to completion, streaming its output. Raises JobCancelled, with the
+        script's process group killed, when the job is cancelled meanwhile."""
+        self.cancellation.check()
         cmd = [self.settings.applio_python, "-u", script] + [str(a) for a in args]
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"  # also reaches train.py's spawned workers
@@ -134,18 +154,20 @@ class ApplioRunner:
                 "(check APPLIO_PYTHON)"
             ) from None
         try:
-            for raw in proc.stdout:  # universal newlines: tqdm's '\r' also ends a line
-                line = raw.rstrip()
-                if not line or PROGRESS_BAR_RE.search(line):
-                    continue
-                tail.append(line)
-                if log_file:
-                    log_file.write(line + "\n")
-                    log_file.flush()
-                self.reporter.log(f"[{stage}] {line}")
-                if on_line:
-                    on_line(line)
-            returncode = proc.wait()
+            # Killing the group ends the output, so the loop below ends too.
+            with self.cancellation.stopping(lambda: _signal_group(proc)):
+                for raw in proc.stdout:  # universal newlines: tqdm's '\r' also ends a line
+                    line = without_progress_bar(raw.rstrip())
+                    if not line:
+                        continue
+                    tail.append(line)
+                    if log_file:
+                        log_file.write(line + "\n")
+                        log_file.flush()
+                    self.reporter.log(f"[{stage}] {line}")
+                    if on_line:
+                        on_line(line)
+                returncode = proc.wait()
         except BaseException:
             _kill_group(proc)
             raise
@@ -157,14 +179,19 @@ class ApplioRunner:
         # Spawned workers that outlive their parent would hold the GPU.
         _kill_group(proc)
         self.reporter.log(f"[{stage}] exited with code {returncode}")
+        self.cancellation.check()
         return ScriptResult(returncode, tail)
 
 
-def _kill_group(proc):
+def _signal_group(proc):
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _kill_group(proc):
+    _signal_group(proc)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:

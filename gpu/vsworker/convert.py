@@ -6,7 +6,7 @@ import time
 import uuid
 
 from .audio import OUTPUT_FORMATS, encode, to_wav, wav_info
-from .converter import get_converter
+from .converter import get_converter, has_model_loaded
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref
 from .info import require_cuda
@@ -20,6 +20,7 @@ UNIMPLEMENTED_F0 = (
     "hybrid[crepe+rmvpe]", "hybrid[crepe+fcpe]", "hybrid[rmvpe+fcpe]", "hybrid[crepe+rmvpe+fcpe]",
 )
 OUTPUT_MODES = ("auto", "inline", "blob")
+INDEX_READ_ERROR = "An error occurred reading the FAISS index"
 MAX_INPUT_SECONDS = 3600
 STAGED_MODELS_KEPT = 16  # staged model/index files kept in scratch for warm reuse
 
@@ -53,6 +54,13 @@ def parse_request(fields):
     req.output_mode = fields.enum("output_mode", OUTPUT_MODES, default="auto")
     req.embedder = fields.enum("embedder", EMBEDDERS)
     fields.finish("task 'convert'")
+    if req.autotune and req.pitch:
+        # rvc/infer/pipeline.py multiplies f0 by the pitch factor only in the branch without autotune.
+        raise ValidationError(
+            f"input.autotune cannot be combined with input.pitch {req.pitch}: Applio 3.6.4 applies the "
+            "pitch shift only when autotune is off, and autotune snaps unvoiced frames to about 49 Hz, "
+            "which defeats input.protect; send pitch 0 with autotune, or autotune false"
+        )
     return req
 
 
@@ -107,7 +115,6 @@ def convert_task(ctx, fields):
             f"VOICESTUDIO_SCRATCH ({settings.scratch}) must not contain the word 'trained': "
             "Applio rewrites it in index paths"
         )
-    ctx.progress(TASK, "prepare", "preparing the model and input")
     model_path = stage_file(req.model, ctx, models_dir, ".pth")
     info = rvc_model_info(model_path, "input.model")
     embedder = info.get("embedder")
@@ -158,16 +165,33 @@ def convert_task(ctx, fields):
         "export_format": "WAV",
         "sid": 0,
     }
-    ctx.progress(TASK, "convert", f"converting {source_info.seconds:.1f} s of audio")
+    # Progress only when a model load (seconds) follows: runpod-python sends updates from a thread, and
+    # one sent right before a sub-second warm conversion can reach RunPod after the result and leave
+    # the job shown as IN_PROGRESS (runpod-python#250). Training and separation follow the same rule.
+    if not has_model_loaded(settings, model_path):
+        ctx.progress(TASK, "convert", f"loading the voice model, then converting {source_info.seconds:.1f} s of audio")
     converter = get_converter(settings)
     load_seconds = round(time.monotonic() - started, 3)
-    response = converter.convert(kwargs, ctx.reporter)
+    try:
+        with ctx.cancellation.stopping(converter.kill):
+            response = converter.convert(kwargs, ctx.reporter)
+    except JobError:
+        ctx.cancellation.check()  # the process was killed because the job was cancelled
+        raise
     excerpt = converter.excerpt(response["request_id"])
     if not response.get("ok"):
         raise JobError(f"Applio conversion failed: {response.get('error')}; output:\n{excerpt}")
     if not os.path.isfile(output_wav) or os.path.getsize(output_wav) <= 44:
         # VoiceConverter prints some errors and returns normally.
         raise JobError(f"Applio conversion finished without writing audio; output:\n{excerpt}")
+    unread_index = [line for line in converter.output_lines(response["request_id"]) if INDEX_READ_ERROR in line]
+    if unread_index:
+        # rvc/infer/pipeline.py prints this and converts without the index.
+        raise JobError(
+            f"Applio could not read input.index ({unread_index[0][:300]}), and would have converted without "
+            f"it, so index_rate {req.index_rate} would have had no effect. Send the model's own index again "
+            "(a copy cut short or of another file fails this way), or convert without it (index_rate 0)"
+        )
     out_info = wav_info(output_wav)
 
     final, final_rate = output_wav, out_info.sample_rate

@@ -9,6 +9,7 @@ import collections
 import json
 import os
 import queue
+import signal
 import subprocess
 import threading
 
@@ -23,6 +24,8 @@ LOG_TAIL = 300
 class ConverterProcess:
     def __init__(self, settings):
         self.key = (settings.applio_dir, settings.applio_python)
+        # The model VoiceConverter holds after the last successful request (it keeps one loaded).
+        self.loaded_model = None
         self.reporter = None
         self.log_tail = collections.deque(maxlen=LOG_TAIL)
         self.log_changed = threading.Condition()
@@ -87,19 +90,30 @@ class ConverterProcess:
             )
         return response
 
-    def excerpt(self, request_id=None):
-        """Quote the child's output; with request_id, only what that request printed."""
-        from .applio import quote_lines
-
+    def output_lines(self, request_id=None):
+        """What the child printed (kept lines); with request_id, only what that request printed."""
         lines = list(self.log_tail)
         if request_id is not None:
             marker = f"--- request {request_id}"
             if marker in lines:
                 lines = lines[len(lines) - lines[::-1].index(marker):]
-        return quote_lines([l for l in lines if not l.startswith("--- ")])
+        return [l for l in lines if not l.startswith("--- ")]
+
+    def excerpt(self, request_id=None):
+        """Quote the child's output; with request_id, only what that request printed."""
+        from .applio import quote_lines
+
+        return quote_lines(self.output_lines(request_id))
 
     def alive(self):
         return self.proc.poll() is None
+
+    def kill(self):
+        """Stop a conversion at once (the job was cancelled); the next job starts a new process."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def convert(self, kwargs, reporter):
         self.reporter = reporter
@@ -119,6 +133,7 @@ class ConverterProcess:
         with self.log_changed:
             self.log_changed.wait_for(lambda: end_marker in self.log_tail, timeout=5)
         self.reporter = None
+        self.loaded_model = kwargs["model_path"] if response.get("ok") else None
         response["request_id"] = request_id
         return response
 
@@ -154,6 +169,16 @@ def get_converter(settings):
             current = ConverterProcess(settings)
             _warm["process"] = current
         return current
+
+
+def has_model_loaded(settings, model_path):
+    """True when the warm process is running for these settings and holds this model: a conversion
+    then needs no start-up and no model load."""
+    with _lock:
+        current = _warm["process"]
+        return (current is not None and current.alive()
+                and current.key == (settings.applio_dir, settings.applio_python)
+                and current.loaded_model == model_path)
 
 
 def stop_warm_converter():

@@ -11,3 +11,7 @@ class ValidationError(JobError):
 
 class ConfigError(JobError):
     """The worker itself is misconfigured (paths, missing Applio, missing volume)."""
+
+
+class JobCancelled(JobError):
+    """The job was stopped from outside (RunPod's cancel or execution timeout, a signal with --local-job)."""

@@ -33,6 +33,8 @@ try:
     out["version"] = torch.__version__
     out["cuda_build"] = torch.version.cuda
     out["cuda_available"] = bool(torch.cuda.is_available())
+    mps = getattr(torch.backends, "mps", None)
+    out["mps_available"] = bool(mps is not None and mps.is_available())
     if out["cuda_available"]:
         props = torch.cuda.get_device_properties(0)
         out["gpu_name"] = props.name
@@ -44,6 +46,18 @@ except Exception as exc:
 print("VOICESTUDIO_TORCH " + json.dumps(out))
 """
 PROBE_TIMEOUT_SECONDS = 180
+
+
+# Applio's training DataLoader (train.py) runs 4 worker processes that each prefetch 8 batches through
+# /dev/shm. A batch of 8 slices of 6.75 s at 48 kHz (audio, spectrogram and features, float32) is about
+# 65 MB, so 32 batches in flight need about 2 GiB; Docker's default /dev/shm is 64 MiB.
+SHM_PATH = "/dev/shm"
+SHM_RECOMMENDED_BYTES = 2 * 1024 ** 3
+
+
+def shm_info():
+    """The size of /dev/shm (None where there is none), and what Applio's training needs."""
+    return dict({"path": SHM_PATH, "recommended_bytes": SHM_RECOMMENDED_BYTES}, **_disk(SHM_PATH))
 
 
 def _disk(path):
@@ -99,6 +113,23 @@ def require_cuda(settings):
     )
 
 
+def devices(probe):
+    """Where Applio 3.6.4 runs each step with this torch: extraction on cuda:0 or the CPU (the GPU list
+    "0" or "-"), training on CUDA, else Apple's MPS, else the CPU (train.py), conversion on cuda:0 or
+    the CPU (rvc/configs/config.py). None when torch does not load."""
+    if not probe.get("available"):
+        return None
+    if probe.get("cuda_available"):
+        return {"extract": "cuda", "train": "cuda", "convert": "cuda"}
+    return {"extract": "cpu", "train": "mps" if probe.get("mps_available") else "cpu", "convert": "cpu"}
+
+
+def extraction_gpus(settings):
+    """The GPU list for Applio's extract.py: "0" with a CUDA GPU, else "-" (its CPU mode). Applio's own
+    UI uses the same rule; "0" without CUDA makes every file fail inside its worker pool."""
+    return "0" if torch_info(settings).get("cuda_available") else "-"
+
+
 def _probe_torch(settings):
     try:
         proc = subprocess.run(
@@ -144,6 +175,7 @@ def info_task(ctx, fields):
     scripts = [PREPROCESS_SCRIPT, EXTRACT_SCRIPT, TRAIN_SCRIPT, INDEX_SCRIPT, INFER_MODULE]
     volume_ok = os.path.isdir(s.volume)
     separator_bin = s.separator_bin if os.sep in s.separator_bin else shutil.which(s.separator_bin)
+    torch = torch_info(s)
     return {
         "worker": {"version": WORKER_VERSION, "protocol": PROTOCOL_VERSION},
         "applio": {
@@ -157,13 +189,14 @@ def info_task(ctx, fields):
             "python": s.applio_python,
         },
         "python": {"version": platform.python_version(), "executable": sys.executable},
-        "torch": torch_info(s),
+        "torch": dict(torch, devices=devices(torch)),
         "volume": dict(
             {"path": s.volume, "present": volume_ok, "mount_point": os.path.ismount(s.volume),
              "writable": volume_ok and os.access(s.volume, os.W_OK)},
             **(_disk(s.volume) if volume_ok else {"free_bytes": None, "total_bytes": None}),
         ),
         "scratch": dict({"path": s.scratch}, **_disk(s.scratch if os.path.isdir(s.scratch) else "/")),
+        "shm": shm_info(),
         "ffmpeg": ffmpeg_info(s),
         "separator": {
             "bin": separator_bin,

@@ -85,6 +85,10 @@ class JsonLinesReporter(Reporter):
 
 
 class RunpodReporter(Reporter):
+    """Progress through runpod.serverless.progress_update. Without one (progress_update None: the SDK's
+    local modes, where it would post to a placeholder URL and log "Failed to return job results"
+    for every update) progress goes to the log as "progress {...}" lines."""
+
     min_interval = 2.0
 
     def __init__(self, job, progress_update, stream=None):
@@ -94,6 +98,9 @@ class RunpodReporter(Reporter):
         self.stream = stream or sys.stdout
 
     def emit_progress(self, payload):
+        if self.progress_update is None:
+            self.emit_log("progress " + json.dumps(payload, ensure_ascii=False))
+            return
         try:
             self.progress_update(self.job, payload)
         except Exception as exc:  # progress is best effort, never fail the job for it

@@ -27,7 +27,7 @@ from .converter import stop_warm_converter
 from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
-from .info import require_cuda
+from .info import SHM_RECOMMENDED_BYTES, extraction_gpus, require_cuda, shm_info
 from .lease import RunBusy, RunLease
 from .pthmeta import PthError, checkpoint_epoch, rvc_model_info
 
@@ -277,7 +277,7 @@ class TrainingRun:
         self.dataset_dir = os.path.join(self.run_dir, "dataset")
         self.state_path = os.path.join(self.run_dir, "state.json")
         self.log_dir = os.path.join(self.run_dir, "logs")
-        self.runner = applio.ApplioRunner(self.settings, ctx.reporter)
+        self.runner = applio.ApplioRunner(self.settings, ctx.reporter, ctx.cancellation)
         self.warnings = []
         self.state = None
 
@@ -582,7 +582,7 @@ class TrainingRun:
         started = time.monotonic()
         result = self.runner.run_script(
             "extract", applio.EXTRACT_SCRIPT,
-            [self.exp_dir, req.f0_method, self.cpu_count(), "0", req.sample_rate,
+            [self.exp_dir, req.f0_method, self.cpu_count(), extraction_gpus(self.settings), req.sample_rate,
              req.embedder, "None", req.include_mutes],
             log_path=os.path.join(self.log_dir, "extract.log"),
         )
@@ -831,6 +831,14 @@ class TrainingRun:
         if "not enough data present" in text:
             return (f"The dataset gives fewer than 3 batches of {self.req.batch_size} clips: add audio "
                     "or lower input.batch_size.")
+        if "bus error" in text or "shared memory" in text:
+            total = shm_info()["total_bytes"]
+            size = f"{total / 2 ** 20:.0f} MiB" if total is not None else "missing"
+            return (f"Applio's data loader ran out of shared memory: /dev/shm is {size} on this worker, and its 4 "
+                    f"loader processes need about {SHM_RECOMMENDED_BYTES // 2 ** 30} GiB. On RunPod change the "
+                    "endpoint's GPU type to one with more system memory (`voicestudio doctor` shows the /dev/shm a "
+                    "worker gets); in your own Docker container use --shm-size=2g or more. A lower input.batch_size "
+                    "needs less. Submitting the job again resumes from the last checkpoint.")
         if "out of memory" in text:
             return ("The GPU ran out of memory: lower input.batch_size or set input.checkpointing to "
                     "true; submitting the job again resumes from the last checkpoint.")
@@ -871,7 +879,7 @@ class TrainingRun:
         os.makedirs(self.run_dir, exist_ok=True)
         lease = RunLease(os.path.join(self.run_dir, "lease.json"), self.ctx.job_id, self.ctx.reporter,
                          on_wait=lambda message: self.progress("waiting", message),
-                         **({"sleep": self.ctx.sleep} if self.ctx.sleep else {}))
+                         sleep=self.ctx.sleep or self.ctx.cancellation.sleep)
         try:
             lease.acquire(self.run_id, report_busy=req.if_busy == "report")
         except RunBusy as busy:

@@ -5,5 +5,5 @@ export const BACKENDS = ['runpod', 'local'] as const;
 export type BackendKind = (typeof BACKENDS)[number];
 
 export function backendOption(): Option {
-  return new Option('--backend <where>', 'runpod: the RunPod endpoint; local: gpu/handler.py on this machine (needs APPLIO_DIR, a GPU)').choices(BACKENDS).default('runpod');
+  return new Option('--backend <where>', 'runpod: the RunPod endpoint; local: gpu/handler.py on this machine (needs APPLIO_DIR and a CUDA GPU, or VOICESTUDIO_ALLOW_CPU=1)').choices(BACKENDS).default('runpod');
 }

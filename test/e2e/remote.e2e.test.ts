@@ -175,6 +175,9 @@ describe('an endpoint without a network volume', () => {
       expect((await stat(output)).size).toBeGreaterThan(0);
       const doctor = parseJson<{ checks: { name: string; status: string; detail: string }[] }>(await runCli(['doctor', '--json'], { env: bareEnv }));
       expect(doctor.checks.find((c) => c.name === 'volume')).toMatchObject({ status: 'warn', detail: expect.stringContaining('no network volume') });
+      // What the worker reports: where Applio runs (the stand-in's Python has no torch) and its /dev/shm.
+      expect(doctor.checks.find((c) => c.name === 'worker')?.detail).toMatch(/GPU |no CUDA GPU: trains on/);
+      expect(doctor.checks.find((c) => c.name === 'shm')?.detail).toMatch(/^\/dev\/shm \d+\.\d GiB \(training wants 2 GiB\)$/);
     } finally {
       await bare.stop();
     }

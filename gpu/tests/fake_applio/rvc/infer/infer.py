@@ -3,13 +3,15 @@
 Same convert_audio keyword arguments as 3.6.4. Quirks kept: the last model stays
 loaded until another path is given; input is read like soundfile does
 (wav/mp3/flac/ogg only); index_path has "trained" replaced by "added"; a missing
-index is silently ignored; hybrid[...] f0 methods fail because they are not
+index is silently ignored, and one that cannot be read is reported and left out;
+pitch is ignored when f0_autotune is on; hybrid[...] f0 methods fail because they are not
 implemented; output is written at the model's sample rate (config[-1]).
 """
 
 import os
 import shutil
 import sys
+import threading
 import time
 
 sys.path.append(os.getcwd())
@@ -51,6 +53,8 @@ class VoiceConverter:
         self.get_vc(model_path, sid)
         start = time.time()
         print(f"Converting audio '{audio_input_path}'...", flush=True)
+        if "infer-hang" in standin.faults():
+            threading.Event().wait()
         audio, rate = standin.load_audio(audio_input_path)
         if embedder_model != self.last_embedder_model:
             assert embedder_model in EMBEDDERS, embedder_model
@@ -58,7 +62,13 @@ class VoiceConverter:
             self.last_embedder_model = embedder_model
         file_index = index_path.strip().replace("trained", "added")
         if file_index and os.path.exists(file_index) and index_rate != 0:
-            print(f"Using index '{file_index}' at rate {index_rate}", flush=True)
+            with open(file_index, "rb") as fh:
+                magic = fh.read(10)
+            if magic == b"FAKE-FAISS":
+                print(f"Using index '{file_index}' at rate {index_rate}", flush=True)
+            else:  # pipeline.py goes on without the index
+                print("An error occurred reading the FAISS index: Error in faiss::Index* "
+                      f"faiss::read_index(IOReader*, int): Index type {magic[:4]!r} not recognized", flush=True)
         if f0_method.startswith("hybrid["):
             raise UnboundLocalError("cannot access local variable 'f0' where it is not associated with a value")
         if self.cpt is None:
@@ -66,7 +76,7 @@ class VoiceConverter:
         if "infer-no-output" in standin.faults():
             print("An error occurred during conversion: simulated failure", flush=True)
             return
-        factor = 2 ** (pitch / 12)
+        factor = 1.0 if f0_autotune else 2 ** (pitch / 12)  # pipeline.py shifts only without autotune
         audio_16k = standin.resample(audio, rate, 16000)
         out = standin.resample(audio_16k, 16000, self.tgt_sr)
         out = standin.scale(out, volume_envelope)

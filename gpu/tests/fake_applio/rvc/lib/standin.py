@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 
 # ---------------------------------------------------------------- faults ----
@@ -269,6 +270,51 @@ def write_json(path, data):
 
 def say(*parts):
     print(*parts, flush=True)
+
+
+class ProgressBar:
+    """tqdm's default bar, as Applio's preprocess and extract show it: written to stderr as
+    "\\r<bar>" with no newline, so a line printed while the bar is open (a per-file error)
+    continues the bar's line; closing it (leave=True) ends that line."""
+
+    WIDTH = 10
+    PARTIAL = " ▏▎▍▌▋▊▉"
+
+    def __init__(self, total):
+        self.total = total
+        self.n = 0
+        self._draw()
+
+    def _draw(self):
+        fraction = self.n / self.total if self.total else 1.0
+        eighths = int(fraction * self.WIDTH * 8)
+        full, rest = divmod(eighths, 8)
+        bar = ("█" * full + (self.PARTIAL[rest] if full < self.WIDTH else "")).ljust(self.WIDTH)
+        timing = "[00:00<?, ?it/s]" if self.n == 0 else "[00:00<00:00, 99.99it/s]"
+        sys.stderr.write(f"\r{fraction * 100:3.0f}%|{bar}| {self.n}/{self.total} {timing}")
+        sys.stderr.flush()
+
+    def update(self, n=1):
+        self.n += n
+        self._draw()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def hang(config_path):
+    """The training worker stops making progress and waits forever, with a child process of its own (as
+    its DataLoader workers are): a job for cancelling. Both pids go into config.json's process_pids,
+    where Applio records its training processes."""
+    child = subprocess.Popen([sys.executable, "-c", "import threading; threading.Event().wait()"])
+    config = read_json(config_path, {})
+    config["process_pids"] = [os.getpid(), child.pid]
+    write_json(config_path, config)
+    threading.Event().wait()
 
 
 def fail_exit():

@@ -80,6 +80,16 @@ def crash(epoch):
     standin.fail_exit()
 
 
+def bus_error(epoch):
+    """What PyTorch prints when a DataLoader worker dies of SIGBUS (a /dev/shm too small)."""
+    standin.say("ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).")
+    standin.say("Traceback (most recent call last):")
+    standin.say(f'  File "rvc/train/train.py", line 640, in train_and_evaluate (epoch {epoch})')
+    standin.say("RuntimeError: DataLoader worker (pid 4242) is killed by signal: Bus error. It is possible that "
+                "dataloader's workers are out of shared memory. Please try to raise your shared memory limit.")
+    standin.fail_exit()
+
+
 def main():
     model_name = sys.argv[1]
     save_every, total_epoch = int(sys.argv[2]), int(sys.argv[3])
@@ -152,6 +162,8 @@ def main():
     faults = standin.faults()
     crash_at = standin.fault_epoch("crash-at-epoch")
     torn_at = standin.fault_epoch("torn-checkpoint-at-epoch")
+    hang_at = standin.fault_epoch("hang-at-epoch")
+    bus_error_at = standin.fault_epoch("bus-error-at-epoch")
     speed = os.environ.get("FAKE_APPLIO_EPOCH_SPEED", "0:00:00")
     for epoch in range(epoch_str, total_epoch + 1):
         step = epoch * steps_per_epoch
@@ -170,6 +182,10 @@ def main():
                               epoch, step, sample_rate, vocoder)
         if epoch == crash_at:
             crash(epoch)
+        if epoch == hang_at:
+            standin.hang(config_path)
+        if epoch == bus_error_at:
+            bus_error(epoch)
         if epoch >= total_epoch:
             standin.say(f"Training has been successfully completed with {epoch} epoch, {step} steps and 12.345 loss gen.")
             standin.say(f"Lowest generator loss: 12.345 at epoch {epoch}, step {step}")

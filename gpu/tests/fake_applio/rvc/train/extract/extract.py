@@ -3,7 +3,11 @@
 argv: exp_dir f0_method n_threads gpus("-"|"0"|"0-1") sample_rate embedder
       [custom_embedder|"None"] [include_mutes]
 Quirks kept: files whose outputs exist are skipped (so a crash resumes);
-features have 50 rows per second of audio;
+features have 50 rows per second of audio; a GPU list other than "-" on a
+machine without CUDA (FAKE_APPLIO_CUDA unset: the stand-in has no torch) fails
+every file inside the worker pool: pitch extraction prints a per-file error
+while its tqdm bar is open, embedding extraction fails silently, and the file
+list comes out empty;
 model_info.json gets "embedder_model"; config.json is copied from
 rvc/configs/<sr>.json only if absent; filelist.txt holds paths relative to cwd
 ("logs/<model>/...") plus include_mutes x speakers rows pointing into logs/mute*.
@@ -78,20 +82,25 @@ def main():
         standin.say(f"Sliced audios not found at {wav_path}. Did you run the preprocessing step?")
         sys.exit(1)
     devices = ["cpu"] if gpus == "-" else [f"cuda:{i}" for i in gpus.split("-")]
+    no_cuda = gpus != "-" and not os.environ.get("FAKE_APPLIO_CUDA")
     standin.say(f"Starting pitch extraction on {', '.join(devices)} using {f0_method}...")
-    for path in files:
-        name = os.path.basename(path)
-        coarse = os.path.join(exp_dir, "f0", name + ".npy")
-        full = os.path.join(exp_dir, "f0_voiced", name + ".npy")
-        if os.path.exists(coarse) and os.path.exists(full):
-            continue
-        samples = (os.path.getsize(path) - 58) // 4  # float32 mono slices at 16 kHz
-        frames = max(1, samples // 160)  # hop 160 @ 16 kHz
-        standin.write_npy(full, (frames,), "f", 220.0)
-        standin.write_npy(coarse, (frames,), "q", 50)
+    with standin.ProgressBar(len(files)) as bar:
+        for path in files:
+            name = os.path.basename(path)
+            coarse = os.path.join(exp_dir, "f0", name + ".npy")
+            full = os.path.join(exp_dir, "f0_voiced", name + ".npy")
+            if no_cuda:
+                standin.say(f"An error occurred extracting file {path} on {devices[0]}: "
+                            "Torch not compiled with CUDA enabled")
+            elif not (os.path.exists(coarse) and os.path.exists(full)):
+                samples = (os.path.getsize(path) - 58) // 4  # float32 mono slices at 16 kHz
+                frames = max(1, samples // 160)  # hop 160 @ 16 kHz
+                standin.write_npy(full, (frames,), "f", 220.0)
+                standin.write_npy(coarse, (frames,), "q", 50)
+            bar.update()
     standin.say("Pitch extraction completed in 0.01 seconds.")
     standin.say(f"Starting embedding extraction with {threads} cores on {', '.join(devices)}...")
-    for path in files:
+    for path in [] if no_cuda else files:  # the pool's exception is never retrieved
         out = os.path.join(exp_dir, "extracted", os.path.basename(path).replace("wav", "npy"))
         if os.path.exists(out):
             continue

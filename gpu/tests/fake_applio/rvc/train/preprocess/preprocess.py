@@ -85,19 +85,22 @@ def main():
     os.makedirs(gt_dir, exist_ok=True)
     os.makedirs(dir16, exist_ok=True)
     total = 0.0
-    for path, idx0, sid in files:
-        try:
-            audio, file_sr = standin.load_audio(path)
-        except Exception as error:
-            standin.say(f"Error processing audio: {error}")
-            continue
-        audio = standin.resample(audio, file_sr, sr)
-        total += len(audio) / sr
-        for idx1, piece in enumerate(cut(audio, sr, mode, chunk_len, overlap_len)):
-            name = f"{sid}_{idx0}_{idx1}.wav"
-            piece = standin.float32_samples(piece)
-            standin.write_wav_float32(os.path.join(gt_dir, name), piece, sr)
-            standin.write_wav_float32(os.path.join(dir16, name), standin.resample(piece, sr, 16000), 16000)
+    with standin.ProgressBar(len(files)) as bar:
+        for path, idx0, sid in files:
+            try:
+                audio, file_sr = standin.load_audio(path)
+            except Exception as error:
+                standin.say(f"Error processing audio: {error}")  # mid-bar, as from Applio's pool
+                bar.update()
+                continue
+            audio = standin.resample(audio, file_sr, sr)
+            total += len(audio) / sr
+            for idx1, piece in enumerate(cut(audio, sr, mode, chunk_len, overlap_len)):
+                name = f"{sid}_{idx0}_{idx1}.wav"
+                piece = standin.float32_samples(piece)
+                standin.write_wav_float32(os.path.join(gt_dir, name), piece, sr)
+                standin.write_wav_float32(os.path.join(dir16, name), standin.resample(piece, sr, 16000), 16000)
+            bar.update()
     info_path = os.path.join(exp_dir, "model_info.json")
     info = standin.read_json(info_path, {})
     info.update({"total_dataset_duration": format_duration(total), "total_seconds": total})
