@@ -182,6 +182,19 @@ class BlobTests(unittest.TestCase):
                 self.assertIsInstance(result["error"], str)
                 self.assertIn(expected, result["error"])
 
+    def test_staged_names_must_match_whole(self):
+        # `$` also matches before a final newline: "0-3.chunk\n" is not a chunk, nor "<sha>-3\n" an upload.
+        data = b"abc"
+        sha = sha256(data)
+        uploads = os.path.join(self.env.volume, "voicestudio", "uploads")
+        os.makedirs(os.path.join(uploads, f"{sha}-3\n"))
+        os.makedirs(os.path.join(uploads, f"{sha}-3"))
+        with open(os.path.join(uploads, f"{sha}-3", "0-3.chunk\n"), "wb") as fh:
+            fh.write(data)
+        has = self.run_job(task="blob_has", hashes=[sha])
+        self.assertEqual(has["uploads"], {sha: [{"size": 3, "ranges": []}]})
+        self.assertIn("missing byte ranges [0, 3)", self.run_job(task="blob_commit", sha256=sha, size=3)["error"])
+
     def test_empty_blob(self):
         empty = sha256(b"")
         self.assertEqual(self.run_job(task="blob_commit", sha256=empty, size=0)["status"], "committed")

@@ -40,6 +40,17 @@ CASES = [
     (train(run_id="Reference"), "is reserved"),
     (train(run_id=7), "input.run_id must be a string, got 7"),
     (train(run_id=None), "input.run_id is required"),
+    # `$` also matches before a final newline: every name must match as a whole
+    (train(run_id="nl1\n"), "input.run_id must be 1-64 characters"),
+    (train(run_id="reference\n"), "input.run_id must be 1-64 characters"),
+    (train(run_id="mute\n"), "input.run_id must be 1-64 characters"),
+    (train(dataset={"blob": SHA[:63] + "\n"}), "input.dataset.blob must be a sha256 hex digest"),
+    (convert(model={"blob": SHA[:63] + "\n"}), "input.model.blob must be a sha256 hex digest"),
+    ({"task": "blob_get", "sha256": SHA[:63] + "\n"}, "input.sha256 must be a sha256 hex digest"),
+    ({"task": "blob_commit", "sha256": SHA[:63] + "\n", "size": 1}, "input.sha256 must be a sha256 hex digest"),
+    ({"task": "blob_put", "sha256": SHA, "size": 3, "offset": 0, "data": "AAAA",
+      "chunk_sha256": SHA[:63] + "\n"}, "input.chunk_sha256 must be a sha256 hex digest"),
+    ({"task": "blob_has", "hashes": [SHA[:63] + "\n"]}, "input.hashes[0] must be a sha256 hex digest"),
     # file references
     (train(dataset=None), "input.dataset is required"),
     (train(dataset="abc"), "input.dataset must be a JSON object"),

@@ -29,8 +29,8 @@ UPLOAD_TTL_SECONDS = 24 * 3600  # staged chunks untouched this long are deleted
 TMP_TTL_SECONDS = 6 * 3600  # leftovers of crashed commits/ingests
 COPY_BUFFER = 1 * MIB
 
-CHUNK_NAME_RE = re.compile(r"^(\d+)-(\d+)\.chunk$")
-UPLOAD_DIR_RE = re.compile(r"^([0-9a-f]{64})-(\d+)$")
+CHUNK_NAME_RE = re.compile(r"(\d+)-(\d+)\.chunk")
+UPLOAD_DIR_RE = re.compile(r"([0-9a-f]{64})-(\d+)")
 
 
 def merge_ranges(ranges):
@@ -118,7 +118,7 @@ class BlobStore:
             return []
         chunks = []
         for name in names:
-            match = CHUNK_NAME_RE.match(name)
+            match = CHUNK_NAME_RE.fullmatch(name)
             if match:
                 offset, length = int(match.group(1)), int(match.group(2))
                 chunks.append(((offset, offset + length), os.path.join(directory, name)))
@@ -132,7 +132,7 @@ class BlobStore:
         except FileNotFoundError:
             return found
         for name in names:
-            match = UPLOAD_DIR_RE.match(name)
+            match = UPLOAD_DIR_RE.fullmatch(name)
             if match and match.group(1) == sha:
                 size = int(match.group(2))
                 found[size] = self.staged_ranges(sha, size)

@@ -72,8 +72,8 @@ FLOAT_WAV_HEADER = 58
 MAX_SLICE_SECONDS = 6.75
 MIN_SLICE_SECONDS = 0.38
 
-FINAL_MODEL_RE = r"^{name}_(\d+)e_(\d+)s\.pth$"
-CHECKPOINT_RE = re.compile(r"^([GD])_(\d+)\.pth$")
+FINAL_MODEL_RE = r"{name}_(\d+)e_(\d+)s\.pth"
+CHECKPOINT_RE = re.compile(r"([GD])_(\d+)\.pth")
 
 
 # ---------------------------------------------------------------- request ----
@@ -640,7 +640,7 @@ class TrainingRun:
         or disagree on the epoch are deleted."""
         files = {}
         for path in glob.glob(self.exp("[GD]_*.pth")):
-            match = CHECKPOINT_RE.match(os.path.basename(path))
+            match = CHECKPOINT_RE.fullmatch(os.path.basename(path))
             if match:
                 files.setdefault(int(match.group(2)), {})[match.group(1)] = path
         pairs = []
@@ -696,7 +696,7 @@ class TrainingRun:
         pattern = re.compile(FINAL_MODEL_RE.format(name=re.escape(self.run_id)))
         found = []
         for path in glob.glob(self.exp(f"{self.run_id}_*e_*s.pth")):
-            match = pattern.match(os.path.basename(path))
+            match = pattern.fullmatch(os.path.basename(path))
             if match:
                 found.append((int(match.group(1)), int(match.group(2)), path))
         return sorted(found)

@@ -8,10 +8,10 @@ import re
 
 from .errors import ValidationError
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # Run ids end up in folder names and Applio model names: a conservative charset,
 # no dots (so no "..") and no separators.
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Applio ships logs/mute*, logs/reference and creates logs/zips; a run must never
 # take one of those names because runs are linked into Applio's logs/ folder.
 RESERVED_RUN_IDS = ("reference", "zips")
@@ -70,7 +70,8 @@ class Fields:
             raise ValidationError(f"{self.name(key)} must be a string, got {describe(value)}")
         if len(value) > max_len:
             raise ValidationError(f"{self.name(key)} must be at most {max_len} characters")
-        if pattern is not None and not pattern.match(value):
+        # fullmatch: `$` would also accept a final newline ("alice\n" as a folder name).
+        if pattern is not None and not pattern.fullmatch(value):
             raise ValidationError(
                 f"{self.name(key)} {pattern_help or 'has an invalid format'}, got {describe(value)}"
             )
