@@ -51,6 +51,9 @@ def run_local_job(path):
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"cannot read the job file {path}: {exc}\n")
         return 2
+    except RecursionError:  # json's decoder on thousands of nested [ or {
+        sys.stderr.write(f"cannot read the job file {path}: JSON nested too deeply\n")
+        return 2
     reporter = JsonLinesReporter(sys.stderr)
     # The job runs in a thread so that a signal, handled in this one, can stop it cleanly.
     cancellation = Cancellation()

@@ -186,6 +186,26 @@ class LocalJobTests(unittest.TestCase):
         self.assertEqual(proc.stdout, "")
         self.assertIn("cannot read the job file", proc.stderr)
 
+    def test_malformed_job_files_are_usage_errors(self):
+        cases = {
+            "nested": b"[" * 100000,  # json's decoder gives up with RecursionError, not ValueError
+            "nested-objects": b'{"a":' * 100000,
+            "not-utf8": b'{"id": "\xff\xfe"}',
+            "digits": b'{"id": 1' + b"0" * 5000 + b"}",  # past Python's int digit limit
+        }
+        for name, content in cases.items():
+            with self.subTest(name=name):
+                bad = os.path.join(self.env.root, f"{name}.json")
+                with open(bad, "wb") as fh:
+                    fh.write(content)
+                proc = subprocess.run([sys.executable, HANDLER, "--local-job", bad], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=self.env.env(), timeout=60)
+                self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+                self.assertEqual(proc.stdout, "")
+                self.assertIn(f"cannot read the job file {bad}", proc.stderr)
+                self.assertNotIn("Traceback", proc.stderr)
+                self.assertLess(len(proc.stderr), 300)
+
     def test_module_level_imports_are_standard_library_only(self):
         """Static check: every import at module level (not inside functions) is stdlib or ours."""
         import ast
