@@ -289,20 +289,8 @@ export interface EncodeJob {
   signal?: AbortSignal;
 }
 
-export interface EncodeResult {
-  /** How much of the input FFmpeg actually got through, from its final progress line. */
-  processedSec: number | undefined;
-}
-
-/** The last `time=HH:MM:SS.ss` FFmpeg printed: how far it got. */
-export function lastProgressTime(stderr: string): number | undefined {
-  const matches = [...stderr.matchAll(/time=\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)/g)];
-  const last = matches.at(-1);
-  return last === undefined ? undefined : Number(last[1]) * 3600 + Number(last[2]) * 60 + Number(last[3]);
-}
-
 /** Runs one FFmpeg encode. Rejects with FfmpegFailed quoting FFmpeg's last error line. */
-export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<EncodeResult> {
+export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<void> {
   const filters = job.audioFilters !== undefined && job.audioFilters.length > 0 ? ['-filter:a', job.audioFilters.join(',')] : [];
   const { exitCode, stderr } = await execFfmpeg(tools, [...(job.inputOptions ?? []), '-i', job.input, ...filters, ...job.outputOptions, job.output], job.signal);
   if (exitCode !== 0) {
@@ -311,7 +299,6 @@ export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<Enc
       suggestion: 'Re-run with --verbose to see the FFmpeg command; check free disk space and that the file plays.',
     });
   }
-  return { processedSec: lastProgressTime(stderr) };
 }
 
 /**
