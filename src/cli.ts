@@ -124,8 +124,9 @@ export async function main(): Promise<void> {
     const now = Date.now();
     if (firstSignalAt === undefined) {
       firstSignalAt = now;
-      process.stderr.write(`\n${message}: stopping (press Ctrl-C again to quit at once)…\n`);
+      // Aborting first stops any progress widget (synchronously), so the notice gets a line of its own.
       controller.abort(new InterruptedError(`${message}.`));
+      process.stderr.write(`\n${message}: stopping (press Ctrl-C again to quit at once)…\n`);
       return;
     }
     // conf's dependency when-exit re-raises the signal it receives (whenever it was loaded); that echo

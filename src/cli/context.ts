@@ -41,7 +41,7 @@ export function action<Args extends unknown[]>(
   return async (...args: unknown[]) => {
     const command = args.at(-1) as Command;
     const options = globalOptions(command);
-    const out = new Output(options, io, io.env);
+    const out = new Output(options, io, io.env, io.signal);
     try {
       await out.prepare();
       state.exitCode = await run({ io, out, options }, ...(args.slice(0, -1) as Args));
@@ -49,6 +49,9 @@ export function action<Args extends unknown[]>(
       const failure = io.signal.aborted && !(error instanceof VoicestudioError) ? new InterruptedError() : error;
       out.error(failure);
       state.exitCode = failure instanceof VoicestudioError ? failure.exitCode : ExitCode.Failure;
+    } finally {
+      // A widget left drawn would redraw over what follows and keep the process alive.
+      out.close();
     }
   };
 }

@@ -2,11 +2,13 @@
  * Where everything a command says goes: results to stdout, human progress to stderr.
  *
  * `--json` makes stdout carry exactly one JSON document. Spinners and bars appear only when stderr is an
- * interactive terminal; in CI or a pipe the same progress comes out as plain lines.
+ * interactive terminal; in CI or a pipe the same progress comes out as plain lines. At most one of them is drawn
+ * at a time, and it is stopped before an error is printed, on Ctrl-C and when the command ends: a live widget
+ * redraws its line on a timer, which would write over the message and keep the process from exiting.
  */
 import { styleText } from 'node:util';
 import type { Ora } from 'ora';
-import { VoicestudioError } from '../errors.js';
+import { ExitCode, VoicestudioError } from '../errors.js';
 
 export interface GlobalOptions {
   json: boolean;
@@ -37,6 +39,13 @@ export interface MultiProgress {
   stop(): void;
 }
 
+/** The spinner, bar or set of bars drawn now. */
+interface LiveWidget {
+  /** Writes a line above the widget, which stays drawn below it. */
+  print(line: string): void;
+  stop(): void;
+}
+
 export class Output {
   readonly options: GlobalOptions;
   /** True when spinners and bars may be drawn: a real terminal on stderr, not CI, not --quiet. */
@@ -44,16 +53,19 @@ export class Output {
   private readonly streams: OutputStreams;
   private readonly colorOn: boolean;
   private spinnerInstance: Ora | undefined;
+  private live: LiveWidget | undefined;
   /** Loaded by prepare() for interactive terminals only: nobody else pays for them (start-up time). */
   private widgets: { ora: typeof import('ora').default; cliProgress: typeof import('cli-progress') } | undefined;
 
-  constructor(options: GlobalOptions, streams: OutputStreams, env: NodeJS.ProcessEnv) {
+  /** `signal`: Ctrl-C, on which the widget drawn is stopped at once, before anything else is printed. */
+  constructor(options: GlobalOptions, streams: OutputStreams, env: NodeJS.ProcessEnv, signal?: AbortSignal) {
     this.options = options;
     this.streams = streams;
     // A TTY that reports no width (some container and CI terminals) cannot host a spinner: redraws would be unbounded.
     const terminal = streams.stderr.isTTY === true && (streams.stderr.columns ?? 0) > 0 && env.TERM !== 'dumb' && !isCi(env);
     this.interactive = terminal && !options.quiet;
     this.colorOn = options.color && env.NO_COLOR === undefined && terminal;
+    signal?.addEventListener('abort', () => this.close(), { once: true });
   }
 
   /** Loads the spinner and bar libraries when they will be drawn. Call before the command runs. */
@@ -93,13 +105,15 @@ export class Output {
 
   /** Reports a failure: on stderr for humans, and as the one JSON document under --json. */
   error(error: unknown): void {
-    this.stopSpinner();
+    this.close();
     const known = error instanceof VoicestudioError ? error : undefined;
     if (this.options.json) {
       const payload = known?.toJSON() ?? { code: 'internal', message: errorMessage(error) };
       this.streams.stdout.write(`${JSON.stringify({ error: payload }, null, 2)}\n`);
     }
-    this.writeErr(`${this.style('red', 'error:')} ${errorMessage(error)}`);
+    // An interruption (a detach included) is what the user asked for, not a failure.
+    const label = known?.exitCode === ExitCode.Interrupted ? '' : `${this.style('red', 'error:')} `;
+    this.writeErr(`${label}${errorMessage(error)}`);
     if (known?.suggestion !== undefined) this.writeErr(`  ${this.style('cyan', '→')} ${known.suggestion}`);
     if (this.options.verbose && error instanceof Error) {
       if (error.stack !== undefined) this.writeErr(this.style('dim', error.stack));
@@ -116,21 +130,51 @@ export class Output {
       this.writeErr(text);
       return;
     }
-    if (this.spinnerInstance === undefined) {
-      this.spinnerInstance = this.widgets.ora({ text, stream: this.streams.stderr as NodeJS.WriteStream, discardStdin: false }).start();
-    } else {
+    if (this.spinnerInstance !== undefined) {
       this.spinnerInstance.text = text;
+      return;
     }
+    this.close();
+    const spinner = this.widgets.ora({ text, stream: this.streams.stderr as NodeJS.WriteStream, discardStdin: false }).start();
+    this.spinnerInstance = spinner;
+    this.live = {
+      print: (line) => {
+        // Keep the spinner below the log line instead of tearing through it.
+        spinner.clear();
+        this.streams.stderr.write(`${line}\n`);
+        spinner.render();
+      },
+      stop: () => {
+        spinner.stop();
+        this.spinnerInstance = undefined;
+      },
+    };
   }
 
   stopSpinner(finalText?: string): void {
-    if (this.spinnerInstance !== undefined) {
-      if (finalText === undefined) this.spinnerInstance.stop();
-      else this.spinnerInstance.succeed(finalText);
-      this.spinnerInstance = undefined;
+    const spinner = this.spinnerInstance;
+    if (spinner !== undefined) {
+      this.close();
+      if (finalText !== undefined) spinner.succeed(finalText);
     } else if (finalText !== undefined) {
       this.info(finalText);
     }
+  }
+
+  /** Stops the spinner or bars drawn now, leaving their last state on screen. Safe to call at any time. */
+  close(): void {
+    const live = this.live;
+    this.live = undefined;
+    live?.stop();
+  }
+
+  /** Draws `widget` as the live one (stopping the previous); its stop() stops it only while it is still live. */
+  private goLive(widget: LiveWidget): () => void {
+    this.close();
+    this.live = widget;
+    return () => {
+      if (this.live === widget) this.close();
+    };
   }
 
   /**
@@ -150,7 +194,6 @@ export class Output {
         stop() {},
       };
     }
-    this.stopSpinner();
     const { cliProgress } = this.widgets;
     const bar = new cliProgress.SingleBar(
       {
@@ -158,13 +201,19 @@ export class Output {
         format: `${label} [{bar}] {value}/{total} {detail}`,
         hideCursor: true,
         clearOnComplete: false,
+        forceRedraw: true,
       },
       cliProgress.Presets.shades_classic,
     );
+    const stop = this.goLive({
+      // The bar redraws on its next tick (forceRedraw) below the line.
+      print: (line) => this.streams.stderr.write(`\r\x1b[2K${line}\n`),
+      stop: () => bar.stop(),
+    });
     bar.start(total, 0, { detail: '' });
     return {
       update: (done, detail) => bar.update(done, { detail: detail ?? '' }),
-      stop: () => bar.stop(),
+      stop,
     };
   }
 
@@ -177,7 +226,6 @@ export class Output {
     if (this.widgets === undefined) {
       return { task: () => ({ update() {}, stop() {} }), overall() {}, log: (line) => this.writeErr(line), stop() {} };
     }
-    this.stopSpinner();
     const { cliProgress } = this.widgets;
     const width = Math.max(8, Math.min(40, (this.streams.stderr.columns ?? 80) - 60));
     const multi = new cliProgress.MultiBar(
@@ -191,6 +239,7 @@ export class Output {
       },
       cliProgress.Presets.shades_classic,
     );
+    const stop = this.goLive({ print: (line) => multi.log(`${line}\n`), stop: () => multi.stop() });
     const overall = multi.create(total, 0, { label, detail: '' });
     return {
       task: (taskLabel, steps) => {
@@ -204,20 +253,14 @@ export class Output {
         };
       },
       overall: (done, detail) => overall.update(done, { detail: detail ?? '' }),
-      log: (line) => multi.log(`${line}\n`),
-      stop: () => multi.stop(),
+      log: (line) => this.writeErr(line),
+      stop,
     };
   }
 
   private writeErr(line: string): void {
-    if (this.spinnerInstance !== undefined) {
-      // Keep the spinner below the log line instead of tearing through it.
-      this.spinnerInstance.clear();
-      this.streams.stderr.write(`${line}\n`);
-      this.spinnerInstance.render();
-      return;
-    }
-    this.streams.stderr.write(`${line}\n`);
+    if (this.live !== undefined) this.live.print(line);
+    else this.streams.stderr.write(`${line}\n`);
   }
 }
 
