@@ -113,20 +113,41 @@ interface LocalJob {
   dir: string;
 }
 
+/** Variables the worker, Applio and the GPU stack under it read (gpu/vsworker/settings.py, info.py; listed in gpu/README.md). */
+const WORKER_ENV_NAMES = new Set([
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TMP', 'TEMP', 'SYSTEMROOT',
+  'FFMPEG_PATH', 'FFPROBE_PATH',
+  'LD_LIBRARY_PATH', 'PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV', 'CONDA_PREFIX',
+  'XDG_CACHE_HOME', 'HF_HOME', 'TORCH_HOME',
+]);
+const WORKER_ENV_PREFIXES = ['LC_', 'VOICESTUDIO_', 'APPLIO_', 'CUDA_', 'NVIDIA_', 'PYTORCH_'];
+
+/**
+ * The environment a local worker gets: what it needs, nothing else. The user's shell holds secrets (the
+ * RunPod API key among them) that a worker process, and the Applio code it runs, has no business seeing.
+ */
+export function workerEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && (WORKER_ENV_NAMES.has(name) || WORKER_ENV_PREFIXES.some((prefix) => name.startsWith(prefix)))) kept[name] = value;
+  }
+  return kept;
+}
+
 /**
  * Runs each job as `python3 gpu/handler.py --local-job` (the worker's own CLI), with the user's APPLIO_DIR,
- * VOICESTUDIO_VOLUME etc. Jobs live as long as this process: a re-run resubmits, and training resumes
- * from its checkpoints because the worker keys runs by run_id.
+ * VOICESTUDIO_VOLUME etc. (workerEnvironment). Jobs live as long as this process: a re-run resubmits, and
+ * training resumes from its checkpoints because the worker keys runs by run_id.
  */
 export class LocalBackend implements Backend {
   readonly kind = 'local' as const;
   readonly target = 'local';
   private readonly jobs = new Map<string, LocalJob>();
   private readonly python: string;
-  private readonly env: NodeJS.ProcessEnv;
+  private readonly env: Record<string, string>;
 
   constructor(env: NodeJS.ProcessEnv) {
-    this.env = env;
+    this.env = workerEnvironment(env);
     this.python = env.VOICESTUDIO_PYTHON ?? 'python3';
   }
 
@@ -135,7 +156,7 @@ export class LocalBackend implements Backend {
     const dir = await mkdtemp(path.join(tmpdir(), 'voicestudio-job-'));
     const jobFile = path.join(dir, 'job.json');
     await writeFile(jobFile, JSON.stringify({ id, input }));
-    const child = execa(this.python, [HANDLER_PATH, '--local-job', jobFile], { env: this.env, reject: false, stdin: 'ignore', buffer: { stdout: true, stderr: false } });
+    const child = execa(this.python, [HANDLER_PATH, '--local-job', jobFile], { env: this.env, extendEnv: false, reject: false, stdin: 'ignore', buffer: { stdout: true, stderr: false } });
     const job: LocalJob = { process: child, startedAt: Date.now(), progress: [], dir };
     let pending = '';
     child.stderr?.on('data', (chunk: Buffer) => {
