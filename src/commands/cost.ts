@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode } from '../errors.js';
 import { action, type CliIo, type RunState } from '../cli/context.js';
-import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
+import { countOf, formatDuration, formatUsd, renderTable } from '../cli/table.js';
 import type { CostLine, CostSummary } from '../pipeline/costs.js';
 
 function rows(lines: CostLine[]): (string | number)[][] {
@@ -16,7 +16,7 @@ export function renderCost(summary: CostSummary): string {
     '',
     renderTable(['command', 'jobs', 'GPU time', 'cost'], rows(summary.byCommand)),
     '',
-    `total: ${summary.total.jobs} jobs, ${formatDuration(summary.total.gpuSeconds)} of GPU time, ${formatUsd(summary.total.costUsd)}`,
+    `total: ${countOf(summary.total.jobs, 'job')}, ${formatDuration(summary.total.gpuSeconds)} of GPU time, ${formatUsd(summary.total.costUsd)}`,
   ].join('\n');
 }
 

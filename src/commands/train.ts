@@ -53,7 +53,7 @@ export function renderTrain(result: TrainResult, out: Output): string {
     const m = result.model;
     lines.push(
       `model: ${m.name}@${m.version} in ${path.dirname(m.pth.file)}/ (${(m.pth.size / 1e6).toFixed(1)} MB${m.index === undefined ? '' : `, index ${(m.index.size / 1e6).toFixed(1)} MB`})`,
-      `job ${result.jobId}${result.reattached === true ? ' (reattached)' : ''}: ${result.gpuSeconds === undefined ? 'GPU time unknown' : formatDuration(result.gpuSeconds)} of GPU time${result.costUsd === undefined ? '' : `, ${formatUsd(result.costUsd)}`}`,
+      `job ${result.jobId}${result.reattached === true ? ' (reattached)' : ''}: ${result.gpuSeconds === undefined ? 'GPU time unknown' : `${formatDuration(result.gpuSeconds)} of GPU time`}${result.costUsd === undefined ? '' : `, ${formatUsd(result.costUsd)}`}`,
     );
   }
   lines.push(...renderWarnings(result.warnings, out));

@@ -138,6 +138,8 @@ class Uploader {
 
   private async send(plans: readonly UploadPlan[]): Promise<void> {
     const chunks = plans.flatMap(({ blob, missing }) => splitIntoChunks(missing ?? []).map((range) => ({ blob, range })));
+    // Nothing to send (the store has it all, or all of it is staged): no "0.0/0.0 MB" progress.
+    if (chunks.length === 0) return;
     this.totalBytes += chunks.reduce((sum, { range }) => sum + rangeLength(range), 0);
     this.options.onProgress?.(this.doneBytes, this.totalBytes);
     await forEachLimited(chunks, this.options.concurrency ?? DEFAULT_CONCURRENCY, this.options.signal, async ({ blob, range }) => {

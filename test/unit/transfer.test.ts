@@ -405,6 +405,15 @@ describe('ensureUploaded', () => {
     expect(progress.at(-1)).toEqual([3 * MIB, 3 * MIB]);
   });
 
+  it('reports no progress when the store already has everything (no "0.0/0.0 MB")', async () => {
+    const present = await fileWith('present.bin', randomBytes(500));
+    await uploadFile(worker.run, present);
+    const progress: [number, number][] = [];
+    const result = await ensureUploaded(worker.run, [present], { onProgress: (sent, total) => progress.push([sent, total]) });
+    expect(result.files[0]?.uploaded).toBe(false);
+    expect(progress).toEqual([]);
+  });
+
   it('keeps at most `concurrency` chunks in flight (default 3), across files too', async () => {
     const files = await Promise.all(Array.from({ length: 6 }, (_, i) => fileWith(`clip${i}.flac`, randomBytes(1000))));
     worker.putMilliseconds = 10;
