@@ -178,17 +178,18 @@ export class Output {
   }
 
   /**
-   * A progress bar over `total` units on a terminal; elsewhere a plain line each time the
-   * completed count changes (so CI logs show every step, never a redraw).
+   * A progress bar over `total` units on a terminal; elsewhere a plain line each time the completed count
+   * changes (so CI logs show every step, never a redraw), or with `eachEvent`, each time the detail changes
+   * too (one line per stage of each item, e.g. "preprocess 0/3 cutting take.wav").
    */
-  progressBar(label: string, total: number): ProgressBar {
+  progressBar(label: string, total: number, { eachEvent = false }: { eachEvent?: boolean } = {}): ProgressBar {
     if (this.options.quiet) return { update() {}, stop() {} };
     if (this.widgets === undefined) {
-      let last = -1;
+      let last: { done: number; detail: string | undefined } | undefined;
       return {
         update: (done, detail) => {
-          if (done === last) return;
-          last = done;
+          if (last !== undefined && done === last.done && (!eachEvent || detail === last.detail)) return;
+          last = { done, detail };
           this.writeErr(`${label} ${done}/${total}${detail === undefined ? '' : ` ${detail}`}`);
         },
         stop() {},

@@ -133,8 +133,7 @@ Examples:
           concurrency: options.jobs,
           signal: ctx.io.signal,
           onStage: (source, stage, finished, total) => {
-            if (!ctx.out.interactive && (stage === 'analysing' || stage === 'cutting')) ctx.out.info(`${stage} ${source.path}`);
-            bar ??= ctx.out.progressBar('preprocess', total);
+            bar ??= ctx.out.progressBar('preprocess', total, { eachEvent: true });
             bar.update(finished, `${stage} ${source.path}`);
           },
         });

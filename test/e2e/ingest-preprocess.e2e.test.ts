@@ -181,7 +181,10 @@ describe('preprocess', () => {
     const run = await runCli(['preprocess', project, '--sample-rate', '48000']);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).not.toMatch(/analysing/);
-    expect(run.stderr).toMatch(/cutting/);
+    // One line per source and stage, with the count: not a bare "cutting X" besides "preprocess 0/N cutting X".
+    const cutting = run.stderr.split('\n').filter((line) => line.includes('cutting takes/verse.wav'));
+    expect(cutting, run.stderr).toHaveLength(1);
+    expect(cutting[0]).toMatch(/^preprocess \d+\/\d+ cutting takes\/verse\.wav$/);
     const manifest = await manifestOf(project);
     const first = manifest.segments[0];
     expect((await durationOf(path.join(project, first?.file ?? ''))).sampleRate).toBe(48000);
