@@ -53,7 +53,8 @@ Examples:
   $ voicestudio models show alice@2 -p ./vocals
   $ voicestudio models import ~/Downloads/singer.zip --name singer -p ./vocals
   $ voicestudio models export alice -o alice.zip -p ./vocals     # an Applio-compatible zip (.pth + .index)
-  $ voicestudio models rate alice@2 4 --note "breathy on high notes" -p ./vocals`,
+  $ voicestudio models rate alice@2 4 --note "breathy on high notes" -p ./vocals
+  $ voicestudio models rm alice@1 -p ./vocals --yes                # asks first unless --yes; refuses in a pipe without it`,
     );
   const projectOf = (cwd: string, options: ProjectOption): string => path.resolve(cwd, options.project);
 
@@ -160,10 +161,18 @@ Examples:
     .description('remove a model version (name@version) or a whole model (name), files included')
     .argument('<model>', 'name or name@version')
     .option('-p, --project <dir>', 'project folder', '.')
+    .option('-y, --yes', 'remove without asking (needed when there is no terminal to ask on)', false)
     .action(
-      action(io, state, async (ctx, spec: string, options: ProjectOption) => {
-        const { removeModel } = await import('../pipeline/models.js');
-        const removed = await removeModel(projectOf(ctx.io.cwd, options), spec);
+      action(io, state, async (ctx, spec: string, options: ProjectOption & { yes: boolean }) => {
+        const { removeModel, versionsToRemove } = await import('../pipeline/models.js');
+        const { confirmed } = await import('../cli/confirm.js');
+        const projectDir = projectOf(ctx.io.cwd, options);
+        const labels = (await versionsToRemove(projectDir, spec)).map((m) => `${m.name}@${m.version}`).join(', ');
+        if (!(await confirmed(ctx.io, `Remove ${labels} and its files from ${projectDir}?`, options.yes))) {
+          ctx.out.result([], () => 'Nothing removed.');
+          return ExitCode.Success;
+        }
+        const removed = await removeModel(projectDir, spec);
         ctx.out.result(removed, () => `removed ${removed.map((m) => `${m.name}@${m.version}`).join(', ')}`);
         return ExitCode.Success;
       }),

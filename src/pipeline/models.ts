@@ -188,12 +188,19 @@ export async function renameModel(projectDir: string, from: string, to: string):
   return result;
 }
 
-/** Removes one version (`name@N`) or every version (`name`) of a model, files included. */
-export async function removeModel(projectDir: string, spec: string): Promise<ModelVersion[]> {
+/** The versions `models rm` removes: one (`name@N`) or every version (`name`) of a model. */
+export async function versionsToRemove(projectDir: string, spec: string): Promise<ModelVersion[]> {
   const [name, version] = spec.split('@');
   const manifest = await readManifest(projectDir);
   const doomed = modelVersions(manifest ?? { models: [] }).filter((m) => m.name === name && (version === undefined || m.version === Number(version)));
   if (doomed.length === 0) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}" in ${projectDir}.`, { subject: spec, suggestion: 'See voicestudio models list.' });
+  return doomed;
+}
+
+/** Removes one version (`name@N`) or every version (`name`) of a model, files included. */
+export async function removeModel(projectDir: string, spec: string): Promise<ModelVersion[]> {
+  const [name, version] = spec.split('@');
+  const doomed = await versionsToRemove(projectDir, spec);
   await updateManifest(projectDir, (m) => {
     m.models = modelVersions(m).filter((v) => !doomed.some((d) => d.name === v.name && d.version === v.version));
   });

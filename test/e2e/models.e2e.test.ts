@@ -1,0 +1,66 @@
+/** `models rm` deletes files: it asks at a terminal, and refuses in a pipe unless --yes says so. */
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
+import { openTerminal, type Terminal } from '../helpers/terminal.js';
+
+let dir: string;
+let project: string;
+let cleanup: () => Promise<void>;
+const terminals: Terminal[] = [];
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await makeTempDir('models'));
+  project = path.join(dir, 'project');
+  await mkdir(project);
+  const pth = path.join(dir, 'singer.pth');
+  await writeFile(pth, 'not read by models rm');
+  for (let i = 0; i < 3; i++) expect((await runCli(['models', 'import', pth, '--name', 'alice', '-p', project])).exitCode).toBe(0);
+});
+
+afterEach(async () => {
+  while (terminals.length > 0) await terminals.pop()?.close();
+});
+
+afterAll(async () => {
+  await cleanup();
+});
+
+async function versions(): Promise<number[]> {
+  return parseJson<{ version: number }[]>(await runCli(['models', 'list', '-p', project, '--json'])).map((m) => m.version);
+}
+
+it('refuses without a terminal unless --yes is given, and deletes nothing', async () => {
+  const refused = await runCli(['models', 'rm', 'alice@1', '-p', project]);
+  expect(refused.exitCode).toBe(2);
+  expect(refused.stderr).toMatch(/Not confirmed: Remove alice@1 /);
+  expect(refused.stderr).toMatch(/--yes/);
+  expect(await versions()).toEqual([1, 2, 3]);
+  expect((await stat(path.join(project, 'models', 'alice', 'v1'))).isDirectory()).toBe(true);
+
+  const removed = await runCli(['models', 'rm', 'alice@1', '-p', project, '--yes']);
+  expect(removed.exitCode, removed.stderr).toBe(0);
+  expect(await versions()).toEqual([2, 3]);
+  await expect(stat(path.join(project, 'models', 'alice', 'v1'))).rejects.toThrow(/ENOENT/);
+});
+
+it('asks at a terminal: "n" keeps the model, "y" removes it', async () => {
+  const declined = await openTerminal(['models', 'rm', 'alice@2', '-p', project], {});
+  terminals.push(declined);
+  await declined.waitFor(/Remove alice@2 and its files from .*\? \[y\/N\] $/m);
+  await declined.press('n');
+  await declined.press('Enter');
+  expect(await declined.exited()).toBe(0);
+  expect(await declined.screen()).toMatch(/^Nothing removed\.$/m);
+  expect(await versions()).toEqual([2, 3]);
+
+  const accepted = await openTerminal(['models', 'rm', 'alice@2', '-p', project], {});
+  terminals.push(accepted);
+  await accepted.waitFor(/\[y\/N\] $/m);
+  await accepted.press('y');
+  await accepted.press('Enter');
+  expect(await accepted.exited()).toBe(0);
+  expect(await accepted.screen()).toMatch(/^removed alice@2$/m);
+  expect(await versions()).toEqual([3]);
+});
