@@ -19,6 +19,7 @@ import type { Backend } from '../runpod/backend.js';
 import type { WorkerProgress } from '../runpod/types.js';
 import { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { cachePath, conversionKey, convert, isTransientFailure, prepareModel, type ConvertSettings, type PreparedModel } from './convert.js';
+import { isEndpointUnusable } from '../runpod/errors.js';
 import { probeMedia, type FfmpegTools } from './ffmpeg.js';
 import { sha256File, tempSibling } from './files.js';
 import { AUDIO_EXTENSIONS, VIDEO_EXTENSIONS } from './ingest.js';
@@ -631,7 +632,7 @@ function describeError(error: unknown): { message: string; code: string } {
 
 const round = (value: number, digits: number): number => Math.round(value * 10 ** digits) / 10 ** digits;
 
-/** Runs the album. Rejects only when interrupted (exit 130) or on a bug; track failures are in the result. */
+/** Runs the album. Rejects when interrupted (exit 130), when the endpoint itself is unusable (wrong id or key, no balance), or on a bug; track failures are in the result. */
 export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const started = Date.now();
   const { tracks, signal, tools, projectDir } = options;
@@ -778,7 +779,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
         await attemptTrack(track, result, report);
         break;
       } catch (error) {
-        if (signal?.aborted) throw error;
+        // Ends the album (runBatch rethrows it once) rather than being reported against every track.
+        if (signal?.aborted || isEndpointUnusable(error)) throw error;
         const { message, code } = describeError(error);
         if (transient(error) && result.attempts <= options.retries) {
           const delayMs = (options.retryDelayMs ?? 1_000) * 2 ** (result.attempts - 1);
@@ -806,6 +808,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   let next = 0;
   let stop = false;
   let interruption: unknown;
+  let unusable: VoicestudioError | undefined;
   // More lanes than GPU slots: the extra ones hash, probe and prepare the next tracks while the GPU works. They
   // start once the GPU is busy (or the first tracks are over), so the first tracks get the CPU to themselves.
   const lanes = Math.max(1, Math.min(tracks.length, options.concurrency * 2));
@@ -817,7 +820,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     Array.from({ length: lanes }, async (_, lane) => {
       if (lane >= options.concurrency) await Promise.race([lookahead, ...(signal === undefined ? [] : [new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))])]);
       let first = lane < options.concurrency;
-      while (!stop && interruption === undefined && next < tracks.length) {
+      while (!stop && interruption === undefined && unusable === undefined && next < tracks.length) {
         const track = tracks[next++] as BatchTrack;
         if (signal?.aborted) break;
         try {
@@ -825,7 +828,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
           results[track.index] = result;
           if (result.status === 'failed' && options.failFast) stop = true;
         } catch (error) {
-          interruption ??= error;
+          if (isEndpointUnusable(error) && !(signal?.aborted ?? false)) unusable ??= error;
+          else interruption ??= error;
         } finally {
           if (first && --firstRound === 0) startLookahead();
           first = false;
@@ -835,6 +839,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     }),
   );
   if (interruption !== undefined || signal?.aborted) throw interruptedError(interruption, results, options);
+  if (unusable !== undefined) throw unusable;
 
   const finished = tracks.map((track, i) => {
     const result = results[i];

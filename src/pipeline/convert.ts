@@ -7,7 +7,7 @@ import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
-import { JobFailedError } from '../runpod/errors.js';
+import { isEndpointUnusable, JobFailedError } from '../runpod/errors.js';
 import { CHUNK_BYTES, ensureUploaded, inlineOrBlobRef, saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { mapLimit } from './concurrency.js';
@@ -301,7 +301,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       event('done');
       return { input, output, status: 'converted', jobId, bytesSent, ...collected, ...known };
     } catch (error) {
-      if (options.signal?.aborted) throw error;
+      // An unusable endpoint ends the whole command once, instead of failing each input the same way.
+      if (options.signal?.aborted || isEndpointUnusable(error)) throw error;
       if (!(error instanceof VoicestudioError)) throw error;
       event('failed');
       return {

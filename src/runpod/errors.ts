@@ -147,6 +147,11 @@ export class RunpodEndpointNotFoundError extends RunpodApiError {
   }
 }
 
+/** The endpoint or the account is unusable (wrong id or key, no balance): every other job would fail the same way. */
+export function isEndpointUnusable(error: unknown): error is RunpodApiError {
+  return error instanceof RunpodEndpointNotFoundError || error instanceof RunpodAuthError || error instanceof RunpodInsufficientBalanceError;
+}
+
 export class RunpodJobExpiredError extends RunpodApiError {
   readonly jobId: string;
 

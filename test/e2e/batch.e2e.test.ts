@@ -74,6 +74,18 @@ async function emulatorFor(options: Parameters<typeof startEmulator>[0] = {}): P
 }
 
 describe.concurrent('batch', () => {
+  it('a wrong endpoint id fails the album up front, with the 404 said once, not once per track', async () => {
+    const emulator = await emulatorFor();
+    const project = path.join(root, 'wrong-endpoint-project');
+    await mkdir(project);
+    const tracks = await songs(path.join(root, 'wrong-endpoint'), 4);
+    const env = { ...envFor(emulator, path.join(project, '.config')), RUNPOD_ENDPOINT_ID: 'no-such-endpoint' };
+    const run = await runCli(['batch', ...tracks, '-m', model, '-p', project, '-o', path.join(root, 'wrong-endpoint-out')], { env });
+    expect(run.exitCode, run.stderr).toBe(1);
+    expect(run.stderr.match(/no endpoint "no-such-endpoint"/g), run.stderr).toHaveLength(1);
+    expect(run.stderr).toMatch(/^ {2}→ Copy the id from the RunPod console/m);
+  });
+
   // ---- an album
   it('an album: the good tracks are converted and the broken one reported (exit 3); a re-run sends nothing; exit 0 and 1; --fail-fast', async () => {
     const emulator = await emulatorFor();
