@@ -6,7 +6,7 @@ import { action, type CliIo, type RunState } from '../cli/context.js';
 import { backendOption, type BackendKind } from '../cli/backend-option.js';
 import { DEFAULT_JOBS, integerInRange, parseJobs } from '../cli/options.js';
 import type { Output } from '../cli/output.js';
-import { formatDuration, formatUsd } from '../cli/table.js';
+import { countOf, formatDuration, formatUsd } from '../cli/table.js';
 import type { TrainOptions, TrainResult, TrainSettings } from '../pipeline/train.js';
 import { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../pipeline/choices.js';
 import { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../pipeline/types.js';
@@ -57,6 +57,7 @@ export function renderTrain(result: TrainResult, out: Output): string {
     );
   }
   lines.push(...renderWarnings(result.warnings, out));
+  if (result.earlierWarnings > 0) lines.push(`note: ${countOf(result.earlierWarnings, 'quality warning')} from an earlier preprocess: voicestudio preprocess ${result.project} shows them again.`);
   return lines.join('\n');
 }
 

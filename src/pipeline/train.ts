@@ -125,6 +125,8 @@ export function datasetVerdict(dataset: Pick<DatasetInfo, 'seconds' | 'singingSe
 }
 
 export interface TrainResult {
+  /** The project folder. */
+  project: string;
   dryRun: boolean;
   /** The settings trained with (the sample rate resolved from the project when not given). */
   settings: TrainSettings;
@@ -136,7 +138,10 @@ export interface TrainResult {
   runId: string;
   dataset: DatasetInfo;
   estimate: TrainEstimate;
+  /** Quality warnings about clips cut in this run (the dataset's too, when any were): new to the user. */
   warnings: QualityWarning[];
+  /** How many warnings an earlier preprocess already reported about the clips this run kept as they were. */
+  earlierWarnings: number;
   upload?: { bytesSent: number; alreadyThere: boolean };
   jobId?: string;
   reattached?: boolean;
@@ -254,7 +259,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const runId = trainingRunId(settings.name, dataset.sha256);
   const estimate = estimateTraining(dataset.seconds, settings.epochs, options.pricePerHour);
   const verdict = datasetVerdict(dataset, options.force);
+  // Warnings about clips this run did not touch were reported when they were cut: not again on every train.
+  const cutNow = new Set(prepared.sources.filter((s) => s.status === 'processed').map((s) => s.sourceId));
+  const allWarnings = [...report.sources.flatMap((s) => s.warnings), ...report.warnings];
+  const warnings = allWarnings.filter((w) => (w.scope === 'dataset' ? cutNow.size > 0 : cutNow.has(w.scope)));
   const base: TrainResult = {
+    project: projectDir,
     dryRun: options.dryRun,
     settings,
     verdict,
@@ -262,7 +272,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     runId,
     dataset,
     estimate,
-    warnings: [...report.sources.flatMap((s) => s.warnings), ...report.warnings],
+    warnings,
+    earlierWarnings: allWarnings.length - warnings.length,
   };
   if (options.dryRun) return base;
   if (!verdict.ok && !options.force) throw insufficientDataset(projectDir, verdict);

@@ -219,6 +219,13 @@ describe('preprocess', () => {
     expect(forced.stdout).toMatch(/note: the clips were re-cut at 40000 Hz \(the project's were at 32000 Hz\)/);
     expect(forced.stdout).toMatch(/trained anyway \(--force\)|training would be refused/);
     expect((await manifestOf(project)).preprocess.settings?.sampleRate).toBe(40000);
+    // The re-cut produced the quality warnings anew, so they were shown; a run that re-cut nothing only points to them.
+    const shown = forced.stdout.match(/^warning: /gm)?.length ?? 0;
+    expect(shown).toBeGreaterThan(0);
+    const same = await runCli(['train', project, '--dry-run', '--force']);
+    expect(same.exitCode, same.stderr).toBe(0);
+    expect(same.stdout).not.toMatch(/^warning: /m);
+    expect(same.stdout).toMatch(new RegExp(`^note: ${shown} quality warnings? from an earlier preprocess: voicestudio preprocess .* shows them again\\.$`, 'm'));
   });
 
   it('refuses a clip range that cannot work, as a usage error', async () => {
