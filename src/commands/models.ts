@@ -6,6 +6,7 @@ import { action, type CliIo, type RunState } from '../cli/context.js';
 import { integerInRange } from '../cli/options.js';
 import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
 import type { ModelVersion } from '../pipeline/models.js';
+import type { PthMetadata } from '../pipeline/pth-metadata.js';
 
 interface ProjectOption {
   project: string;
@@ -28,8 +29,19 @@ export function renderModels(models: ModelVersion[]): string {
   );
 }
 
-export function renderModel(m: ModelVersion): string {
+export function renderModel(m: ModelVersion, fromPth: PthMetadata | undefined): string {
   const lines = [`${m.name}@${m.version} (${m.origin}, ${m.createdAt})`, `  model  ${m.pth.file}  sha256 ${m.pth.sha256.slice(0, 16)}…`];
+  if (fromPth !== undefined) {
+    const said = [
+      fromPth.epochs === undefined ? undefined : `${fromPth.epochs} epochs`,
+      fromPth.sampleRate === undefined ? undefined : `${fromPth.sampleRate} Hz`,
+      fromPth.version,
+      fromPth.f0 === undefined ? undefined : fromPth.f0 ? 'pitch-guided' : 'no pitch guidance',
+      fromPth.vocoder,
+      fromPth.embedder,
+    ].filter((part) => part !== undefined);
+    if (said.length > 0) lines.push(`  the .pth says  ${said.join(', ')}`);
+  }
   if (m.index !== undefined) lines.push(`  index  ${m.index.file}`);
   const s = m.card.settings;
   if (s !== undefined) lines.push(`  settings  ${Object.entries(s).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
@@ -74,16 +86,21 @@ Examples:
 
   models
     .command('show')
-    .description('one model: files, settings, dataset, GPU time and cost')
+    .description('one model: files, settings, dataset, GPU time and cost, and what its .pth says (epochs, sample rate)')
     .argument('<model>', 'name (newest version) or name@version')
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
       action(io, state, async (ctx, spec: string, options: ProjectOption) => {
         const { readManifest } = await import('../pipeline/manifest.js');
         const { findModel } = await import('../pipeline/models.js');
-        const model = findModel((await readManifest(projectOf(ctx.io.cwd, options))) ?? { models: [] }, spec);
+        const { fromProject } = await import('../pipeline/files.js');
+        const { readPthMetadata } = await import('../pipeline/pth-metadata.js');
+        const projectDir = projectOf(ctx.io.cwd, options);
+        const model = findModel((await readManifest(projectDir)) ?? { models: [] }, spec);
         if (model === undefined) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}".`, { subject: spec, suggestion: 'See voicestudio models list.' });
-        ctx.out.result(model, () => renderModel(model));
+        // Read from the file itself, so an imported model (whose card knows nothing of its training) says it too.
+        const fromPth = await readPthMetadata(fromProject(projectDir, model.pth.file));
+        ctx.out.result({ ...model, ...(fromPth === undefined ? {} : { fromPth }) }, () => renderModel(model, fromPth));
         return ExitCode.Success;
       }),
     );

@@ -11,7 +11,7 @@ import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { crc32, createInflateRaw } from 'node:zlib';
+import { crc32, createInflateRaw, inflateRawSync } from 'node:zlib';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { commitTemp, tempSibling } from './files.js';
 
@@ -80,6 +80,32 @@ export async function readModelZip(zipFile: string, destDir: string): Promise<Mo
     const contents: ModelZipContents = { pth: await extractEntry(zip, zipFile, pth, directory.offset, destDir), entries: directory.entries.map((entry) => entry.name) };
     if (index !== undefined) contents.index = await extractEntry(zip, zipFile, index, directory.offset, destDir);
     return contents;
+  } finally {
+    await zip.close();
+  }
+}
+
+/**
+ * The bytes of the first entry whose name `wanted` accepts, read into memory (for small entries such as a
+ * .pth's data.pkl), CRC-checked; undefined when there is none.
+ */
+export async function readZipEntry(zipFile: string, wanted: (name: string) => boolean, maxBytes: number): Promise<Buffer | undefined> {
+  const zip = await open(zipFile, 'r');
+  try {
+    const directory = await readCentralDirectory(zip, zipFile);
+    const entry = directory.entries.find((e) => wanted(e.name));
+    if (entry === undefined) return undefined;
+    if (entry.size > maxBytes || entry.compressedSize > maxBytes) throw damagedError(zipFile, `entry "${entry.name}" is larger than expected (${entry.size} bytes)`);
+    if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATE) throw damagedError(zipFile, `entry "${entry.name}" uses compression method ${entry.method}`);
+    const stored = await readAt(zip, await entryDataStart(zip, zipFile, entry), entry.compressedSize);
+    let data: Buffer;
+    try {
+      data = entry.method === METHOD_DEFLATE ? inflateRawSync(stored, { maxOutputLength: maxBytes }) : stored;
+    } catch (error) {
+      throw damagedError(zipFile, `entry "${entry.name}" does not inflate (${(error as Error).message})`);
+    }
+    if (data.length !== entry.size || crc32(data) !== entry.crc32) throw damagedError(zipFile, `entry "${entry.name}" fails its size or CRC-32 check`);
+    return data;
   } finally {
     await zip.close();
   }

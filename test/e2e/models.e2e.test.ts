@@ -1,8 +1,12 @@
-/** `models rm` deletes files: it asks at a terminal, and refuses in a pipe unless --yes says so. */
+/**
+ * `models show` says what an imported model's .pth says (epochs, sample rate); `models rm` deletes files: it asks at
+ * a terminal, and refuses in a pipe unless --yes says so.
+ */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { makeTempDir, parseJson, REPO_ROOT, runCli } from '../helpers/cli.js';
 import { openTerminal, type Terminal } from '../helpers/terminal.js';
 
 let dir: string;
@@ -27,8 +31,20 @@ afterAll(async () => {
   await cleanup();
 });
 
+it('models show reads epochs and sample rate from an imported .pth', async () => {
+  // A model laid out like Applio's extract_model output, by the worker tests' own helper.
+  const made = await execa('python3', ['-c', 'import sys\nfrom tests.test_convert import model_bytes\nmodel_bytes(sys.argv[1], sample_rate=48000, name="bob", epochs=420)', dir], { cwd: path.join(REPO_ROOT, 'gpu') });
+  expect(made.exitCode).toBe(0);
+  expect((await runCli(['models', 'import', path.join(dir, 'bob-48000-contentvec.pth'), '--name', 'bob', '-p', project])).exitCode).toBe(0);
+  const shown = await runCli(['models', 'show', 'bob', '-p', project]);
+  expect(shown.exitCode, shown.stderr).toBe(0);
+  expect(shown.stdout).toMatch(/^ {2}the \.pth says {2}420 epochs, 48000 Hz, v2, pitch-guided, HiFi-GAN, contentvec$/m);
+  const json = parseJson<{ name: string; fromPth: Record<string, unknown> }>(await runCli(['models', 'show', 'bob', '-p', project, '--json']));
+  expect(json).toMatchObject({ name: 'bob', fromPth: { epochs: 420, sampleRate: 48000 } });
+});
+
 async function versions(): Promise<number[]> {
-  return parseJson<{ version: number }[]>(await runCli(['models', 'list', '-p', project, '--json'])).map((m) => m.version);
+  return parseJson<{ name: string; version: number }[]>(await runCli(['models', 'list', '-p', project, '--json'])).filter((m) => m.name === 'alice').map((m) => m.version);
 }
 
 it('refuses without a terminal unless --yes is given, and deletes nothing', async () => {
