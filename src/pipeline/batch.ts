@@ -20,6 +20,7 @@ import type { WorkerProgress } from '../runpod/types.js';
 import { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { cachePath, conversionKey, convert, isTransientFailure, prepareModel, type ConvertSettings, type PreparedModel } from './convert.js';
 import { isEndpointUnusable } from '../runpod/errors.js';
+import { MASTER_FORMAT } from './deliver.js';
 import { probeMedia, type FfmpegTools } from './ffmpeg.js';
 import { sha256File, tempSibling } from './files.js';
 import { AUDIO_EXTENSIONS, VIDEO_EXTENSIONS } from './ingest.js';
@@ -702,7 +703,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const convertSettings: ConvertSettings = { pitch: settings.pitch, indexRate: settings.indexRate, protect: settings.protect, volumeEnvelope: settings.volumeEnvelope, f0Method: settings.f0Method, format: settings.format };
     const key = conversionKey(vocalsSha, prepared.modelSha, prepared.indexSha, convertSettings);
     // A conversion the cache lacks needs the model on the worker: its upload starts now, alongside the input's preparation.
-    if ((await stat(cachePath(projectDir, key, settings.format)).catch(() => undefined)) === undefined) prepared.upload().catch(() => {});
+    if ((await stat(cachePath(projectDir, key, MASTER_FORMAT)).catch(() => undefined)) === undefined) prepared.upload().catch(() => {});
     // With a mix the converted vocals are an intermediate: they stay in the cache, and a temp copy is mixed.
     const convertOutput = settings.mix ? tempSibling(path.join(mixesDir(projectDir), `${key}.vocals.${settings.format}`)) : track.output;
     try {

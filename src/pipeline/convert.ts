@@ -18,9 +18,10 @@ import { sha256File, sha256Text, tempSibling, pathExists } from './files.js';
 import { findActiveJob, recordSubmitted, recordSubmitting, updateJob, recordSuperseded } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import type { ResolvedModel } from './models.js';
+import { deliverConversion, guideTiming, MASTER_FORMAT } from './deliver.js';
 
-/** Bump when what a conversion produces for the same key changes. */
-const CONVERT_CACHE_VERSION = 1;
+/** Bump when what a conversion produces for the same key changes. 2: the cache keeps a FLAC master, whatever the format. */
+const CONVERT_CACHE_VERSION = 2;
 
 export interface ConvertSettings {
   pitch: number;
@@ -73,8 +74,10 @@ export interface ConvertResult {
   costUsd: number;
 }
 
+/** The GPU work's key: the output format is not part of it, since every format is encoded here from the cached master. */
 export function conversionKey(inputSha: string, modelSha: string, indexSha: string | undefined, settings: ConvertSettings): string {
-  return sha256Text(JSON.stringify({ v: CONVERT_CACHE_VERSION, inputSha, modelSha, indexSha: indexSha ?? null, settings })).slice(0, 32);
+  const { format: _deliveredAs, ...gpuSettings } = settings;
+  return sha256Text(JSON.stringify({ v: CONVERT_CACHE_VERSION, inputSha, modelSha, indexSha: indexSha ?? null, settings: gpuSettings })).slice(0, 32);
 }
 
 export function convertInput(settings: ConvertSettings, model: WorkerFileRef, index: WorkerFileRef | undefined, input: WorkerFileRef): WorkerInput {
@@ -88,7 +91,7 @@ export function convertInput(settings: ConvertSettings, model: WorkerFileRef, in
     protect: settings.protect,
     volume_envelope: settings.volumeEnvelope,
     f0_method: settings.f0Method,
-    output_format: settings.format,
+    output_format: MASTER_FORMAT,
   };
 }
 
@@ -196,6 +199,8 @@ export interface ConversionRequest {
   key: string;
   output: string;
   format: ConvertSettings['format'];
+  /** The guide: the output gets its sample rate and exact length (absent in records of older versions). */
+  input?: string;
   /** The model's label, for cost summaries. */
   model: string;
 }
@@ -220,7 +225,7 @@ export async function collectConversion(
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
-  const cached = cachePath(projectDir, request.key, request.format);
+  const cached = cachePath(projectDir, request.key, MASTER_FORMAT);
   const fetched = tempSibling(cached);
   await saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption);
   // In the cache first: the ledger already says the job completed, and a run stopped from here on finds the result
@@ -228,13 +233,14 @@ export async function collectConversion(
   await rename(fetched, cached);
   const marked = tempSibling(cached);
   try {
-    await markRender(options.tools, cached, marked, 'conversion', request.format, options.signal);
+    await markRender(options.tools, cached, marked, 'conversion', MASTER_FORMAT, options.signal);
     await rename(marked, cached);
   } finally {
     await rm(marked, { force: true });
   }
   await mkdir(path.dirname(request.output), { recursive: true });
-  await copyFile(cached, request.output);
+  const guide = request.input === undefined ? undefined : await guideTiming(options.tools, request.input).catch(() => undefined);
+  await deliverConversion(options.tools, cached, request.output, request.format, guide, options.signal);
   await updateJob(projectDir, jobId, { result: { output: request.output, cache: path.relative(projectDir, cached) } });
   return {
     ...(done.executionMs === undefined ? {} : { gpuSeconds: Math.round(done.executionMs / 100) / 10 }),
@@ -258,11 +264,11 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     try {
       if (!(await pathExists(input))) throw new VoicestudioError(ErrorCode.MediaUnreadable, `${input}: no such file.`, { subject: input, suggestion: 'Check the path.' });
       const key = conversionKey(sha256 ?? (await sha256File(input, options.signal)), modelSha, indexSha, settings);
-      const cached = cachePath(projectDir, key, settings.format);
+      const cached = cachePath(projectDir, key, MASTER_FORMAT);
       known = { key, cache: cached };
       if (await pathExists(cached)) {
         await mkdir(path.dirname(output), { recursive: true });
-        await copyFile(cached, output);
+        await deliverConversion(options.tools, cached, output, settings.format, await guideTiming(options.tools, input), options.signal);
         event('cached');
         return { input, output, status: 'cached', ...known };
       }
@@ -282,7 +288,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
           const inputRef = await inlineOrBlobRef(backend.runTask, prepared, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
           bytesSent = (await stat(prepared)).size;
           if (active !== undefined) await recordSuperseded(projectDir, active);
-          const request: ConversionRequest = { key, output, format: settings.format, model: options.model.label };
+          const request: ConversionRequest = { key, output, format: settings.format, input, model: options.model.label };
           const pendingId = await recordSubmitting(projectDir, { backend: backend.kind, target: backend.target, task: 'convert', key, label: path.basename(input), request: { ...request } });
           jobId = await backend.submit(convertInput(settings, refs.model, refs.index, inputRef), signalOption);
           await recordSubmitted(projectDir, pendingId, jobId);
@@ -291,7 +297,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         }
       }
       event('converting');
-      const collected = await collectConversion(backend, projectDir, jobId, { key, output, format: settings.format, model: options.model.label }, {
+      const collected = await collectConversion(backend, projectDir, jobId, { key, output, format: settings.format, input, model: options.model.label }, {
         tools: options.tools,
         pricePerHour: options.pricePerHour,
         cancelOnInterrupt: options.cancelOnInterrupt,

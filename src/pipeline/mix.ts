@@ -330,13 +330,14 @@ export interface MixResult {
 
 type MixRecord = Omit<MixResult, 'output' | 'cache' | 'cached'>;
 
-const ENCODE_OPTIONS: Record<MixFormat, string[]> = {
+/** How each output format is encoded: mixes and delivered conversions alike. */
+export const ENCODE_OPTIONS: Record<MixFormat, string[]> = {
   wav: ['-c:a', 'pcm_s16le', '-f', 'wav'],
   flac: ['-c:a', 'flac', '-sample_fmt', 's16', '-f', 'flac'],
   mp3: ['-c:a', 'libmp3lame', '-b:a', '320k', '-f', 'mp3'],
 };
 /** 16-bit outputs get triangular dither on the way down from float. */
-const DITHER: Record<MixFormat, string[]> = { wav: ['aresample=osf=s16:dither_method=triangular'], flac: ['aresample=osf=s16:dither_method=triangular'], mp3: [] };
+export const DITHER: Record<MixFormat, string[]> = { wav: ['aresample=osf=s16:dither_method=triangular'], flac: ['aresample=osf=s16:dither_method=triangular'], mp3: [] };
 
 export function mixesDir(projectDir: string): string {
   return path.join(projectDir, WORK_DIR, 'mixes');

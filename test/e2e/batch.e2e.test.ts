@@ -73,7 +73,37 @@ async function emulatorFor(options: Parameters<typeof startEmulator>[0] = {}): P
   return started;
 }
 
+/** Samples in a file's first audio stream, counted by decoding it with FFmpeg here. */
+async function samplesOf(file: string): Promise<number> {
+  const tools = await testTools();
+  const { stdout } = await execa(tools.ffmpeg.path, ['-v', 'error', '-i', file, '-map', '0:a:0', '-ac', '1', '-f', 's16le', '-'], { encoding: 'buffer' });
+  return stdout.length / 2;
+}
+
 describe.concurrent('batch', () => {
+  it('convert: the vocals come at the guide\'s rate and exact length; another format is encoded from the cache, with no new GPU job', async () => {
+    const emulator = await emulatorFor();
+    const project = path.join(root, 'deliver-project');
+    await mkdir(project);
+    // 48 kHz and not a whole number of the model's (40 kHz) frames, as a DAW bounce is.
+    const guide = path.join(root, 'deliver-guide.wav');
+    await writePhrases(guide, { seconds: 5.01237, phraseSec: 1.5, pauseSec: 0.5, sampleRate: 48000 });
+    const env = envFor(emulator, path.join(project, '.config'));
+    const wav = path.join(root, 'deliver-out', 'guide.wav');
+    const first = await runCli(['convert', guide, '-m', model, '-p', project, '-o', wav], { env });
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(await durationOf(wav)).toMatchObject({ sampleRate: 48000, codec: 'pcm_s16le' });
+    expect(await samplesOf(wav)).toBe(await samplesOf(guide));
+
+    const flac = path.join(root, 'deliver-out', 'guide.flac');
+    const again = await runCli(['convert', guide, '-m', model, '-p', project, '-o', flac, '--format', 'flac', '--json'], { env });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(jobsOf(emulator, 'convert')).toHaveLength(1);
+    expect(await durationOf(flac)).toMatchObject({ sampleRate: 48000, codec: 'flac' });
+    expect(await samplesOf(flac)).toBe(await samplesOf(guide));
+    expect(await commentOf(flac)).toBe('voicestudio conversion');
+  });
+
   it('a wrong endpoint id fails the album up front, with the 404 said once, not once per track', async () => {
     const emulator = await emulatorFor();
     const project = path.join(root, 'wrong-endpoint-project');
