@@ -64,8 +64,9 @@ export function registerConvert(program: Command, io: CliIo, state: RunState): v
     .addHelpText(
       'after',
       `
-Inputs are sent as 16 kHz mono FLAC (what Applio analyses), inline when small. The output is at the
-model's sample rate. Exit code 3 when some inputs failed and the rest were converted.
+Inputs are sent as 16 kHz mono FLAC (what Applio analyses), inline when small. The output has the guide's
+sample rate and exact length; the GPU result is cached, so another --format is only encoded here.
+Exit code 3 when some inputs failed and the rest were converted.
 With --separate a full song is split into vocals and instrumental on the GPU first (cached by content);
 with --mix the output is the converted vocals mixed back with the instrumental, in --mix-format.
 
