@@ -35,8 +35,8 @@ import {
 export const MANIFEST_FILE = 'voicestudio.json';
 export const WORK_DIR = '.voicestudio';
 /**
- * Bumped whenever a field is added: a voicestudio that does not know a field drops it when it writes, so an
- * older one must refuse a newer manifest (ManifestTooNew) rather than silently forget, say, an exclusion.
+ * Bumped whenever a field is added: a voicestudio that does not know a field keeps it but does not act on it, so an
+ * older one must refuse a newer manifest (ManifestTooNew) rather than silently ignore, say, an exclusion.
  */
 export const CURRENT_MANIFEST_VERSION = 2;
 /** Lock file, inside WORK_DIR. */
@@ -140,7 +140,8 @@ export async function updateManifest<T>(
 
 /**
  * Validate a parsed manifest and bring it to CURRENT_MANIFEST_VERSION. Pure: returns a new object with
- * the keys in the order of the `Manifest` type; fields this version does not know are dropped.
+ * the keys in the order of the `Manifest` type; fields this version does not know (at the top level, in
+ * sources, segments and preprocess records) are kept after them, unchanged.
  */
 export function migrateManifest(raw: unknown, file: string): Manifest {
   try {
@@ -218,7 +219,7 @@ class ShapeError extends Error {}
 type Check<T> = (value: unknown, path: string) => T;
 
 function checkManifest(fields: Fields): Manifest {
-  const manifest: Manifest = {
+  const manifest: Manifest = withUnknownFields(fields, {
     version: CURRENT_MANIFEST_VERSION,
     createdAt: field(fields, 'createdAt', '', timestamp),
     updatedAt: field(fields, 'updatedAt', '', timestamp),
@@ -227,7 +228,7 @@ function checkManifest(fields: Fields): Manifest {
     preprocess: field(fields, 'preprocess', '', checkPreprocess),
     models: field(fields, 'models', '', listOf(checkModel)),
     jobs: field(fields, 'jobs', '', listOf(checkJob)),
-  };
+  });
   requireUniqueIds(manifest.sources, 'sources');
   requireUniqueIds(manifest.segments, 'segments');
   return manifest;
@@ -236,7 +237,7 @@ function checkManifest(fields: Fields): Manifest {
 const checkSource: Check<Source> = (value, path) => {
   const fields = checkObject(value, path);
   const excluded = optionalField(fields, 'excluded', path, checkExclusion);
-  return {
+  return withUnknownFields(fields, {
     id: field(fields, 'id', path, nonEmptyText),
     sha256: field(fields, 'sha256', path, sha256),
     path: field(fields, 'path', path, nonEmptyText),
@@ -252,7 +253,7 @@ const checkSource: Check<Source> = (value, path) => {
     ingestedAt: field(fields, 'ingestedAt', path, timestamp),
     ...(excluded === undefined ? {} : { excluded }),
     excludedClips: field(fields, 'excludedClips', path, listOf(checkClipExclusion)),
-  };
+  });
 };
 
 const checkExclusion: Check<Exclusion> = (value, path) => {
@@ -275,20 +276,20 @@ const checkClipExclusion: Check<ClipExclusion> = (value, path) => {
 
 const checkSegment: Check<Segment> = (value, path) => {
   const fields = checkObject(value, path);
-  return {
+  return withUnknownFields(fields, {
     id: field(fields, 'id', path, nonEmptyText),
     sourceId: field(fields, 'sourceId', path, nonEmptyText),
     file: field(fields, 'file', path, nonEmptyText),
     startSec: field(fields, 'startSec', path, nonNegativeNumber),
     endSec: field(fields, 'endSec', path, nonNegativeNumber),
-  };
+  });
 };
 
 const checkPreprocess: Check<Manifest['preprocess']> = (value, path) => {
   const fields = checkObject(value, path);
   const settings = optionalField(fields, 'settings', path, checkSettings);
   const records = field(fields, 'records', path, listOf(checkPreprocessRecord));
-  return settings === undefined ? { records } : { settings, records };
+  return withUnknownFields(fields, settings === undefined ? { records } : { settings, records });
 };
 
 const checkSettings: Check<PreprocessSettings> = (value, path) => {
@@ -309,13 +310,13 @@ const autoOrNumber: Check<number | 'auto'> = (value, path) => (value === 'auto' 
 
 const checkPreprocessRecord: Check<PreprocessRecord> = (value, path) => {
   const fields = checkObject(value, path);
-  return {
+  return withUnknownFields(fields, {
     sourceId: field(fields, 'sourceId', path, nonEmptyText),
     key: field(fields, 'key', path, nonEmptyText),
     segmentIds: field(fields, 'segmentIds', path, listOf(nonEmptyText)),
     report: field(fields, 'report', path, checkSourceReport),
     processedAt: field(fields, 'processedAt', path, timestamp),
-  };
+  });
 };
 
 const checkSourceReport: Check<SourceQualityReport> = (value, path) => {
@@ -343,6 +344,15 @@ const checkSourceReport: Check<SourceQualityReport> = (value, path) => {
     warnings: field(fields, 'warnings', path, listOf(checkWarning)),
   };
 };
+
+/**
+ * The checked fields in their order, then the fields this version does not know, as they were: a note a person
+ * added by hand (or a field a newer voicestudio wrote) survives the next write.
+ */
+function withUnknownFields<T extends object>(fields: Fields, checked: T): T {
+  const unknown = Object.entries(fields).filter(([key]) => !(key in checked));
+  return unknown.length === 0 ? checked : { ...checked, ...Object.fromEntries(unknown) };
+}
 
 function optionalObject<K extends string, T>(key: K, value: T | undefined): Partial<Record<K, T>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, T>);

@@ -401,6 +401,29 @@ describe('updateManifest', () => {
     expect(onDisk.sources[0]).toMatchObject({ aliases: [], streamIndex: 0 });
   });
 
+  it('keeps fields added by hand (top level, source, segment, preprocess record) through the next write', async () => {
+    const manifest = fullManifest();
+    const segment = { id: 'seg-1', sourceId: manifest.sources[0]!.id, file: '.voicestudio/clips/seg-1.flac', startSec: 0, endSec: 9 };
+    const handEdited = {
+      ...manifest,
+      notes: 'recorded in the small room',
+      sources: [{ ...manifest.sources[0]!, comment: 'best take' }],
+      segments: [{ ...segment, comment: 'breathy' }],
+      preprocess: { ...manifest.preprocess, records: manifest.preprocess.records.map((r) => ({ ...r, reviewedBy: 'ann' })) },
+    };
+    await writeFile(manifestPath(projectDir), JSON.stringify(handEdited));
+    await updateManifest(projectDir, appendJob('after-edit'));
+    const onDisk = JSON.parse(await readFile(manifestPath(projectDir), 'utf8')) as Record<string, any>;
+    expect(onDisk.notes).toBe('recorded in the small room');
+    expect(onDisk.sources[0].comment).toBe('best take');
+    expect(onDisk.segments[0].comment).toBe('breathy');
+    expect(manifest.preprocess.records.length).toBeGreaterThan(0);
+    expect(onDisk.preprocess.records.map((r: Record<string, unknown>) => r.reviewedBy)).toStrictEqual(manifest.preprocess.records.map(() => 'ann'));
+    // Known fields keep the type's order; the hand-added one follows them.
+    expect(Object.keys(onDisk).at(-1)).toBe('notes');
+    expect(onDisk.jobs.at(-1).id).toBe('after-edit');
+  });
+
   it('writes nothing and releases the lock when mutate throws', async () => {
     await updateManifest(projectDir, appendJob('kept'));
     const before = await readFile(manifestPath(projectDir), 'utf8');
