@@ -745,7 +745,7 @@ function tooNewError(file: string, version: number): VoicestudioError {
       `this one reads up to version ${CURRENT_MANIFEST_VERSION}).`,
     {
       subject: file,
-      suggestion: 'Upgrade voicestudio (npm install -g voicestudio@latest), then run the command again.',
+      suggestion: 'Upgrade voicestudio (in its clone: git pull, then npm install), then run the command again.',
     },
   );
 }

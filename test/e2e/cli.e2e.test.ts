@@ -26,6 +26,15 @@ describe('help and version', () => {
     expect(run).toMatchObject({ exitCode: 0, stdout: `${pkg.version}\n` });
   });
 
+  it('prints the version as one JSON document under --json, whichever comes first', async () => {
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version', '--json'], ['--json', '--version'], ['-V', '--json']]) {
+      const run = await runCli(args);
+      expect(run.exitCode).toBe(0);
+      expect(parseJson(run)).toStrictEqual({ version: pkg.version });
+    }
+  });
+
   it('lists the commands, the exit codes and the environment', async () => {
     const run = await runCli(['--help']);
     expect(run.exitCode).toBe(0);
