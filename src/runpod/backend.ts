@@ -33,7 +33,8 @@ export interface Backend {
   readonly target: string;
   submit(input: WorkerInput, options?: { policy?: JobPolicy; signal?: AbortSignal }): Promise<string>;
   wait(jobId: string, options?: WaitOptions): Promise<CompletedJob>;
-  cancel(jobId: string): Promise<void>;
+  /** Cancels the job; resolves with the time it ran (billed whatever the outcome) when that is known. */
+  cancel(jobId: string): Promise<number | undefined>;
   /** Runs small idempotent tasks (info, blob_*): a lost or ambiguous one is simply sent again. */
   readonly runTask: TaskRunner;
 }
@@ -73,8 +74,11 @@ export class RunpodBackend implements Backend {
     return { output: asResult(done.output, jobId), executionMs: done.executionTime };
   }
 
-  async cancel(jobId: string): Promise<void> {
+  async cancel(jobId: string): Promise<number | undefined> {
     await this.client.cancel(jobId);
+    // The cancel receipt carries no times; the status after it does. Only bookkeeping hangs on it: best effort.
+    const state = await this.client.status(jobId).catch(() => undefined);
+    return state?.executionTime;
   }
 
   readonly runTask: TaskRunner = async (input, options = {}) => {
@@ -173,10 +177,10 @@ export class LocalBackend implements Backend {
       try {
         output = JSON.parse(String(result.stdout));
       } catch {
-        throw new JobFailedError({ jobId, status: 'FAILED', error: `the local worker exited ${result.exitCode} without a result` });
+        throw new JobFailedError({ jobId, status: 'FAILED', error: `the local worker exited ${result.exitCode} without a result`, executionMs });
       }
       if (typeof output === 'object' && output !== null && typeof (output as { error?: unknown }).error === 'string') {
-        throw new JobFailedError({ jobId, status: 'FAILED', error: (output as { error: string }).error });
+        throw new JobFailedError({ jobId, status: 'FAILED', error: (output as { error: string }).error, executionMs });
       }
       return { output: asResult(output, jobId), executionMs };
     } finally {
@@ -186,8 +190,10 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async cancel(jobId: string): Promise<void> {
-    this.jobs.get(jobId)?.process.kill('SIGTERM');
+  async cancel(jobId: string): Promise<number | undefined> {
+    const job = this.jobs.get(jobId);
+    job?.process.kill('SIGTERM');
+    return job === undefined ? undefined : Date.now() - job.startedAt;
   }
 
   readonly runTask: TaskRunner = async (input, options = {}) => {
