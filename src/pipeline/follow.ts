@@ -52,7 +52,7 @@ export async function followJob(backend: Backend, projectDir: string, jobId: str
       }
       throw new VoicestudioError(ErrorCode.Detached, `Detached from job ${jobId}; it keeps running on ${backend.target}.`, {
         exitCode: ExitCode.Interrupted,
-        suggestion: `Collect it later with: ${options.resumeHint} (or voicestudio jobs --attach ${jobId}); cancel it with voicestudio jobs --cancel ${jobId}`,
+        suggestion: `Collect it later with: ${options.resumeHint} (or voicestudio jobs ${projectDir} --attach ${jobId}); cancel it with voicestudio jobs ${projectDir} --cancel ${jobId}`,
       });
     }
     if (error instanceof JobFailedError) {

@@ -7,11 +7,11 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ErrorCode, VoicestudioError } from '../errors.js';
+import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
 import {
   SOURCE_KINDS,
   TRAINING_SAMPLE_RATES,
@@ -100,6 +100,7 @@ export async function readManifest(projectDir: string): Promise<Manifest | undef
     text = await readFile(file, 'utf8');
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOTDIR') throw notAFolderError(projectDir);
     throw error;
   }
   let raw: unknown;
@@ -109,6 +110,32 @@ export async function readManifest(projectDir: string): Promise<Manifest | undef
     throw damagedError(file, `it is not valid JSON (${(error as Error).message})`, error);
   }
   return migrateManifest(raw, file);
+}
+
+/**
+ * For commands that need a project already there: a folder that does not exist is named as such (an
+ * `ingest` of it would fail too), a file given for the folder is a usage error.
+ */
+export async function requireProjectFolder(projectDir: string): Promise<void> {
+  const info = await stat(projectDir).catch((error: unknown) => {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOTDIR') throw notAFolderError(projectDir);
+    throw error;
+  });
+  if (info === undefined) {
+    throw new VoicestudioError(ErrorCode.ProjectMissing, `${projectDir} does not exist.`, {
+      subject: projectDir,
+      suggestion: 'Check the path: give the project folder, the one you took your recordings into with voicestudio ingest <folder>.',
+    });
+  }
+  if (!info.isDirectory()) throw notAFolderError(projectDir);
+}
+
+function notAFolderError(projectDir: string): UsageError {
+  return new UsageError(
+    `${projectDir} is not a folder: a project is the folder that holds ${MANIFEST_FILE}.`,
+    `Give the project folder instead, e.g. ${dirname(projectDir)}.`,
+  );
 }
 
 /**

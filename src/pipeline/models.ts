@@ -148,7 +148,10 @@ export async function resolveModel(projectDir: string, spec: string, cwd: string
     const names = [...new Set(modelVersions(manifest ?? { models: [] }).map((m) => m.name))];
     throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}" in ${projectDir}.`, {
       subject: spec,
-      suggestion: names.length === 0 ? 'Train one (voicestudio train <project> --name <name>), import one (voicestudio models import <zip>), or give a .pth or .zip path.' : `Models here: ${names.join(', ')}.`,
+      suggestion:
+        names.length === 0
+          ? `If the model is in another project, name that project with -p <project>. Else train one (voicestudio train <project> --name <name>), import one (voicestudio models import <zip>), or give a .pth or .zip path.`
+          : `Models here: ${names.join(', ')}. For a model of another project, name that project with -p <project>.`,
     });
   }
   return {
