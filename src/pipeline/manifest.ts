@@ -9,9 +9,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
+import { isProcessAlive, sweepAbandonedTemps, tempSiblingOwner } from './files.js';
+// models.js imports this module too; MODELS_DIR is only read when a sweep runs, long after both have loaded.
+import { MODELS_DIR } from './models.js';
 import {
   SOURCE_KINDS,
   TRAINING_SAMPLE_RATES,
@@ -152,6 +155,7 @@ export async function updateManifest<T>(
   const clock = options.clock ?? systemClock;
   const file = manifestPath(projectDir);
   await mkdir(workDir(projectDir), { recursive: true });
+  await sweepOnce(projectDir);
   const lockFile = join(workDir(projectDir), LOCK_FILE);
   const lock = await acquireLock(lockFile, file, clock, options);
   try {
@@ -163,6 +167,31 @@ export async function updateManifest<T>(
     // If our lock was broken as abandoned, the file there now is someone else's: leave it.
     await removeLockIfUnchanged(lockFile, lock);
   }
+}
+
+/** Projects whose abandoned temp files this process has swept already. */
+const swept = new Set<string>();
+
+/**
+ * The first time a process writes to a project, it removes the temp files killed processes left there: staged
+ * clips, downloads, conversions, incoming sources (all named by tempSibling, under WORK_DIR and models/) and
+ * half-written manifests. Best effort: a temp file that cannot be removed now is tried again next time.
+ */
+async function sweepOnce(projectDir: string): Promise<void> {
+  const key = resolve(projectDir);
+  if (swept.has(key)) return;
+  swept.add(key);
+  await Promise.all([
+    sweepAbandonedTemps(workDir(projectDir), tempSiblingOwner, 2),
+    sweepAbandonedTemps(join(projectDir, MODELS_DIR), tempSiblingOwner, 1),
+    sweepAbandonedTemps(projectDir, manifestTempOwner, 0),
+  ]).catch(() => {});
+}
+
+/** The pid in the name of writeFileAtomically's temp file for the manifest. */
+function manifestTempOwner(name: string): number | undefined {
+  const match = new RegExp(`^\\.${MANIFEST_FILE.replaceAll('.', '\\.')}\\.(\\d+)\\.[0-9a-f-]{36}\\.tmp$`).exec(name);
+  return match === null ? undefined : Number(match[1]);
 }
 
 /**
@@ -704,15 +733,6 @@ function isStale(lock: ObservedLock, now: number): boolean {
   if (holder === undefined) return now - lock.mtimeMs > UNREADABLE_LOCK_MAX_AGE_MS;
   if (holder.hostname === hostname() && !isProcessAlive(holder.pid)) return true;
   return now - Date.parse(holder.startedAt) > LOCK_MAX_AGE_MS;
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) !== 'ESRCH'; // EPERM: alive, but another user's
-  }
 }
 
 /**

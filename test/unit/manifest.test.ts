@@ -512,6 +512,39 @@ describe('updateManifest', () => {
   });
 });
 
+describe('temp files left by killed processes', () => {
+  it('are swept when a process first writes to the project; a running process\'s temp files are kept', async () => {
+    const dead = deadPid();
+    const work = workDir(projectDir);
+    const parent = process.ppid; // another process that certainly runs while this test does
+    const abandoned = [
+      join(work, 'conversions', `k1.wav.tmp-${dead}-a1b2c3`),
+      join(work, 'downloads', `run1.pth.tmp-${dead}-d4e5f6`),
+      join(work, 'sources', `incoming.wav.tmp-${dead}-g7h8i9`),
+      join(work, 'clips', `src1.tmp-${dead}-j0k1l2`),
+      join(projectDir, 'models', 'alice', `v2.tmp-${dead}-m3n4o5`),
+      join(projectDir, `.voicestudio.json.${dead}.${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}.tmp`),
+    ];
+    const oldButLive = join(work, 'downloads', `run2.pth.tmp-${parent}-p6q7r8`);
+    const kept = [
+      join(work, 'conversions', `k2.wav.tmp-${parent}-s9t0u1`), // a concurrent process's download in progress
+      join(work, 'conversions', 'k3.wav'),
+      join(work, 'clips', 'src1', '000001.flac'),
+    ];
+    for (const file of [...abandoned, oldButLive, ...kept]) {
+      const isFolder = (file.includes('clips') && file.includes('.tmp-')) || file.includes('models');
+      await mkdir(isFolder ? file : join(file, '..'), { recursive: true });
+      await writeFile(isFolder ? join(file, 'part.flac') : file, 'x');
+    }
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3_600_000);
+    await utimes(oldButLive, twoDaysAgo, twoDaysAgo);
+
+    await updateManifest(projectDir, appendJob('first-write'));
+    for (const file of [...abandoned, oldButLive]) expect(existsSync(file), file).toBe(false);
+    for (const file of kept) expect(existsSync(file), file).toBe(true);
+  });
+});
+
 describe('manifest lock', () => {
   it('breaks a lock left by a process that no longer runs', async () => {
     await writeLock({ pid: deadPid(), hostname: hostname(), startedAt: new Date().toISOString() });
