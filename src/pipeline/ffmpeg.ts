@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { execa } from 'execa';
 import fluentFfmpeg from 'fluent-ffmpeg';
-import { ErrorCode, VoicestudioError } from '../errors.js';
+import { diskFullError, ErrorCode, notWritableError, VoicestudioError } from '../errors.js';
 
 export type ToolSource = 'env' | 'path' | 'bundled';
 
@@ -278,6 +278,7 @@ export async function streamPcm(
   const result = await child;
   if (options.signal?.aborted) throw options.signal.reason;
   if (result.exitCode !== 0) {
+    if (options.alsoWrite !== undefined) throwIfOutputRefused(String(result.stderr), options.alsoWrite.file);
     throw new VoicestudioError(ErrorCode.FfmpegFailed, `${file}: FFmpeg could not decode the audio (${ffmpegReason(String(result.stderr)) ?? 'no error message'}).`, {
       subject: file,
       suggestion: 'Check that the file plays in a media player; re-export it as WAV or FLAC if it does not.',
@@ -334,6 +335,12 @@ export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<Enc
           reject(job.signal.reason);
           return;
         }
+        try {
+          throwIfOutputRefused(stderr ?? error.message, job.output);
+        } catch (refused) {
+          reject(refused);
+          return;
+        }
         reject(
           new VoicestudioError(ErrorCode.FfmpegFailed, `${job.input}: FFmpeg failed (${ffmpegReason(stderr ?? error.message) ?? 'no error message'}).`, {
             subject: job.input,
@@ -347,6 +354,13 @@ export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<Enc
 }
 
 /** FFmpeg's own reason: the last line that names a problem, not its generic "Conversion failed!". */
+/** FFmpeg failing to write its output for want of space or permission: the disk's fault, not the recording's. */
+function throwIfOutputRefused(stderr: string, output: string): void {
+  if (/No space left on device/i.test(stderr)) throw diskFullError(output);
+  if (/Disk quota exceeded/i.test(stderr)) throw diskFullError(output, 'EDQUOT');
+  if (/Read-only file system/i.test(stderr)) throw notWritableError(path.dirname(output), output, 'EROFS');
+}
+
 export function ffmpegReason(stderr: string): string | undefined {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^Conversion failed!?$/i.test(l));
   return [...lines].reverse().find((l) => /error|invalid|could not|cannot|no such|not found|failed|unable/i.test(l)) ?? lines.at(-1);
