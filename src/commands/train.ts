@@ -113,7 +113,7 @@ Examples:
           indexAlgorithm: options.indexAlgorithm,
         };
         const tools = await locateFfmpeg(ctx.io.env);
-        const backend = options.dryRun ? undefined : await openBackend(options.backend, ctx.io.env);
+        const backend = options.dryRun ? undefined : await openBackend(options.backend, ctx.io.env, tools);
         let bar: ReturnType<typeof ctx.out.progressBar> | undefined;
         let lastStage = '';
         const result = await train({

@@ -39,6 +39,12 @@ export interface Backend {
   readonly runTask: TaskRunner;
 }
 
+/** The FFmpeg binaries a local worker is to use (the shape of the pipeline's FfmpegTools). */
+export interface WorkerTools {
+  ffmpeg: { path: string };
+  ffprobe: { path: string };
+}
+
 /** How often an idempotent task is sent again after an ambiguous submit or a lost job. */
 const TASK_ATTEMPTS = 3;
 
@@ -129,8 +135,9 @@ export class LocalBackend implements Backend {
   private readonly python: string;
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(env: NodeJS.ProcessEnv) {
-    this.env = env;
+  /** `tools`: the FFmpeg this CLI found (maybe the bundled one), handed to the worker, which has no lookup of its own. */
+  constructor(env: NodeJS.ProcessEnv, tools?: WorkerTools) {
+    this.env = tools === undefined ? env : { ...env, FFMPEG_PATH: tools.ffmpeg.path, FFPROBE_PATH: tools.ffprobe.path };
     this.python = env.VOICESTUDIO_PYTHON ?? 'python3';
   }
 

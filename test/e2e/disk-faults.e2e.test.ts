@@ -7,7 +7,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writePhrases } from '../helpers/audio.js';
+import { testTools, writePhrases } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
 
 let root: string;
@@ -77,7 +77,7 @@ describe('a full disk', () => {
     if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', disk]).status !== 0) context.skip();
     try {
       const take = path.join(root, 'noise.wav');
-      await execa('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'anoisesrc=d=30:c=pink:a=0.3', '-ac', '2', '-ar', '44100', take]);
+      await execa((await testTools()).ffmpeg.path, ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'anoisesrc=d=30:c=pink:a=0.3', '-ac', '2', '-ar', '44100', take]);
       const run = await runCli(['ingest', disk, take, '--json']);
       expect(run.exitCode).toBe(1);
       const { error } = parseJson<Failure>(run);
