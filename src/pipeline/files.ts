@@ -86,27 +86,24 @@ export const ABANDONED_TEMP_AGE_MS = 24 * 3_600_000;
 /**
  * Removes temp files and folders a killed process left in `dir` (and its subfolders, `depth` levels down): those
  * whose owner (the pid `ownerOf` reads from the name) no longer runs, or that are older than a day. A running
- * process's temp file is never touched, however long its upload or download takes. Returns the paths removed.
+ * process's temp file is never touched, however long its upload or download takes.
  */
-export async function sweepAbandonedTemps(dir: string, ownerOf: (name: string) => number | undefined, depth: number, now = Date.now()): Promise<string[]> {
+export async function sweepAbandonedTemps(dir: string, ownerOf: (name: string) => number | undefined, depth: number): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  const removed: string[] = [];
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
     const owner = ownerOf(entry.name);
     if (owner === undefined) {
-      if (entry.isDirectory() && depth > 0) removed.push(...(await sweepAbandonedTemps(full, ownerOf, depth - 1, now)));
+      if (entry.isDirectory() && depth > 0) await sweepAbandonedTemps(full, ownerOf, depth - 1);
       continue;
     }
     if (owner === process.pid) continue;
     if (isProcessAlive(owner)) {
       const info = await stat(full).catch(() => undefined);
-      if (info === undefined || now - info.mtimeMs < ABANDONED_TEMP_AGE_MS) continue;
+      if (info === undefined || Date.now() - info.mtimeMs < ABANDONED_TEMP_AGE_MS) continue;
     }
     await rm(full, { recursive: true, force: true });
-    removed.push(full);
   }
-  return removed;
 }
 
 /** Moves a finished temp file into place; on failure the temp file is removed, never left half-visible. */

@@ -188,9 +188,11 @@ async function sweepOnce(projectDir: string): Promise<void> {
   ]).catch(() => {});
 }
 
-/** The pid in the name of writeFileAtomically's temp file for the manifest. */
+/** writeFileAtomically's temp file for the manifest: `.voicestudio.json.<pid>.<uuid>.tmp`. */
+const MANIFEST_TEMP = new RegExp(`^\\.${MANIFEST_FILE.replaceAll('.', '\\.')}\\.(\\d+)\\.[0-9a-f-]{36}\\.tmp$`);
+
 function manifestTempOwner(name: string): number | undefined {
-  const match = new RegExp(`^\\.${MANIFEST_FILE.replaceAll('.', '\\.')}\\.(\\d+)\\.[0-9a-f-]{36}\\.tmp$`).exec(name);
+  const match = MANIFEST_TEMP.exec(name);
   return match === null ? undefined : Number(match[1]);
 }
 

@@ -23,6 +23,7 @@ import {
   type Clock,
 } from '../../src/pipeline/manifest.js';
 import type { Manifest } from '../../src/pipeline/types.js';
+import { ABANDONED_TEMP_AGE_MS } from '../../src/pipeline/files.js';
 
 const FILE = '/projects/demo/voicestudio.json';
 const SHA = 'ab'.repeat(32);
@@ -536,8 +537,8 @@ describe('temp files left by killed processes', () => {
       await mkdir(isFolder ? file : join(file, '..'), { recursive: true });
       await writeFile(isFolder ? join(file, 'part.flac') : file, 'x');
     }
-    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3_600_000);
-    await utimes(oldButLive, twoDaysAgo, twoDaysAgo);
+    const longAgo = new Date(Date.now() - 2 * ABANDONED_TEMP_AGE_MS);
+    await utimes(oldButLive, longAgo, longAgo);
 
     await updateManifest(projectDir, appendJob('first-write'));
     for (const file of [...abandoned, oldButLive]) expect(existsSync(file), file).toBe(false);
