@@ -27,7 +27,7 @@ from .converter import stop_warm_converter
 from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
-from .info import require_cuda
+from .info import require_cuda, torch_info
 from .lease import RunBusy, RunLease
 from .pthmeta import PthError, checkpoint_epoch, rvc_model_info
 
@@ -582,7 +582,7 @@ class TrainingRun:
         started = time.monotonic()
         result = self.runner.run_script(
             "extract", applio.EXTRACT_SCRIPT,
-            [self.exp_dir, req.f0_method, self.cpu_count(), "0", req.sample_rate,
+            [self.exp_dir, req.f0_method, self.cpu_count(), self.extract_devices, req.sample_rate,
              req.embedder, "None", req.include_mutes],
             log_path=os.path.join(self.log_dir, "extract.log"),
         )
@@ -884,7 +884,10 @@ class TrainingRun:
                 # arriving after the result leaves the job shown as IN_PROGRESS.
                 self.ctx.reporter.log(f"run {self.run_id}: already finished with these settings")
                 return cached
-            require_cuda(self.settings)
+            probe = require_cuda(self.settings) or torch_info(self.settings)
+            # Applio's extract.py takes "-" for the CPU; GPU "0" without CUDA leaves its
+            # pool without a device and the file list empty.
+            self.extract_devices = "0" if probe.get("cuda_available") else "-"
             self.ensure_link()
             return self.run_stages(fps)
         finally:
