@@ -35,8 +35,12 @@ SAVED_CHECKPOINT_RE = re.compile(
     r"^Saved model '(?P<path>.*?(?P<kind>[GD])_(?P<step>\d+)\.pth)' \(epoch (?P<epoch>\d+)\)$"
 )
 LOADED_CHECKPOINT_RE = re.compile(r"^Loaded checkpoint '(?P<path>.+)' \(epoch (?P<epoch>\d+)\)$")
-# tqdm bars (Applio prints one per batch); too noisy to log or quote.
+# tqdm bars (Applio prints one per batch); too noisy to log or quote. tqdm ends a bar
+# with "\r", not a newline, so a line printed while a bar is open arrives glued to it
+# ("  0%|   | 0/2 [00:00<?, ?it/s]Error processing audio: ..."); what follows the last
+# complete bar ("...]") is kept.
 PROGRESS_BAR_RE = re.compile(r"\d+%\|.*\|")
+GLUED_BAR_RE = re.compile(r"^.*\d+%\|[^|]*\|[^\[]*\[[^\]]*\]")
 RELEVANT_RE = re.compile(
     r"error|exception|traceback|failed|not found|no such file|out of memory|"
     r"not enough data|do not match|does not match|killed|cannot|could not|"
@@ -58,6 +62,12 @@ def parse_duration(text):
         return None
     hours, minutes, seconds = int(parts[0]), int(parts[1]), float(parts[2])
     return days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+def strip_progress_bar(line):
+    """The text of an output line without tqdm bars; "" when it was only a bar."""
+    line = GLUED_BAR_RE.sub("", line).rstrip()
+    return "" if PROGRESS_BAR_RE.search(line) else line
 
 
 def parse_epoch_line(line):
@@ -135,8 +145,8 @@ class ApplioRunner:
             ) from None
         try:
             for raw in proc.stdout:  # universal newlines: tqdm's '\r' also ends a line
-                line = raw.rstrip()
-                if not line or PROGRESS_BAR_RE.search(line):
+                line = strip_progress_bar(raw)
+                if not line:
                     continue
                 tail.append(line)
                 if log_file:
