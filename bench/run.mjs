@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: the benchmarks, each a module of bench/.
-//   ingest   ingest + preprocess of a generated 60-minute source: speed (target ≥ 300× real time) and peak memory (< 300 MB)
+//   ingest   ingest + preprocess of two generated 60-minute sources (tone phrases; a realistic take with breaths): speed
+//            (target ≥ 300× real time), peak memory (< 300 MB), wall and CPU time against one FFmpeg run that decodes
+//            the source to 40 kHz mono FLAC (target ≤ 1.2×), and the share of the sound the clips keep
 //   remote   train and convert against the RunPod emulator: bytes sent per minute of audio against naive base64 WAV,
 //            and the time from a conversion's completion to the CLI noticing it (target about 1 s or less)
 //   startup  CLI start-up time (`voicestudio --version`, `--help`)

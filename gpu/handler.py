@@ -41,16 +41,40 @@ def handler(job, reporter=None, settings=None, cancellation=None):
     return handle_job(job, ctx)
 
 
-def run_local_job(path):
+class UnreadableJob(Exception):
+    """A job file or test input that is not JSON: a usage error (exit code 2)."""
+
+
+def load_job(what, load):
     try:
-        if path == "-":
-            job = json.load(sys.stdin)
-        else:
-            with open(path, "r", encoding="utf-8") as fh:
-                job = json.load(fh)
+        return load()
     except (OSError, ValueError) as exc:
-        sys.stderr.write(f"cannot read the job file {path}: {exc}\n")
-        return 2
+        raise UnreadableJob(f"cannot read {what}: {exc}") from None
+    except RecursionError:  # json's decoder on thousands of nested [ or {
+        raise UnreadableJob(f"cannot read {what}: JSON nested too deeply") from None
+
+
+def read_json_file(path):
+    with open(path, "r", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def check_sdk_test_input(argv):
+    """runpod-python reads its one local test job from --test_input, or else from test_input.json when
+    it is neither on RunPod nor serving its API, and a malformed one ends in its traceback and exit 1.
+    Reading it here first makes that the usage error it is with --local-job."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--test_input")
+    parser.add_argument("--rp_serve_api", action="store_true")
+    args, _unknown = parser.parse_known_args(argv)
+    if args.test_input:
+        load_job("the --test_input job", lambda: json.loads(args.test_input))
+    elif not args.rp_serve_api and "RUNPOD_WEBHOOK_GET_JOB" not in os.environ and os.path.exists("test_input.json"):
+        load_job("the job file test_input.json", lambda: read_json_file("test_input.json"))
+
+
+def run_local_job(path):
+    job = load_job(f"the job file {path}", lambda: json.load(sys.stdin) if path == "-" else read_json_file(path))
     reporter = JsonLinesReporter(sys.stderr)
     # The job runs in a thread so that a signal, handled in this one, can stop it cleanly.
     cancellation = Cancellation()
@@ -107,8 +131,13 @@ def main(argv=None):
                         help="run one job without RunPod and print its result on stdout")
     # RunPod's SDK parses its own --rp_* flags from sys.argv; leave them alone.
     args, _unknown = parser.parse_known_args(argv)
-    if args.local_job:
-        return run_local_job(args.local_job)
+    try:
+        if args.local_job:
+            return run_local_job(args.local_job)
+        check_sdk_test_input(argv)
+    except UnreadableJob as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     start_runpod()
     return 0
 

@@ -3,10 +3,14 @@
 import base64
 import json
 import os
+import threading
 import time
 import unittest
+from unittest import mock
 
 from tests.support import WorkerEnv, b64, sha256
+from vsworker import blobstore
+from vsworker.blobstore import BlobStore
 
 MIB = 1024 * 1024
 CHUNK = 4 * MIB
@@ -182,6 +186,19 @@ class BlobTests(unittest.TestCase):
                 self.assertIsInstance(result["error"], str)
                 self.assertIn(expected, result["error"])
 
+    def test_staged_names_must_match_whole(self):
+        # `$` also matches before a final newline: "0-3.chunk\n" is not a chunk, nor "<sha>-3\n" an upload.
+        data = b"abc"
+        sha = sha256(data)
+        uploads = os.path.join(self.env.volume, "voicestudio", "uploads")
+        os.makedirs(os.path.join(uploads, f"{sha}-3\n"))
+        os.makedirs(os.path.join(uploads, f"{sha}-3"))
+        with open(os.path.join(uploads, f"{sha}-3", "0-3.chunk\n"), "wb") as fh:
+            fh.write(data)
+        has = self.run_job(task="blob_has", hashes=[sha])
+        self.assertEqual(has["uploads"], {sha: [{"size": 3, "ranges": []}]})
+        self.assertIn("missing byte ranges [0, 3)", self.run_job(task="blob_commit", sha256=sha, size=3)["error"])
+
     def test_empty_blob(self):
         empty = sha256(b"")
         self.assertEqual(self.run_job(task="blob_commit", sha256=empty, size=0)["status"], "committed")
@@ -214,6 +231,130 @@ class BlobTests(unittest.TestCase):
         result, _ = self.env.run({"task": "blob_has", "hashes": []},
                                  VOICESTUDIO_VOLUME=os.path.join(self.env.root, "missing"))
         self.assertIn("network volume not found", result["error"])
+
+
+class Pause:
+    """Stops a thread inside a store method until the test lets it go on: the races below
+    happen in one chosen order every time, without sleeps."""
+
+    def __init__(self, function):
+        self.function = function
+        self.reached = threading.Event()
+        self.go_on = threading.Event()
+        self.used = False
+
+    def __call__(self, *args, **kwargs):
+        if not self.used:  # only the first call pauses
+            self.used = True
+            self.reached.set()
+            if not self.go_on.wait(60):
+                raise AssertionError("the test never let the paused call go on")
+        return self.function(*args, **kwargs)
+
+
+class BlobRaceTests(unittest.TestCase):
+    """Two commits, or a put and a commit, of one blob at once: RunPod runs a job twice,
+    two clients upload one dataset."""
+
+    def setUp(self):
+        self.env = WorkerEnv(with_applio=False)
+        self.root = os.path.join(self.env.volume, "voicestudio")
+        self.data = pseudo_random(3000)
+        self.sha = sha256(self.data)
+        staging = BlobStore(self.root)
+        for offset in (0, 1000, 2000):
+            staging.put_chunk(self.sha, len(self.data), offset, self.data[offset:offset + 1000])
+
+    def tearDown(self):
+        self.env.cleanup()
+
+    def in_thread(self, call):
+        outcome = {}
+
+        def run():
+            try:
+                outcome["result"] = call()
+            except Exception as exc:  # reported by the test's assertion
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread, outcome
+
+    def race(self, paused_store, pause, paused_call, other_call):
+        """Runs paused_call until it reaches pause, other_call to the end, then the rest of paused_call."""
+        thread, outcome = self.in_thread(lambda: paused_call(paused_store))
+        self.assertTrue(pause.reached.wait(60))
+        other = other_call(BlobStore(self.root))
+        pause.go_on.set()
+        thread.join(60)
+        self.assertNotIn("error", outcome, repr(outcome.get("error")))
+        return outcome["result"], other
+
+    def commit(self, store):
+        return store.commit(self.sha, len(self.data))
+
+    def assert_committed_and_clean(self):
+        self.assertEqual(self.env.read_blob(self.sha), self.data)
+        self.assertEqual(os.listdir(os.path.join(self.root, "uploads")), [])  # no orphan upload folder
+        self.assertEqual(os.listdir(os.path.join(self.root, "tmp")), [])
+
+    def test_a_commit_whose_chunks_another_commit_removed_midway_succeeds(self):
+        store = BlobStore(self.root)
+        pause = store._require_space = Pause(store._require_space)  # chunks listed, not yet read
+        paused, other = self.race(store, pause, self.commit, self.commit)
+        self.assertEqual(other["status"], "committed")
+        self.assertEqual(paused, {"sha256": self.sha, "size": len(self.data), "status": "exists"})
+        self.assert_committed_and_clean()
+
+    def test_a_commit_that_finds_no_chunks_because_another_commit_finished_succeeds(self):
+        store = BlobStore(self.root)
+        pause = store._chunks = Pause(store._chunks)  # checked the blob is absent, chunks not listed yet
+        paused, other = self.race(store, pause, self.commit, self.commit)
+        self.assertEqual(other["status"], "committed")
+        self.assertEqual(paused["status"], "exists")
+        self.assert_committed_and_clean()
+
+    def put_first_chunk(self, store):
+        return store.put_chunk(self.sha, len(self.data), 0, self.data[:1000])
+
+    def test_a_put_that_lands_after_the_commit_leaves_no_upload_folder(self):
+        store = BlobStore(self.root)
+        pause = store._upload_dir = Pause(store._upload_dir)  # checked the blob is absent, not yet written
+        paused, other = self.race(store, pause, self.put_first_chunk, self.commit)
+        self.assertEqual(other["status"], "committed")
+        self.assertEqual(paused["status"], "exists")
+        self.assert_committed_and_clean()
+
+    def test_a_put_whose_folder_a_commit_removed_while_it_wrote_succeeds(self):
+        pause = Pause(blobstore._fsync_write)  # folder made, chunk not yet written
+        with mock.patch.object(blobstore, "_fsync_write", pause):
+            paused, other = self.race(BlobStore(self.root), pause, self.put_first_chunk, self.commit)
+        self.assertEqual(other["status"], "committed")
+        self.assertEqual(paused["status"], "exists")
+        self.assert_committed_and_clean()
+
+    def test_many_commits_and_puts_at_once_all_succeed(self):
+        # Whatever the interleaving, every job succeeds and nothing is left behind.
+        start = threading.Barrier(8)
+
+        def job(job_input):
+            start.wait(60)
+            return self.env.run(job_input)[0]
+
+        commit = {"task": "blob_commit", "sha256": self.sha, "size": len(self.data)}
+        puts = [{"task": "blob_put", "sha256": self.sha, "size": len(self.data), "offset": offset,
+                 "data": b64(self.data[offset:offset + 1000])} for offset in (0, 1000, 2000, 0)]
+        runs = [self.in_thread(lambda job_input=job_input: job(job_input)) for job_input in [commit] * 4 + puts]
+        for thread, _ in runs:
+            thread.join(60)
+        results = [outcome.get("result", outcome) for _, outcome in runs]
+        for result in results[:4]:
+            self.assertIn(result.get("status"), ("committed", "exists"), result)
+        for result in results[4:]:
+            self.assertIn(result.get("status"), ("stored", "exists"), result)
+        self.assertIn("committed", [result["status"] for result in results[:4]])
+        self.assert_committed_and_clean()
 
 
 if __name__ == "__main__":

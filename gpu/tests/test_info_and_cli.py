@@ -187,6 +187,45 @@ class LocalJobTests(unittest.TestCase):
         self.assertEqual(proc.stdout, "")
         self.assertIn("cannot read the job file", proc.stderr)
 
+    def test_malformed_job_files_are_usage_errors(self):
+        cases = {
+            "nested": b"[" * 100000,  # json's decoder gives up with RecursionError, not ValueError
+            "nested-objects": b'{"a":' * 100000,
+            "not-utf8": b'{"id": "\xff\xfe"}',
+            "digits": b'{"id": 1' + b"0" * 5000 + b"}",  # past Python's int digit limit
+        }
+        for name, content in cases.items():
+            with self.subTest(name=name):
+                bad = os.path.join(self.env.root, f"{name}.json")
+                with open(bad, "wb") as fh:
+                    fh.write(content)
+                proc = subprocess.run([sys.executable, HANDLER, "--local-job", bad], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=self.env.env(), timeout=60)
+                self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+                self.assertEqual(proc.stdout, "")
+                self.assertIn(f"cannot read the job file {bad}", proc.stderr)
+                self.assertNotIn("Traceback", proc.stderr)
+                self.assertLess(len(proc.stderr), 300)
+
+    def test_malformed_sdk_test_input_is_a_usage_error(self):
+        # runpod-python parses it itself and would end in a traceback and exit 1; the worker reads it first.
+        job_dir = os.path.join(self.env.root, "cwd")
+        os.makedirs(job_dir)
+        with open(os.path.join(job_dir, "test_input.json"), "w") as fh:
+            fh.write("[" * 100000)
+        runs = {
+            "--test_input": ([HANDLER, "--test_input", "[" * 100000], self.env.root, "the --test_input job"),
+            "--test_input not json": ([HANDLER, "--test_input", "{not json"], self.env.root, "the --test_input job"),
+            "test_input.json": ([HANDLER], job_dir, "the job file test_input.json"),
+        }
+        for name, (argv, cwd, what) in runs.items():
+            with self.subTest(name=name):
+                proc = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=self.env.env(), cwd=cwd, timeout=60)
+                self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+                self.assertIn(f"cannot read {what}", proc.stderr)
+                self.assertNotIn("Traceback", proc.stderr)
+
     def test_module_level_imports_are_standard_library_only(self):
         """Static check: every import at module level (not inside functions) is stdlib or ours."""
         import ast

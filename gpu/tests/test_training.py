@@ -183,16 +183,57 @@ class ResumeTests(TrainingTestCase):
         self.assertIn("resumes from the last checkpoint", error)
         self.assertNotIn("The GPU ran out of memory", error)
 
-    def test_torn_checkpoint_is_discarded_before_resuming(self):
+    def read_exp_file(self, name):
+        with open(self.exp_file(name), "rb") as fh:
+            return fh.read()
+
+    def test_unreadable_checkpoint_is_moved_aside_and_training_resumes_from_the_newest_readable(self):
         failed, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="torn-checkpoint-at-epoch:4")
         self.assertIn("error", failed)
         self.assertIn("D_20.pth", self.checkpoints())  # half-written
+        torn = {name: self.read_exp_file(name) for name in ("G_20.pth", "D_20.pth")}
         result, reporter = self.env.run(train_input())
         self.assert_ok(result)
-        self.assertTrue(any("removing incomplete checkpoint" in line and "D_20.pth" in line
-                            for line in reporter.lines))
         self.assertEqual(result["training"]["resumed_from_epoch"], 2)
         self.assertEqual(self.epochs_reported(reporter), [3, 4, 5, 6])
+        # Never deleted: the whole pair is kept, byte for byte, under a name Applio does not load.
+        for name, content in torn.items():
+            self.assertEqual(self.read_exp_file(f"{name}.unreadable-1"), content)
+        warning = next(w for w in result["warnings"] if "D_20.pth" in w)
+        self.assertIn("could not be read", warning)
+        self.assertIn("moved aside as G_20.pth.unreadable-1, D_20.pth.unreadable-1", warning)
+        self.assertIn("resumed from epoch 2", warning)
+        resume = next(u for u in reporter.updates if u.get("stage") == "train")
+        self.assertIn("resuming from the checkpoint of epoch 2", resume["message"])
+        self.assertIn("2 unreadable checkpoint files moved aside", resume["message"])
+
+    def test_no_readable_checkpoint_fails_clearly_instead_of_training_from_epoch_1(self):
+        self.env.run(train_input(), FAKE_APPLIO_FAULT="crash-at-epoch:5")
+        names = ["D_10.pth", "D_20.pth", "G_10.pth", "G_20.pth"]
+        self.assertEqual(self.checkpoints(), names)
+        for name in names:  # e.g. written by an Applio whose format this worker cannot parse
+            with open(self.exp_file(name), "wb") as fh:
+                fh.write(b"unparseable " + name.encode())
+        for attempt in ("job-2", "job-3"):  # a re-submission does not train from epoch 1 either
+            with self.subTest(attempt=attempt):
+                failed, reporter = self.env.run(train_input(), job_id=attempt)
+                error = failed["error"]
+                self.assertIn("no readable training checkpoint", error)
+                self.assertIn("could not be read", error)
+                for name in names:
+                    self.assertIn(f"{name}.unreadable-1", error)
+                self.assertIn("runs/alice/applio", error)
+                self.assertIn("new run_id", error)
+                self.assertEqual(self.epochs_reported(reporter), [])
+                self.assertFalse(any("[train] running" in line for line in reporter.lines))
+                self.assertEqual(sorted(self.checkpoints()), sorted(f"{n}.unreadable-1" for n in names))
+        for name in names:
+            self.assertEqual(self.read_exp_file(f"{name}.unreadable-1"), b"unparseable " + name.encode())
+        # Settings that invalidate the checkpoints anyway (here the vocoder) train from epoch 1.
+        result, _ = self.env.run(train_input(vocoder="RefineGAN"))
+        self.assert_ok(result)
+        self.assertEqual(result["training"]["resumed_from_epoch"], 0)
+        self.assertEqual(self.checkpoints(), ["D_30.pth", "G_30.pth"])
 
     def test_final_model_cut_short_is_written_again_on_retry(self):
         # Applio writes the final model only when no file of that name exists, and the
@@ -203,8 +244,9 @@ class ResumeTests(TrainingTestCase):
         self.assertTrue(os.path.exists(torn))
         result, reporter = self.env.run(train_input())
         self.assert_ok(result)
-        self.assertTrue(any("removing unreadable model" in line and "alice_6e_30s.pth" in line
+        self.assertTrue(any("moved aside the unreadable model" in line and "alice_6e_30s.pth" in line
                             for line in reporter.lines))
+        self.assertTrue(os.path.exists(self.exp_file("alice_6e_30s.pth.unreadable-1")))
         self.assertEqual(result["model"]["filename"], "alice_6e_30s.pth")
         self.assertEqual(rvc_model_info(torn, "model")["epochs"], 6)
 

@@ -40,6 +40,17 @@ CASES = [
     (train(run_id="Reference"), "is reserved"),
     (train(run_id=7), "input.run_id must be a string, got 7"),
     (train(run_id=None), "input.run_id is required"),
+    # `$` also matches before a final newline: every name must match as a whole
+    (train(run_id="nl1\n"), "input.run_id must be 1-64 characters"),
+    (train(run_id="reference\n"), "input.run_id must be 1-64 characters"),
+    (train(run_id="mute\n"), "input.run_id must be 1-64 characters"),
+    (train(dataset={"blob": SHA[:63] + "\n"}), "input.dataset.blob must be a sha256 hex digest"),
+    (convert(model={"blob": SHA[:63] + "\n"}), "input.model.blob must be a sha256 hex digest"),
+    ({"task": "blob_get", "sha256": SHA[:63] + "\n"}, "input.sha256 must be a sha256 hex digest"),
+    ({"task": "blob_commit", "sha256": SHA[:63] + "\n", "size": 1}, "input.sha256 must be a sha256 hex digest"),
+    ({"task": "blob_put", "sha256": SHA, "size": 3, "offset": 0, "data": "AAAA",
+      "chunk_sha256": SHA[:63] + "\n"}, "input.chunk_sha256 must be a sha256 hex digest"),
+    ({"task": "blob_has", "hashes": [SHA[:63] + "\n"]}, "input.hashes[0] must be a sha256 hex digest"),
     # file references
     (train(dataset=None), "input.dataset is required"),
     (train(dataset="abc"), "input.dataset must be a JSON object"),
@@ -79,6 +90,14 @@ CASES = [
     # conversion settings
     (convert(pitch=25), "input.pitch must be an integer from -24 to 24, got 25"),
     (convert(pitch=-25), "input.pitch must be an integer from -24 to 24"),
+    # huge numbers are shown short, never as hundreds of digits
+    (convert(pitch=1e300), "input.pitch must be an integer from -24 to 24, got 1e+300"),
+    (convert(pitch=-(10 ** 400)), "input.pitch must be an integer from -24 to 24, got an integer with more than 300 digits"),
+    (convert(pitch=10 ** 20), "input.pitch must be an integer from -24 to 24, got 1e+20"),
+    (convert(pitch=2.5e-300), "input.pitch must be an integer, got 2.5e-300"),
+    (convert(index_rate=10 ** 400), "input.index_rate must be a number from 0.0 to 1.0, got an integer with more than 300 digits"),
+    (convert(index_rate=float("inf")), "input.index_rate must be a number from 0.0 to 1.0, got inf"),
+    (train(sample_rate=1e300), "input.sample_rate must be one of 32000, 40000, 48000, got 1e+300"),
     (convert(index_rate=1.5), "input.index_rate must be a number from 0.0 to 1.0"),
     (convert(index_rate="high"), "input.index_rate must be a number, got 'high'"),
     (convert(protect=0.6), "input.protect must be a number from 0.0 to 0.5"),
@@ -118,6 +137,12 @@ class ValidationTests(unittest.TestCase):
                 self.assertEqual(set(result), {"error"}, result)
                 self.assertIsInstance(result["error"], str)
                 self.assertIn(expected, result["error"])
+
+    def test_no_error_echoes_a_long_number(self):
+        for job_input, _ in CASES:
+            with self.subTest(job_input=str(job_input)[:80]):
+                error = self.env.run(job_input)[0]["error"]
+                self.assertNotRegex(error, r"\d{25}")
 
     def test_input_must_be_an_object(self):
         from tests.support import MemoryReporter, TaskContext, handle_job

@@ -11,8 +11,16 @@ so files move in chunks of at most 4 MiB. Jobs may run twice, in parallel and in
 any order, so every write goes to a unique temporary name and is then renamed
 (atomic on one filesystem): a repeated chunk simply replaces an identical file,
 and nothing half-written is ever visible under its final name.
+
+Commits and puts of one blob may race (RunPod runs a job twice, two clients upload
+one dataset). Without locks, one ordering keeps that safe: a commit publishes the
+blob before it removes the upload folder. So a commit whose chunks vanish under it,
+or a put whose folder vanishes, finds the blob committed and reports "exists"; and a
+put that lands after a commit removes the folder it recreated, which leaves no
+orphan upload folder behind.
 """
 
+import contextlib
 import hashlib
 import os
 import re
@@ -29,8 +37,8 @@ UPLOAD_TTL_SECONDS = 24 * 3600  # staged chunks untouched this long are deleted
 TMP_TTL_SECONDS = 6 * 3600  # leftovers of crashed commits/ingests
 COPY_BUFFER = 1 * MIB
 
-CHUNK_NAME_RE = re.compile(r"^(\d+)-(\d+)\.chunk$")
-UPLOAD_DIR_RE = re.compile(r"^([0-9a-f]{64})-(\d+)$")
+CHUNK_NAME_RE = re.compile(r"(\d+)-(\d+)\.chunk")
+UPLOAD_DIR_RE = re.compile(r"([0-9a-f]{64})-(\d+)")
 
 
 def merge_ranges(ranges):
@@ -118,7 +126,7 @@ class BlobStore:
             return []
         chunks = []
         for name in names:
-            match = CHUNK_NAME_RE.match(name)
+            match = CHUNK_NAME_RE.fullmatch(name)
             if match:
                 offset, length = int(match.group(1)), int(match.group(2))
                 chunks.append(((offset, offset + length), os.path.join(directory, name)))
@@ -132,23 +140,52 @@ class BlobStore:
         except FileNotFoundError:
             return found
         for name in names:
-            match = UPLOAD_DIR_RE.match(name)
+            match = UPLOAD_DIR_RE.fullmatch(name)
             if match and match.group(1) == sha:
                 size = int(match.group(2))
                 found[size] = self.staged_ranges(sha, size)
         return found
 
+    def _committed(self, sha, size):
+        """Whether the blob is committed (with this size; another size is an error)."""
+        existing = self.size_of(sha)
+        if existing is not None and existing != size:
+            raise JobError(f"blob {sha} already exists with {existing} bytes, not {size}")
+        return existing is not None
+
+    def _discard_upload(self, sha, size):
+        shutil.rmtree(self._upload_dir(sha, size), ignore_errors=True)
+
     # ---- uploads -----------------------------------------------------------
     def put_chunk(self, sha, size, offset, data):
+        exists = {"sha256": sha, "offset": offset, "length": len(data), "status": "exists"}
         if self.size_of(sha) is not None:
-            return {"sha256": sha, "offset": offset, "length": len(data), "status": "exists"}
+            return exists
         directory = self._upload_dir(sha, size)
         final = os.path.join(directory, f"{offset}-{len(data)}.chunk")
-        os.makedirs(directory, exist_ok=True)
         tmp = os.path.join(directory, f".{offset}-{len(data)}.{uuid.uuid4().hex}.tmp")
-        _fsync_write(tmp, data)
-        # Same offset and length twice (a retried job) replaces an identical chunk.
-        os.replace(tmp, final)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            _fsync_write(tmp, data)
+            # Same offset and length twice (a retried job) replaces an identical chunk.
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            # The folder was removed while we wrote into it: by a commit that published the blob,
+            # or by one that found the upload corrupt (then its client uploads again).
+            if self.size_of(sha) is not None:
+                return exists
+            raise JobError(
+                f"the upload of blob {sha} was discarded while this chunk was written (a commit "
+                "found the staged chunks corrupt); upload the blob again"
+            ) from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if self.size_of(sha) is not None:
+            # A commit published the blob while we wrote: this chunk is not needed, and the
+            # folder it recreated would be an orphan.
+            self._discard_upload(sha, size)
+            return exists
         staged = self.staged_ranges(sha, size)
         received = sum(end - start for start, end in staged)
         return {
@@ -161,18 +198,16 @@ class BlobStore:
         }
 
     def commit(self, sha, size):
-        existing = self.size_of(sha)
-        if existing is not None:
-            if existing != size:
-                raise JobError(
-                    f"blob {sha} already exists with {existing} bytes, not {size}"
-                )
-            shutil.rmtree(self._upload_dir(sha, size), ignore_errors=True)
-            return {"sha256": sha, "size": size, "status": "exists"}
+        exists = {"sha256": sha, "size": size, "status": "exists"}
+        if self._committed(sha, size):
+            self._discard_upload(sha, size)
+            return exists
 
         chunks = self._chunks(sha, size)
         gaps = missing_ranges([r for r, _ in chunks], size)
         if gaps:
+            if self._committed(sha, size):
+                return exists  # a commit running alongside published it and removed the chunks
             shown = ", ".join(f"[{a}, {b})" for a, b in gaps[:20])
             more = f" and {len(gaps) - 20} more" if len(gaps) > 20 else ""
             raise JobError(
@@ -182,35 +217,19 @@ class BlobStore:
         self._require_space(size)
 
         tmp = self._tmp_name(f"commit-{sha[:16]}")
-        digest = hashlib.sha256()
         try:
-            with open(tmp, "wb") as out:
-                pos = 0
-                # Chunks may overlap (a client retrying with another chunk size):
-                # copy from each chunk only the bytes beyond what is already written.
-                for (start, end), path in chunks:
-                    if end <= pos:
-                        continue
-                    with open(path, "rb") as fh:
-                        fh.seek(pos - start)
-                        remaining = end - pos
-                        while remaining > 0:
-                            block = fh.read(min(COPY_BUFFER, remaining))
-                            if not block:
-                                raise JobError(
-                                    f"staged chunk {os.path.basename(path)} of blob {sha} is "
-                                    "shorter than its name says; upload the blob again"
-                                )
-                            digest.update(block)
-                            out.write(block)
-                            remaining -= len(block)
-                    pos = end
-                out.flush()
-                os.fsync(out.fileno())
-            actual = digest.hexdigest()
+            try:
+                actual = _assemble(sha, chunks, tmp)
+            except FileNotFoundError:
+                if self._committed(sha, size):
+                    return exists  # a commit running alongside published it and removed the chunks
+                raise JobError(
+                    f"the staged chunks of blob {sha} were discarded while this commit read them (a "
+                    "commit running alongside found them corrupt); upload the blob again"
+                ) from None
             if actual != sha:
                 # Some chunk was corrupted; we cannot tell which, so start over.
-                shutil.rmtree(self._upload_dir(sha, size), ignore_errors=True)
+                self._discard_upload(sha, size)
                 raise JobError(
                     f"blob {sha}: the uploaded chunks hash to {actual}, not to the expected "
                     "sha256; the staged chunks were discarded, upload the blob again"
@@ -219,7 +238,8 @@ class BlobStore:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        shutil.rmtree(self._upload_dir(sha, size), ignore_errors=True)
+        # Only after publishing: see the module's docstring.
+        self._discard_upload(sha, size)
         return {"sha256": sha, "size": size, "status": "committed"}
 
     def _publish(self, tmp, sha):
@@ -320,6 +340,35 @@ class BlobStore:
             except (FileNotFoundError, IsADirectoryError, PermissionError):
                 continue
         return removed
+
+
+def _assemble(sha, chunks, target):
+    """Write the staged chunks, in order, to target; returns their sha256."""
+    digest = hashlib.sha256()
+    with open(target, "wb") as out:
+        pos = 0
+        # Chunks may overlap (a client retrying with another chunk size):
+        # copy from each chunk only the bytes beyond what is already written.
+        for (start, end), path in chunks:
+            if end <= pos:
+                continue
+            with open(path, "rb") as fh:
+                fh.seek(pos - start)
+                remaining = end - pos
+                while remaining > 0:
+                    block = fh.read(min(COPY_BUFFER, remaining))
+                    if not block:
+                        raise JobError(
+                            f"staged chunk {os.path.basename(path)} of blob {sha} is "
+                            "shorter than its name says; upload the blob again"
+                        )
+                    digest.update(block)
+                    out.write(block)
+                    remaining -= len(block)
+            pos = end
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()
 
 
 def _newest_mtime(directory):

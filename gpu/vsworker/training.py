@@ -72,8 +72,11 @@ FLOAT_WAV_HEADER = 58
 MAX_SLICE_SECONDS = 6.75
 MIN_SLICE_SECONDS = 0.38
 
-FINAL_MODEL_RE = r"^{name}_(\d+)e_(\d+)s\.pth$"
-CHECKPOINT_RE = re.compile(r"^([GD])_(\d+)\.pth$")
+FINAL_MODEL_RE = r"{name}_(\d+)e_(\d+)s\.pth"
+CHECKPOINT_RE = re.compile(r"([GD])_(\d+)\.pth")
+# A file the worker cannot parse may still be good (a format it does not know): it is renamed
+# to <name>.unreadable-<n>, which neither Applio's nor the worker's *.pth globs match, never deleted.
+UNREADABLE_SUFFIX = ".unreadable-"
 
 
 # ---------------------------------------------------------------- request ----
@@ -279,6 +282,7 @@ class TrainingRun:
         self.log_dir = os.path.join(self.run_dir, "logs")
         self.runner = applio.ApplioRunner(self.settings, ctx.reporter, ctx.cancellation)
         self.warnings = []
+        self.moved_aside = []  # (checkpoint names, names set aside, reasons), for the job's warnings
         self.state = None
 
     # ---- helpers -----------------------------------------------------------
@@ -341,6 +345,8 @@ class TrainingRun:
             paths = [self.exp("eval"), self.exp("training_data.json")]
             paths += glob.glob(self.exp("G_*.pth")) + glob.glob(self.exp("D_*.pth"))
             paths += glob.glob(self.exp(f"{self.run_id}_*e_*s.pth"))
+            # Set-aside files belong to the checkpoints being invalidated; they are no use to the new ones.
+            paths += self.set_aside_checkpoints() + glob.glob(self.exp(f"{self.run_id}_*e_*s.pth{UNREADABLE_SUFFIX}*"))
             return paths
         if name == "index":
             return [self.exp(f"{self.run_id}.index")]
@@ -636,31 +642,63 @@ class TrainingRun:
         """Complete G_/D_ pairs as [(step, epoch)], oldest epoch first (by the
         `iteration` stored in the files, not by the step in the name: steps restart
         at (epoch - 1) * steps_per_epoch, so after a batch_size change a newer epoch
-        can have a smaller step). With repair, files that are unpaired, unreadable
-        or disagree on the epoch are deleted."""
+        can have a smaller step). With repair, a step with a file that cannot be
+        parsed is moved aside whole; readable files that are unpaired or disagree on
+        the epoch are deleted."""
         files = {}
         for path in glob.glob(self.exp("[GD]_*.pth")):
-            match = CHECKPOINT_RE.match(os.path.basename(path))
+            match = CHECKPOINT_RE.fullmatch(os.path.basename(path))
             if match:
                 files.setdefault(int(match.group(2)), {})[match.group(1)] = path
         pairs = []
         for step in sorted(files):
-            entry = files[step]
-            epoch = None
-            if "G" in entry and "D" in entry:
+            entry = dict(sorted(files[step].items(), key=lambda item: "GD".index(item[0])))
+            epochs, unreadable = {}, []
+            for kind, path in entry.items():
                 try:
-                    g_epoch = checkpoint_epoch(entry["G"], os.path.basename(entry["G"]))
-                    d_epoch = checkpoint_epoch(entry["D"], os.path.basename(entry["D"]))
-                    epoch = g_epoch if g_epoch == d_epoch else None
-                except PthError:
-                    epoch = None
-            if epoch is not None:
-                pairs.append((step, epoch))
+                    epochs[kind] = checkpoint_epoch(path, os.path.basename(path))
+                except PthError as exc:
+                    unreadable.append(str(exc))
+            if len(epochs) == 2 and epochs["G"] == epochs["D"]:
+                pairs.append((step, epochs["G"]))
+            elif repair and unreadable:
+                names = [os.path.basename(path) for path in entry.values()]
+                moved = [self.move_aside(path) for path in entry.values()]
+                self.ctx.reporter.log(f"moved aside unreadable checkpoint {', '.join(names)} as "
+                                      f"{', '.join(moved)}: {'; '.join(unreadable)}")
+                self.moved_aside.append((names, moved, unreadable))
             elif repair:
                 for path in entry.values():
                     self.ctx.reporter.log(f"removing incomplete checkpoint {path}")
                     os.unlink(path)
         return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+
+    def move_aside(self, path):
+        """Renames path to <path>.unreadable-<n> (the first n free); returns the new name."""
+        n = 1
+        while os.path.lexists(f"{path}{UNREADABLE_SUFFIX}{n}"):
+            n += 1
+        target = f"{path}{UNREADABLE_SUFFIX}{n}"
+        os.rename(path, target)
+        return os.path.basename(target)
+
+    def set_aside_checkpoints(self):
+        return sorted(glob.glob(self.exp(f"[GD]_*.pth{UNREADABLE_SUFFIX}*")))
+
+    def no_readable_checkpoint(self):
+        """The error for a run whose checkpoints were all set aside: training from epoch 1 would bill
+        every epoch again for what may be a parser's fault, so the client decides."""
+        names = ", ".join(os.path.basename(path) for path in self.set_aside_checkpoints())
+        reasons = "; ".join(reason for _, _, found in self.moved_aside for reason in found)
+        return JobError(
+            f"run {self.run_id!r} has no readable training checkpoint left: these checkpoint files could not be "
+            f"read and were moved aside in runs/{self.run_id}/applio/ on the volume: {names}"
+            + (f" ({reasons})" if reasons else "")
+            + ". The worker did not start training again from epoch 1, which would bill every epoch again. "
+            "To train from epoch 1, submit the job with a new run_id (or delete those files). If they are good "
+            f"checkpoints that this worker cannot parse, rename them back without the '{UNREADABLE_SUFFIX}<n>' "
+            "suffix on a worker that can."
+        )
 
     def drop_pairs_numbered_above_newest(self, pairs):
         """Applio resumes from the G_/D_ file with the highest number in its name
@@ -696,7 +734,7 @@ class TrainingRun:
         pattern = re.compile(FINAL_MODEL_RE.format(name=re.escape(self.run_id)))
         found = []
         for path in glob.glob(self.exp(f"{self.run_id}_*e_*s.pth")):
-            match = pattern.match(os.path.basename(path))
+            match = pattern.fullmatch(os.path.basename(path))
             if match:
                 found.append((int(match.group(1)), int(match.group(2)), path))
         return sorted(found)
@@ -715,14 +753,16 @@ class TrainingRun:
     def drop_unreadable_final_models(self):
         """Applio writes <run>_<E>e_<S>s.pth only when no file of that name exists
         (train.py: `if not os.path.exists(m)`), and a retry reaches the same name. A
-        model cut short by a dying worker or a full volume must go, or it never gets
-        written again."""
+        model cut short by a dying worker or a full volume must make way, or it never
+        gets written again; it is moved aside, not deleted (see UNREADABLE_SUFFIX)."""
         for _, _, path in self.final_models():
             try:
                 rvc_model_info(path, os.path.basename(path))
             except PthError as exc:
-                self.ctx.reporter.log(f"removing unreadable model {path}: {exc}")
-                os.unlink(path)
+                moved = self.move_aside(path)
+                self.ctx.reporter.log(f"moved aside the unreadable model {path} as {moved}: {exc}")
+                self.warnings.append(f"the model {os.path.basename(path)} could not be read ({exc}); it was "
+                                     f"moved aside as {moved} and written again")
 
     def run_train(self, fp):
         req = self.req
@@ -750,6 +790,8 @@ class TrainingRun:
         final = self.final_model_for(req.epochs)
         if final:
             return final, latest_epoch, []
+        if not pairs and self.set_aside_checkpoints():
+            raise self.no_readable_checkpoint()
         if pairs and latest_epoch == req.epochs:
             # Checkpoint of the last epoch but no final model: Applio would not train
             # again (the epoch loop is already complete), so redo the last interval.
@@ -762,11 +804,20 @@ class TrainingRun:
         pairs = self.drop_pairs_numbered_above_newest(pairs)
 
         self.mark("train", fp, "running", epochs=req.epochs)
+        for names, moved, reasons in self.moved_aside:
+            self.warnings.append(
+                f"checkpoint {', '.join(names)} could not be read ({'; '.join(reasons)}) and "
+                f"{'were' if len(moved) > 1 else 'was'} moved aside as "
+                f"{', '.join(moved)} in runs/{self.run_id}/applio/; training resumed from epoch {latest_epoch}. "
+                "They stay on the volume (up to several hundred MB each) until the run is deleted"
+            )
+        moved_count = sum(len(moved) for _, moved, _ in self.moved_aside)
+        moved_note = f" ({moved_count} unreadable checkpoint files moved aside)" if moved_count else ""
         if latest_epoch:
-            self.progress("train", f"resuming from the checkpoint of epoch {latest_epoch}",
+            self.progress("train", f"resuming from the checkpoint of epoch {latest_epoch}{moved_note}",
                           epoch=latest_epoch, epochs=req.epochs)
         else:
-            self.progress("train", "starting training", epoch=0, epochs=req.epochs)
+            self.progress("train", f"starting training{moved_note}", epoch=0, epochs=req.epochs)
 
         speeds = []
         last = {"epoch": latest_epoch, "step": None}

@@ -8,16 +8,29 @@ import re
 
 from .errors import ValidationError
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # Run ids end up in folder names and Applio model names: a conservative charset,
 # no dots (so no "..") and no separators.
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Applio ships logs/mute*, logs/reference and creates logs/zips; a run must never
 # take one of those names because runs are linked into Applio's logs/ folder.
 RESERVED_RUN_IDS = ("reference", "zips")
 RESERVED_RUN_PREFIXES = ("mute",)
 
 MIB = 1024 * 1024
+EXACT_INTEGER_LIMIT = 10 ** 15  # larger integers are shown rounded
+
+
+def format_number(value):
+    """A number as an error message shows it: never hundreds of digits (pitch: 1e300 is a
+    whole number, and int(1e300) has 301 of them)."""
+    if isinstance(value, float):
+        return repr(value)  # at most 17 significant digits and an exponent
+    if abs(value) < EXACT_INTEGER_LIMIT:
+        return str(value)
+    if value.bit_length() <= 1000:  # float() would overflow beyond about 1e308
+        return f"{float(value):.6g}"
+    return "an integer with more than 300 digits"
 
 
 def describe(value):
@@ -30,7 +43,7 @@ def describe(value):
         shown = value if len(value) <= 40 else value[:37] + "..."
         return repr(shown)
     if isinstance(value, (int, float)):
-        return repr(value)
+        return format_number(value)
     return type(value).__name__ if not isinstance(value, (list, dict)) else (
         "a list" if isinstance(value, list) else "an object"
     )
@@ -70,7 +83,8 @@ class Fields:
             raise ValidationError(f"{self.name(key)} must be a string, got {describe(value)}")
         if len(value) > max_len:
             raise ValidationError(f"{self.name(key)} must be at most {max_len} characters")
-        if pattern is not None and not pattern.match(value):
+        # fullmatch: `$` would also accept a final newline ("alice\n" as a folder name).
+        if pattern is not None and not pattern.fullmatch(value):
             raise ValidationError(
                 f"{self.name(key)} {pattern_help or 'has an invalid format'}, got {describe(value)}"
             )
@@ -103,11 +117,12 @@ class Fields:
             if value not in choices:
                 raise ValidationError(
                     f"{self.name(key)} must be one of {', '.join(str(c) for c in choices)}, "
-                    f"got {value}"
+                    f"got {describe(self.data[key])}"
                 )
         elif not minimum <= value <= maximum:
             raise ValidationError(
-                f"{self.name(key)} must be an integer from {minimum} to {maximum}, got {value}"
+                f"{self.name(key)} must be an integer from {minimum} to {maximum}, "
+                f"got {describe(self.data[key])}"
             )
         return value
 
@@ -117,9 +132,10 @@ class Fields:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError(f"{self.name(key)} must be a number, got {describe(value)}")
-        if not math.isfinite(value) or not minimum <= value <= maximum:
+        # NaN and ±inf fail the comparison; math.isfinite would overflow on a huge JSON integer.
+        if not minimum <= value <= maximum:
             raise ValidationError(
-                f"{self.name(key)} must be a number from {minimum} to {maximum}, got {value}"
+                f"{self.name(key)} must be a number from {minimum} to {maximum}, got {describe(value)}"
             )
         return float(value)
 

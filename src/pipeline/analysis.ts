@@ -186,6 +186,8 @@ export class PcmAnalyzer {
   private readonly carry: Uint8Array;
   private carryLength = 0;
   private scratch = new Int16Array(0);
+  /** measureDownmix's per-frame channel sums (a segment never exceeds a hop). */
+  private readonly channelSums: Int32Array;
   private finished = false;
 
   constructor(opts: PcmAnalyzerOptions) {
@@ -202,6 +204,7 @@ export class PcmAnalyzer {
     this.shelf = toStateSpace(shelf);
     this.highpass = toStateSpace(highpass);
     this.clipRunLength = new Int32Array(channels);
+    this.channelSums = new Int32Array(channels > 2 ? this.hopSamples : 0);
     this.carry = new Uint8Array(this.frameBytes);
     this.hopLeft = this.hopSamples;
     this.stepLeft = this.loudnessStepSamples;
@@ -283,7 +286,7 @@ export class PcmAnalyzer {
 
   private processSegment(samples: Int16Array, start: number, frames: number): void {
     const end = start + frames * this.channels;
-    const peak = this.channels === 1 ? this.measureMono(samples, start, end) : this.measureDownmix(samples, start, end);
+    const peak = this.channels === 1 ? this.measureMono(samples, start, end) : this.channels === 2 ? this.measureStereo(samples, start, end) : this.measureDownmix(samples, start, end, frames);
     if (peak > this.peak) this.peak = peak;
     // Clipping is rare: only segments that reach the clip level are scanned for runs. Any other segment breaks every run.
     if (peak >= CLIP_LEVEL) this.countClipped(samples, start, end);
@@ -292,9 +295,9 @@ export class PcmAnalyzer {
 
   /**
    * Mono: adds the segment's energy and K-weighted energy to the hop and loudness-step sums and returns its peak magnitude.
-   * Kept apart from measureDownmix, whose per-frame channel sum would cost mono about a fifth of its speed.
+   * Also measures measureDownmix's channel sums (Int32Array).
    */
-  private measureMono(samples: Int16Array, start: number, end: number): number {
+  private measureMono(samples: Int16Array | Int32Array, start: number, end: number): number {
     // Coefficients in locals: TurboFan does not hoist object field loads out of loops.
     const { gain: sg, in1: si1, in2: si2, a1: sa1, a2: sa2 } = this.shelf;
     // The RLB high-pass has b0 = 1, so its gain is left out.
@@ -330,12 +333,12 @@ export class PcmAnalyzer {
   }
 
   /**
-   * Two or more channels: as measureMono, on the integer channel sum of each sample frame. One K-weighting filter runs on
-   * that sum (it is linear, so filtering the sum is filtering the mean times channels; frameRmsDb and integratedLoudness
-   * divide the energies by channels²), instead of one per channel.
+   * Stereo: as measureMono, on the integer channel sum of each sample frame. One K-weighting filter runs on that sum (it
+   * is linear, so filtering the sum is filtering the mean times channels; frameRmsDb and integratedLoudness divide the
+   * energies by channels²), instead of one per channel. The common case, so the sum is formed inside the filter loop:
+   * a third faster than summing first as measureDownmix does, and a fifth faster than a stereo branch inside its loop.
    */
-  private measureDownmix(samples: Int16Array, start: number, end: number): number {
-    const channels = this.channels;
+  private measureStereo(samples: Int16Array, start: number, end: number): number {
     const { gain: sg, in1: si1, in2: si2, a1: sa1, a2: sa2 } = this.shelf;
     const { in1: hi1, in2: hi2, a1: ha1, a2: ha2 } = this.highpass;
     const state = this.filterState;
@@ -344,25 +347,14 @@ export class PcmAnalyzer {
     let low = 0;
     let mixEnergy = 0;
     let kEnergy = 0;
-    for (let i = start; i < end; i += channels) {
-      let sum = 0;
-      // Stereo, the common case, unrolled: about 20 % faster than the channel loop.
-      if (channels === 2) {
-        const left = samples[i]!;
-        const right = samples[i + 1]!;
-        if (left > high) high = left;
-        if (left < low) low = left;
-        if (right > high) high = right;
-        if (right < low) low = right;
-        sum = left + right;
-      } else {
-        for (let c = i; c < i + channels; c++) {
-          const x = samples[c]!;
-          if (x > high) high = x;
-          if (x < low) low = x;
-          sum += x;
-        }
-      }
+    for (let i = start; i < end; i += 2) {
+      const left = samples[i]!;
+      const right = samples[i + 1]!;
+      if (left > high) high = left;
+      if (left < low) low = left;
+      if (right > high) high = right;
+      if (right < low) low = right;
+      const sum = left + right;
       mixEnergy += sum * sum;
       const shelved = sg * sum + s1;
       const shelfNext = si1 * sum + s2 - sa1 * s1;
@@ -380,6 +372,29 @@ export class PcmAnalyzer {
     state[3] = h2;
     this.hopEnergyAcc += mixEnergy;
     this.stepEnergyAcc += kEnergy;
+    return Math.max(high, 0 - low);
+  }
+
+  /**
+   * Three or more channels (rare): the channel sums of the segment's frames, measured by measureMono; returns the peak of
+   * all channels. Two passes cost a quarter to a half more than one fused loop, paid to keep one copy of the filter loop.
+   */
+  private measureDownmix(samples: Int16Array, start: number, end: number, frames: number): number {
+    const channels = this.channels;
+    const sums = this.channelSums;
+    let high = 0;
+    let low = 0;
+    for (let i = start, frame = 0; i < end; i += channels, frame++) {
+      let sum = 0;
+      for (let c = i; c < i + channels; c++) {
+        const x = samples[c]!;
+        if (x > high) high = x;
+        if (x < low) low = x;
+        sum += x;
+      }
+      sums[frame] = sum;
+    }
+    this.measureMono(sums, 0, frames);
     return Math.max(high, 0 - low);
   }
 
@@ -484,9 +499,32 @@ export interface LevelStatistics {
   snrDb: number;
 }
 
-/** Nearest-rank quantile (0..1) of sorted values. */
-function quantile(sorted: Float32Array, share: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))]!;
+/**
+ * Nearest-rank quantile (0..1) of the values, which it reorders: the value a sort would put at that rank, found by
+ * Hoare's selection (Wirth's variant) in linear time on average. Sorting instead made a call on an hour's RMS map
+ * about five times slower (~70 ms), and preprocess makes two per source.
+ */
+function quantile(values: Float32Array, share: number): number {
+  const rank = Math.min(values.length - 1, Math.floor(share * values.length));
+  let left = 0;
+  let right = values.length - 1;
+  while (left < right) {
+    const pivot = values[rank]!;
+    let i = left;
+    let j = right;
+    do {
+      while (values[i]! < pivot) i++;
+      while (pivot < values[j]!) j--;
+      if (i <= j) {
+        const swap = values[i]!;
+        values[i++] = values[j]!;
+        values[j--] = swap;
+      }
+    } while (i <= j);
+    if (j < rank) left = i;
+    if (rank < i) right = j;
+  }
+  return values[rank]!;
 }
 
 /**
@@ -508,10 +546,10 @@ export function levelStatistics(rmsDb: Float32Array): LevelStatistics {
     if (quietest !== Infinity) windowMinima.push(quietest);
   }
   if (windowMinima.length === 0) return { noiseFloorDbfs: DB_FLOOR, signalLevelDbfs: DB_FLOOR, snrDb: 0 };
-  const noiseFloorDbfs = quantile(Float32Array.from(windowMinima).sort(), NOISE_WINDOW_QUANTILE);
+  const noiseFloorDbfs = quantile(Float32Array.from(windowMinima), NOISE_WINDOW_QUANTILE);
   const signalFrames = new Float32Array(rmsDb.length);
   let count = 0;
   for (const level of rmsDb) if (level >= noiseFloorDbfs + SIGNAL_MARGIN_DB) signalFrames[count++] = level;
-  const signalLevelDbfs = count === 0 ? noiseFloorDbfs : quantile(signalFrames.subarray(0, count).sort(), 0.5);
+  const signalLevelDbfs = count === 0 ? noiseFloorDbfs : quantile(signalFrames.subarray(0, count), 0.5);
   return { noiseFloorDbfs, signalLevelDbfs, snrDb: signalLevelDbfs - noiseFloorDbfs };
 }

@@ -1,13 +1,16 @@
 /**
  * Everything that touches FFmpeg. fluent-ffmpeg is archived upstream, so it is imported here and nowhere
- * else: probing and encode runs go through it, raw PCM streaming and version probes through execa.
+ * else, and only for ffprobe: FFmpeg itself runs through execa. (fluent-ffmpeg asks `-formats` and
+ * `-encoders` before every run it starts: two more FFmpeg starts each time, for answers nothing here needs.)
  */
-import { access, constants } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import fluentFfmpeg from 'fluent-ffmpeg';
 import { diskFullError, ErrorCode, notWritableError, VoicestudioError } from '../errors.js';
+import { commitTemp, tempSibling } from './files.js';
 
 export type ToolSource = 'env' | 'path' | 'bundled';
 
@@ -219,23 +222,13 @@ export function pickAudioStream(probe: MediaProbe): AudioStreamInfo | undefined 
 /**
  * FFmpeg's WAV demuxer reads 4 KiB packets by default: an hour of stereo is ~155k packets, and their
  * per-packet overhead costs more than the data. 64 KiB packets make WAV reads several times faster.
- * FFmpeg before 4.3 has no such option, so support is asked of each binary once.
+ * FFmpeg before 4.3 has no such option, so support is asked of each binary (see capabilities).
  */
 const WAV_PACKET_BYTES = 65536;
-const wavPacketOptionSupport = new Map<string, Promise<boolean>>();
-
-async function supportsWavPacketSize(tool: ToolLocation): Promise<boolean> {
-  let support = wavPacketOptionSupport.get(tool.path);
-  if (support === undefined) {
-    support = execa(tool.path, ['-hide_banner', '-h', 'demuxer=wav'], { reject: false, timeout: 10_000 }).then((r) => String(r.stdout).includes('-max_size'));
-    wavPacketOptionSupport.set(tool.path, support);
-  }
-  return await support;
-}
 
 /** Input options that speed up reading a WAV file (none for other formats or older FFmpeg). */
 export async function fastReadOptions(tools: FfmpegTools, isWav: boolean): Promise<string[]> {
-  return isWav && (await supportsWavPacketSize(tools.ffmpeg)) ? ['-max_size', String(WAV_PACKET_BYTES)] : [];
+  return isWav && (await capabilities(tools.ffmpeg)).wavPacketSize ? ['-max_size', String(WAV_PACKET_BYTES)] : [];
 }
 
 export interface PcmStreamOptions {
@@ -297,63 +290,36 @@ export interface EncodeJob {
   signal?: AbortSignal;
 }
 
-export interface EncodeResult {
-  /** How much of the input FFmpeg actually got through, from its final progress line. */
-  processedSec: number | undefined;
-}
-
-/** The last `time=HH:MM:SS.ss` FFmpeg printed: how far it got. */
-export function lastProgressTime(stderr: string): number | undefined {
-  const matches = [...stderr.matchAll(/time=\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)/g)];
-  const last = matches.at(-1);
-  return last === undefined ? undefined : Number(last[1]) * 3600 + Number(last[2]) * 60 + Number(last[3]);
-}
-
 /** Runs one FFmpeg encode. Rejects with FfmpegFailed quoting FFmpeg's last error line. */
-export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<EncodeResult> {
-  // An abort that came before this run started would never fire the listener below.
-  job.signal?.throwIfAborted();
-  return await new Promise<EncodeResult>((resolve, reject) => {
-    const command = fluentFfmpeg(job.input)
-      .setFfmpegPath(tools.ffmpeg.path)
-      .inputOptions(['-nostdin', '-hide_banner', ...(job.inputOptions ?? [])])
-      .outputOptions(job.outputOptions)
-      .output(job.output);
-    if (job.audioFilters !== undefined && job.audioFilters.length > 0) command.audioFilters(job.audioFilters);
-    const onAbort = (): void => {
-      command.kill('SIGKILL');
-    };
-    job.signal?.addEventListener('abort', onAbort, { once: true });
-    command
-      .on('end', (_stdout: string | null, stderr: string | null) => {
-        job.signal?.removeEventListener('abort', onAbort);
-        resolve({ processedSec: lastProgressTime(stderr ?? '') });
-      })
-      .on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
-        job.signal?.removeEventListener('abort', onAbort);
-        if (job.signal?.aborted) {
-          reject(job.signal.reason);
-          return;
-        }
-        try {
-          throwIfOutputRefused(stderr ?? error.message, job.output);
-        } catch (refused) {
-          reject(refused);
-          return;
-        }
-        reject(
-          new VoicestudioError(ErrorCode.FfmpegFailed, `${job.input}: FFmpeg failed (${ffmpegReason(stderr ?? error.message) ?? 'no error message'}).`, {
-            subject: job.input,
-            cause: error,
-            suggestion: 'Re-run with --verbose to see the FFmpeg command; check free disk space and that the file plays.',
-          }),
-        );
-      })
-      .run();
-  });
+export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<void> {
+  const filters = job.audioFilters !== undefined && job.audioFilters.length > 0 ? ['-filter:a', job.audioFilters.join(',')] : [];
+  const { exitCode, stderr } = await execFfmpeg(tools, [...(job.inputOptions ?? []), '-i', job.input, ...filters, ...job.outputOptions, job.output], job.signal);
+  if (exitCode !== 0) {
+    throwIfOutputRefused(stderr, job.output);
+    throw new VoicestudioError(ErrorCode.FfmpegFailed, `${job.input}: FFmpeg failed (${ffmpegReason(stderr) ?? 'no error message'}).`, {
+      subject: job.input,
+      suggestion: 'Re-run with --verbose to see the FFmpeg command; check free disk space and that the file plays.',
+    });
+  }
 }
 
-/** FFmpeg's own reason: the last line that names a problem, not its generic "Conversion failed!". */
+/**
+ * Runs FFmpeg to its end and returns its exit code and stderr (where it reports progress and what filters measure);
+ * an abort stops it and rejects with the signal's reason. -nostats: FFmpeg still prints its final progress line.
+ */
+async function execFfmpeg(tools: FfmpegTools, args: string[], signal: AbortSignal | undefined): Promise<{ exitCode: number | undefined; stderr: string }> {
+  signal?.throwIfAborted();
+  const result = await execa(tools.ffmpeg.path, ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-y', ...args], {
+    reject: false,
+    stdin: 'ignore',
+    buffer: { stdout: false, stderr: true },
+    ...(signal === undefined ? {} : { cancelSignal: signal }),
+    forceKillAfterDelay: 1_000,
+  });
+  if (signal?.aborted) throw signal.reason;
+  return { exitCode: result.exitCode, stderr: String(result.stderr) };
+}
+
 /** FFmpeg failing to write its output for want of space or permission: the disk's fault, not the recording's. */
 function throwIfOutputRefused(stderr: string, output: string): void {
   if (/No space left on device/i.test(stderr)) throw diskFullError(output);
@@ -361,6 +327,7 @@ function throwIfOutputRefused(stderr: string, output: string): void {
   if (/Read-only file system/i.test(stderr)) throw notWritableError(path.dirname(output), output, 'EROFS');
 }
 
+/** FFmpeg's own reason: the last line that names a problem, not its generic "Conversion failed!". */
 export function ffmpegReason(stderr: string): string | undefined {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^Conversion failed!?$/i.test(l));
   return [...lines].reverse().find((l) => /error|invalid|could not|cannot|no such|not found|failed|unable/i.test(l)) ?? lines.at(-1);
@@ -371,7 +338,11 @@ export interface FfmpegFeatures {
   encoders: ReadonlySet<string>;
 }
 
-const featureCache = new Map<string, Promise<FfmpegFeatures>>();
+/** What an FFmpeg binary can do, as far as voicestudio asks. */
+export interface FfmpegCapabilities extends FfmpegFeatures {
+  /** Its WAV demuxer takes `-max_size` (see fastReadOptions). */
+  wavPacketSize: boolean;
+}
 
 /** Filter or encoder names from `ffmpeg -filters` / `-encoders` (lines "<flags> <name> ..."). */
 export function parseFeatureList(text: string): Set<string> {
@@ -383,18 +354,123 @@ export function parseFeatureList(text: string): Set<string> {
   return names;
 }
 
-/** What this FFmpeg binary can do, asked once per binary. */
-export function ffmpegFeatures(tools: FfmpegTools): Promise<FfmpegFeatures> {
-  let features = featureCache.get(tools.ffmpeg.path);
-  if (features === undefined) {
-    const list = async (flag: string): Promise<Set<string>> => {
-      const result = await execa(tools.ffmpeg.path, ['-hide_banner', flag], { reject: false, timeout: 15_000, stdin: 'ignore' });
-      return parseFeatureList(String(result.stdout));
-    };
-    features = Promise.all([list('-filters'), list('-encoders')]).then(([filters, encoders]) => ({ filters, encoders }));
-    featureCache.set(tools.ffmpeg.path, features);
+/** Bump when the questions or the file's layout change. */
+const CAPABILITIES_FILE_VERSION = 1;
+
+interface StoredCapabilities {
+  size: number;
+  mtimeMs: number;
+  wavPacketSize: boolean;
+  filters: string[];
+  encoders: string[];
+}
+
+function isStoredCapabilities(value: unknown): value is StoredCapabilities {
+  const record = value as Partial<StoredCapabilities> | null;
+  const isNames = (names: unknown): boolean => Array.isArray(names) && names.every((name) => typeof name === 'string');
+  return (
+    typeof record === 'object' && record !== null && typeof record.size === 'number' && typeof record.mtimeMs === 'number' &&
+    typeof record.wavPacketSize === 'boolean' && isNames(record.filters) && isNames(record.encoders)
+  );
+}
+
+/** The user's cache folder for voicestudio (XDG_CACHE_HOME on Linux, ~/Library/Caches on macOS, LOCALAPPDATA on Windows). */
+export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.platform === 'win32') return path.join(env.LOCALAPPDATA ?? path.join(homedir(), 'AppData', 'Local'), 'voicestudio', 'Cache');
+  if (process.platform === 'darwin') return path.join(homedir(), 'Library', 'Caches', 'voicestudio');
+  const xdg = env.XDG_CACHE_HOME;
+  return path.join(xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(homedir(), '.cache'), 'voicestudio');
+}
+
+/**
+ * Each FFmpeg binary's answers to voicestudio's questions (`-h demuxer=wav`, `-filters`, `-encoders`), asked once and
+ * kept in a JSON file keyed by the binary's path, size and modification time: every FFmpeg start costs about 0.05–0.1 s of
+ * CPU before it does anything, and each command used to ask again. The file belongs in the user's cache folder, not in a
+ * project: the answers are the binary's, the same for every project (and for convert and batch, which may have none), and
+ * a project copied to another machine would meet another FFmpeg. Only clean answers (exit 0) are stored; without the file
+ * (undefined, unreadable or unwritable) the binary is asked once per process.
+ */
+export class CapabilityCache {
+  private readonly inProcess = new Map<string, Promise<FfmpegCapabilities>>();
+  /** Writes one at a time, so two binaries' answers stored at once do not overwrite each other. */
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(readonly file: string | undefined) {}
+
+  get(tool: ToolLocation): Promise<FfmpegCapabilities> {
+    let answers = this.inProcess.get(tool.path);
+    if (answers === undefined) {
+      answers = this.load(tool.path);
+      this.inProcess.set(tool.path, answers);
+    }
+    return answers;
   }
-  return features;
+
+  private async load(binary: string): Promise<FfmpegCapabilities> {
+    const identity = await stat(binary).then((info) => ({ size: info.size, mtimeMs: info.mtimeMs }), () => undefined);
+    const stored = (await this.readAll())[binary];
+    if (identity !== undefined && isStoredCapabilities(stored) && stored.size === identity.size && stored.mtimeMs === identity.mtimeMs) {
+      return { wavPacketSize: stored.wavPacketSize, filters: new Set(stored.filters), encoders: new Set(stored.encoders) };
+    }
+    const ask = (args: string[]) => execa(binary, ['-hide_banner', ...args], { reject: false, timeout: 15_000, stdin: 'ignore' });
+    const [wavHelp, filters, encoders] = await Promise.all([ask(['-h', 'demuxer=wav']), ask(['-filters']), ask(['-encoders'])]);
+    const answers = { wavPacketSize: String(wavHelp.stdout).includes('-max_size'), filters: parseFeatureList(String(filters.stdout)), encoders: parseFeatureList(String(encoders.stdout)) };
+    if (identity !== undefined && [wavHelp, filters, encoders].every((run) => run.exitCode === 0)) {
+      const record: StoredCapabilities = { ...identity, wavPacketSize: answers.wavPacketSize, filters: [...answers.filters], encoders: [...answers.encoders] };
+      this.writing = this.writing.then(() => this.store(binary, record)).catch(() => {});
+      await this.writing;
+    }
+    return answers;
+  }
+
+  private async readAll(): Promise<Record<string, unknown>> {
+    if (this.file === undefined) return {};
+    try {
+      const parsed = JSON.parse(await readFile(this.file, 'utf8')) as { version?: unknown; binaries?: unknown };
+      return parsed.version === CAPABILITIES_FILE_VERSION && typeof parsed.binaries === 'object' && parsed.binaries !== null ? (parsed.binaries as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  }
+
+  /** Adds one binary's answers and drops those of binaries that are gone, then replaces the file atomically. */
+  private async store(binary: string, record: StoredCapabilities): Promise<void> {
+    if (this.file === undefined) return;
+    const binaries: Record<string, unknown> = {};
+    for (const [other, answers] of Object.entries(await this.readAll())) {
+      if (other !== binary && (await isExecutable(other))) binaries[other] = answers;
+    }
+    binaries[binary] = record;
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const temp = tempSibling(this.file);
+    await writeFile(temp, `${JSON.stringify({ version: CAPABILITIES_FILE_VERSION, binaries })}\n`).catch(async (error: unknown) => {
+      await rm(temp, { force: true });
+      throw error;
+    });
+    await commitTemp(temp, this.file);
+  }
+}
+
+let capabilityCache: CapabilityCache | undefined;
+
+/** What this FFmpeg binary can do: from the user's capability cache, else asked of the binary (three short runs, once). */
+function capabilities(tool: ToolLocation): Promise<FfmpegCapabilities> {
+  if (capabilityCache === undefined) {
+    let file: string | undefined;
+    try {
+      file = path.join(userCacheDir(), 'ffmpeg-capabilities.json');
+    } catch {
+      file = undefined; // no home folder to find a cache folder in: ask once per process
+    }
+    capabilityCache = new CapabilityCache(file);
+  }
+  return capabilityCache.get(tool);
+}
+
+/** The filters and encoders of this FFmpeg binary. */
+export async function ffmpegFeatures(tools: FfmpegTools): Promise<FfmpegFeatures> {
+  const { filters, encoders } = await capabilities(tools.ffmpeg);
+  return { filters, encoders };
 }
 
 export interface RunFfmpegOptions {
@@ -411,19 +487,9 @@ export interface RunFfmpegOptions {
  * filters such as ebur128 report. Rejects with FfmpegFailed quoting FFmpeg's own reason.
  */
 export async function runFfmpeg(tools: FfmpegTools, args: string[], options: RunFfmpegOptions): Promise<string> {
-  const { signal } = options;
-  signal?.throwIfAborted();
-  const result = await execa(tools.ffmpeg.path, ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-y', ...args], {
-    reject: false,
-    stdin: 'ignore',
-    buffer: { stdout: false, stderr: true },
-    ...(signal === undefined ? {} : { cancelSignal: signal }),
-    forceKillAfterDelay: 1_000,
-  });
-  if (signal?.aborted) throw signal.reason;
-  const stderr = String(result.stderr);
-  if (result.exitCode !== 0) {
-    throw new VoicestudioError(ErrorCode.FfmpegFailed, `${options.subject}: FFmpeg failed while ${options.doing} (${ffmpegReason(stderr) ?? `exit ${String(result.exitCode)}`}).`, {
+  const { exitCode, stderr } = await execFfmpeg(tools, args, options.signal);
+  if (exitCode !== 0) {
+    throw new VoicestudioError(ErrorCode.FfmpegFailed, `${options.subject}: FFmpeg failed while ${options.doing} (${ffmpegReason(stderr) ?? `exit ${String(exitCode)}`}).`, {
       subject: options.subject,
       suggestion: options.suggestion,
     });

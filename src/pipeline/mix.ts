@@ -8,8 +8,7 @@
  * limiter run at 4× the sample rate so it catches inter-sample peaks. The written file is measured again and the
  * figures reported are those of the file.
  *
- * Mixes run through ffmpeg.ts's runFfmpeg, not runEncode: a mix has two inputs, and fluent-ffmpeg splits any
- * option string with exactly one space in two (a path such as "01 Intro.flac" would break).
+ * Mixes run through ffmpeg.ts's runFfmpeg, not runEncode: a mix has two inputs.
  *
  * The bundled FFmpeg 4.1 has no deesser, and other builds may lack rubberband (ffmpegFeatures tells): missing
  * ones degrade with a warning that says what was done instead.
