@@ -77,7 +77,7 @@ it('the first Ctrl-C detaches and exits 130 with the whole hint', async () => {
   expect(screen).toMatch(new RegExp(`^Detached from job ${jobId}; it keeps running`, 'm'));
   expect(screen).not.toMatch(/error:/);
   // The whole hint: how to collect the job, and how to cancel it, down to its id.
-  expect(screen).toMatch(new RegExp(`^ {2}→ Collect it later with: .*jobs --cancel ${jobId}\\s*$`, 'm'));
+  expect(screen).toMatch(new RegExp(`^ {2}→ Collect it later with: .*jobs .*--cancel ${jobId}\\s*$`, 'm'));
   // The job was left running on the endpoint.
   expect(emulator.jobs().find((j) => j.id === jobId)?.status).toBe('IN_PROGRESS');
 }, 240_000);
