@@ -240,7 +240,14 @@ export class Output {
       },
       cliProgress.Presets.shades_classic,
     );
-    const stop = this.goLive({ print: (line) => multi.log(`${line}\n`), stop: () => multi.stop() });
+    const stop = this.goLive({
+      print: (line) => multi.log(`${line}\n`),
+      // Logged lines wait for the next redraw; stop() alone would drop them. update() draws (and so writes) them first.
+      stop: () => {
+        multi.update();
+        multi.stop();
+      },
+    });
     const overall = multi.create(total, 0, { label, detail: '' });
     return {
       task: (taskLabel, steps) => {

@@ -80,6 +80,31 @@ describe('Output', () => {
   });
 });
 
+describe('Output on a terminal', () => {
+  const options = { json: false, quiet: false, verbose: false, color: false };
+
+  it('stops the bars before an error: lines logged above them come first, and the process is left no timer', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const err = capture(true, 100);
+    const output = new Output(options, { stdout: capture().stream, stderr: err.stream }, {});
+    await output.prepare();
+    const timersBefore = timers();
+    const bars = output.multiProgress('album', 2);
+    bars.task('01 song.wav', 3).update(1, 'converting');
+    bars.log('01 song.wav: a line logged just before the failure');
+    output.error(new VoicestudioError(ErrorCode.JobFailed, 'RunPod job x ended FAILED.', { suggestion: 'Run it again.' }));
+    const text = err.text();
+    expect(text.indexOf('a line logged just before the failure')).toBeGreaterThanOrEqual(0);
+    expect(text.indexOf('a line logged just before the failure')).toBeLessThan(text.indexOf('error: RunPod job x ended FAILED.'));
+    expect(text).toMatch(/\nerror: RunPod job x ended FAILED\.\n {2}→ Run it again\.\n$/);
+    // A bar left running keeps a redraw timer: nothing may be written after the error.
+    const length = text.length;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timers()).toBe(timersBefore);
+    expect(err.text().length).toBe(length);
+  });
+});
+
 describe('option parsers', () => {
   it('accept only whole numbers in range', () => {
     const jobs = integerInRange(1, 64);
