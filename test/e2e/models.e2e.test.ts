@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { makeTempDir, parseJson, REPO_ROOT, runCli } from '../helpers/cli.js';
-import { openTerminal, type Terminal } from '../helpers/terminal.js';
+import { hasTmux, openTerminal, type Terminal } from '../helpers/terminal.js';
 
 let dir: string;
 let project: string;
@@ -61,7 +61,7 @@ it('refuses without a terminal unless --yes is given, and deletes nothing', asyn
   await expect(stat(path.join(project, 'models', 'alice', 'v1'))).rejects.toThrow(/ENOENT/);
 });
 
-it('asks at a terminal: "n" keeps the model, "y" removes it', async () => {
+it.skipIf(!hasTmux)('asks at a terminal: "n" keeps the model, "y" removes it', async () => {
   const declined = await openTerminal(['models', 'rm', 'alice@2', '-p', project], {});
   terminals.push(declined);
   await declined.waitFor(/Remove alice@2 and its files from .*\? \[y\/N\] $/m);

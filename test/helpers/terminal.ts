@@ -10,6 +10,10 @@ import { BIN } from './cli.js';
 
 const EXIT_MARK = '[voicestudio exited ';
 
+/** Whether tmux is installed; the terminal tests are skipped without it, and say so. */
+export const hasTmux = await execa('tmux', ['-V'], { reject: false }).then((result) => result.exitCode === 0, () => false);
+if (!hasTmux) console.warn('terminal tests skipped: no tmux on PATH; install it with "apt-get install tmux".');
+
 function shellQuote(text: string): string {
   return `'${text.replaceAll("'", "'\\''")}'`;
 }
