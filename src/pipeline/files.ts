@@ -1,6 +1,6 @@
 /** File helpers shared by the pipeline: hashing, project-relative paths, atomic placement. */
 import { createHash } from 'node:crypto';
-import { access, rename, rm } from 'node:fs/promises';
+import { access, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -63,6 +63,27 @@ export function fromProject(projectDir: string, stored: string): string {
 /** A sibling temp name, so the final rename stays on one filesystem and is atomic. */
 export function tempSibling(file: string): string {
   return `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Whether a process with this pid runs on this machine (EPERM: it runs, as another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the temp siblings of `file` (tempSibling's names) that a process no longer running left behind, e.g. after a kill -9. */
+export async function removeDeadTemps(file: string): Promise<void> {
+  const prefix = `${path.basename(file)}.tmp-`;
+  const names = await readdir(path.dirname(file)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await rm(path.join(path.dirname(file), name), { force: true });
+  }
 }
 
 /** Moves a finished temp file into place; on failure the temp file is removed, never left half-visible. */
