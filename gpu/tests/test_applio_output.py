@@ -28,7 +28,22 @@ print("Pitch extraction completed in 0.01 seconds.", flush=True)
 """
 
 
+# What Applio 3.6.4's preprocess.py printed for an unreadable FLAC (captured from a real run, npm run test:applio):
+# the pool's print lands right after the main process's open tqdm bar, on the same line.
+CAPTURED_GLUED = ("  0%|          | 0/2 [00:00<?, ?it/s]Error processing audio: An error occurred loading the "
+                  "audio: Error opening '/data/0/bad.flac': Error : unknown error in flac decoder.")
+
+
 class ProgressBarTests(unittest.TestCase):
+    def test_a_line_captured_from_real_applio_keeps_its_error(self):
+        self.assertEqual(without_progress_bar(CAPTURED_GLUED), CAPTURED_GLUED[CAPTURED_GLUED.index("Error"):])
+
+    def test_bars_alone_are_dropped(self):
+        for bar in ("100%|██████████| 25/25 [00:54<00:00,  2.16s/it]",
+                    "Loading weights: 100%|██████████| 211/211 [00:00<00:00, 25991.13it/s]",
+                    " 50%|█████     | 1/2 [00:01<00:01,  1.20s/it] 50%|█████     | 1/2 [00:02<00:02]"):
+            self.assertEqual(without_progress_bar(bar), "", bar)
+
     def test_lines_printed_while_a_bar_is_open_are_kept(self):
         glued = "  0%|          | 0/3 [00:00<?, ?it/s]Error processing audio: Error opening 'x.wav'"
         self.assertEqual(without_progress_bar(glued), "Error processing audio: Error opening 'x.wav'")
