@@ -15,7 +15,7 @@ import { markRender, runEncode, type FfmpegTools } from './ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from './files.js';
-import { busyHolder, claimJob, submitClaimed } from './job-claims.js';
+import { busyHolder, claimJob, releaseClaim, submitClaimed } from './job-claims.js';
 import { recordAdopted, updateJob } from './jobs.js';
 import { WORK_DIR } from './manifest.js';
 import type { ResolvedModel } from './models.js';
@@ -273,18 +273,29 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       const key = conversionKey(sha256 ?? (await sha256File(input, options.signal)), modelSha, indexSha, settings);
       const cached = cachePath(projectDir, key, settings.format);
       known = { key, cache: cached };
-      if (await pathExists(cached)) {
+      const fromCache = async (): Promise<ConvertItem | undefined> => {
+        if (!(await pathExists(cached))) return undefined;
         await mkdir(path.dirname(output), { recursive: true });
         await copyFile(cached, output);
         event('cached');
         return { input, output, status: 'cached', ...known };
-      }
+      };
+      const before = await fromCache();
+      if (before !== undefined) return before;
       const request: ConversionRequest = { key, output, format: settings.format, model: options.model.label };
       let bytesSent = 0;
       let collected: Awaited<ReturnType<typeof collectConversion>> & { jobId: string };
       for (;;) {
         const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'convert', key, label: path.basename(input), request: { ...request } }, signalOption);
         let jobId: string;
+        // Another run may have finished this conversion between the look at the cache and the claim.
+        if (claim.pendingId !== undefined) {
+          const meanwhile = await fromCache();
+          if (meanwhile !== undefined) {
+            await releaseClaim(projectDir, claim.pendingId);
+            return meanwhile;
+          }
+        }
         if (claim.follow !== undefined) {
           jobId = claim.follow.id;
           event('reattached');

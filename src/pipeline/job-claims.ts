@@ -149,12 +149,17 @@ export async function submitClaimed(projectDir: string, pendingId: string, work:
   } catch (error) {
     const close = sent
       ? updateJob(projectDir, pendingId, { status: 'CANCELLED', error: `submit not confirmed: ${error instanceof Error ? error.message : String(error)}` })
-      : updateManifest(projectDir, (m) => void (m.jobs = m.jobs.filter((j) => j.id !== pendingId)));
+      : releaseClaim(projectDir, pendingId);
     await close.catch(() => {});
     throw error;
   }
   await recordSubmitted(projectDir, pendingId, jobId);
   return jobId;
+}
+
+/** Gives up a claim that submitted nothing (e.g. another run finished the work meanwhile): its record goes. */
+export async function releaseClaim(projectDir: string, pendingId: string): Promise<void> {
+  await updateManifest(projectDir, (m) => void (m.jobs = m.jobs.filter((j) => j.id !== pendingId)));
 }
 
 /** The job a worker named when it answered "busy": another job is already doing this request (training run or request key). */

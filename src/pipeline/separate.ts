@@ -13,7 +13,7 @@ import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js
 import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from './ffmpeg.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling } from './files.js';
-import { busyHolder, claimJob, submitClaimed } from './job-claims.js';
+import { busyHolder, claimJob, releaseClaim, submitClaimed } from './job-claims.js';
 import { ledger, recordAdopted, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 
@@ -171,28 +171,39 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
   const event = options.onEvent ?? (() => {});
   const key = separationKey(options.inputSha ?? (await sha256File(input, options.signal)));
-  const cached = await cachedStems(projectDir, key);
-  if (cached !== undefined) {
-    event({ stage: 'cached' });
-    return { key, stems: cached, status: 'cached' };
-  }
   const request: SeparationRequest = { key, input };
-  const manifest = await readManifest(projectDir);
-  // A job that finished before but whose stems never arrived (a failed download, a kill): fetch them from the store.
-  const finished = manifest === undefined ? undefined : ledger(manifest).filter((j) => j.task === 'separate' && j.key === key && j.status === 'COMPLETED' && j.result?.produced !== undefined).at(-1);
-  if (finished !== undefined) {
+  const fromEarlier = async (): Promise<SeparationOutcome | undefined> => {
+    const cached = await cachedStems(projectDir, key);
+    if (cached !== undefined) {
+      event({ stage: 'cached' });
+      return { key, stems: cached, status: 'cached' };
+    }
+    const manifest = await readManifest(projectDir);
+    // A job that finished before but whose stems never arrived (a failed download, a kill): fetch them from the store.
+    const finished = manifest === undefined ? undefined : ledger(manifest).filter((j) => j.task === 'separate' && j.key === key && j.status === 'COMPLETED' && j.result?.produced !== undefined).at(-1);
+    if (finished === undefined) return undefined;
     try {
       const stems = await downloadStems(backend, projectDir, key, producedStems({ stems: finished.result?.produced }, finished.id, input), options.signal);
       event({ stage: 'recovered' });
       return { key, stems, status: 'recovered', jobId: finished.id };
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      // The blobs are gone from the volume: separate again.
+      return undefined; // The blobs are gone from the volume: separate again.
     }
-  }
+  };
+  const before = await fromEarlier();
+  if (before !== undefined) return before;
   let bytesSent = 0;
   for (;;) {
     const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'separate', key, label: path.basename(input), request: { ...request } }, signalOption);
+    // Another run may have finished this separation between the first look and the claim.
+    if (claim.pendingId !== undefined) {
+      const meanwhile = await fromEarlier();
+      if (meanwhile !== undefined) {
+        await releaseClaim(projectDir, claim.pendingId);
+        return meanwhile;
+      }
+    }
     let jobId: string;
     if (claim.follow !== undefined) {
       jobId = claim.follow.id;

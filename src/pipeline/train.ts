@@ -12,7 +12,7 @@ import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from './ffmpeg.js';
 import { fromProject, removeDeadTemps, sha256File, sha256Text, tempSibling } from './files.js';
 import { ingest } from './ingest.js';
-import { busyHolder, claimJob, submitClaimed } from './job-claims.js';
+import { busyHolder, claimJob, releaseClaim, submitClaimed } from './job-claims.js';
 import { ledger, recordAdopted, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from './models.js';
@@ -278,6 +278,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let upload: TrainResult['upload'];
   for (;;) {
     const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'train', key: runId, label: settings.name, request: { ...request } }, signalOption);
+    // Another run may have brought this model home between the first look and the claim.
+    if (claim.pendingId !== undefined) {
+      const now = await readManifest(projectDir);
+      const meanwhile = now === undefined ? undefined : finishedTraining(now, runId, settings);
+      if (meanwhile !== undefined) {
+        await releaseClaim(projectDir, claim.pendingId);
+        return { ...base, jobId: meanwhile.jobId, reattached: false, model: meanwhile.model, alreadyTrained: true };
+      }
+    }
     const reattached = claim.follow !== undefined;
     const jobId =
       claim.follow !== undefined
