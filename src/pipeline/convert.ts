@@ -225,7 +225,7 @@ export async function collectConversion(
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
-  const holder = busyHolder(done.output);
+  const holder = busyHolder(backend, done.output);
   if (holder !== undefined) {
     // A duplicate of a request another job is working on (say, one whose submit was never confirmed): follow that job.
     await updateJob(projectDir, jobId, { result: { answeredBy: holder } });

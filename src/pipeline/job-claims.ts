@@ -9,6 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCode, VoicestudioError } from '../errors.js';
+import type { Backend } from '../runpod/backend.js';
 import { processAlive } from './files.js';
 import { isActive, ledger, recordSubmitted, updateJob, type LedgerJob } from './jobs.js';
 import { readManifest, updateManifest } from './manifest.js';
@@ -162,7 +164,16 @@ export async function releaseClaim(projectDir: string, pendingId: string): Promi
   await updateManifest(projectDir, (m) => void (m.jobs = m.jobs.filter((j) => j.id !== pendingId)));
 }
 
-/** The job a worker named when it answered "busy": another job is already doing this request (training run or request key). */
-export function busyHolder(output: Record<string, unknown>): string | undefined {
-  return output.status === 'busy' && typeof output.holder_job_id === 'string' ? output.holder_job_id : undefined;
+/**
+ * The job a worker named when it answered "busy": another job is already doing this request (training run or
+ * request key), to be followed instead. A local job can only be followed by the process that started it.
+ */
+export function busyHolder(backend: Pick<Backend, 'kind'>, output: Record<string, unknown>): string | undefined {
+  if (output.status !== 'busy' || typeof output.holder_job_id !== 'string') return undefined;
+  if (backend.kind === 'local') {
+    throw new VoicestudioError(ErrorCode.JobFailed, `Another worker process on this machine (job ${output.holder_job_id}) is already doing this work.`, {
+      suggestion: 'Wait for it to end (a voicestudio command killed with kill -9 can leave its worker running), then run the same command again: the worker keeps its result.',
+    });
+  }
+  return output.holder_job_id;
 }

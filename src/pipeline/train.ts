@@ -354,7 +354,7 @@ export async function collectTraining(
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   const output = completed.output;
-  const holder = busyHolder(output);
+  const holder = busyHolder(backend, output);
   if (holder !== undefined) {
     // Our submit was a duplicate: the run is already training in that job, which we follow instead.
     options.onStage?.(`following job ${holder}, which is already training this run`);

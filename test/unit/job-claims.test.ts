@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { claimJob, currentOwner, ownerAlive, submitClaimed } from '../../src/pipeline/job-claims.js';
+import { busyHolder, claimJob, currentOwner, ownerAlive, submitClaimed } from '../../src/pipeline/job-claims.js';
 import { ledger, type LedgerJob } from '../../src/pipeline/jobs.js';
 import { readManifest, updateManifest } from '../../src/pipeline/manifest.js';
 import { makeTempDir } from '../helpers/cli.js';
@@ -90,5 +90,14 @@ describe('claimJob', () => {
       }),
     ).rejects.toThrow('503');
     expect(ledger((await readManifest(dir))!).map((r) => [r.status, r.error])).toEqual([['CANCELLED', 'submit not confirmed: RunPod answered 503']]);
+  });
+});
+
+describe('busyHolder', () => {
+  it('names the job to follow on RunPod, and says why a local one cannot be followed', () => {
+    const busy = { status: 'busy', request_key: 'k1', holder_job_id: 'job-7' };
+    expect(busyHolder({ kind: 'runpod' }, busy)).toBe('job-7');
+    expect(busyHolder({ kind: 'runpod' }, { output: {} })).toBeUndefined();
+    expect(() => busyHolder({ kind: 'local' }, busy)).toThrow(/Another worker process on this machine \(job job-7\)/);
   });
 });
