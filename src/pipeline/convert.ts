@@ -15,7 +15,7 @@ import { markRender, runEncode, type FfmpegTools } from './ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from './files.js';
-import { busyHolder, claimJob, releaseClaim, submitClaimed } from './job-claims.js';
+import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
 import { recordAdopted, updateJob } from './jobs.js';
 import { WORK_DIR } from './manifest.js';
 import type { ResolvedModel } from './models.js';
@@ -284,7 +284,6 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       if (before !== undefined) return before;
       const request: ConversionRequest = { key, output, format: settings.format, model: options.model.label };
       let bytesSent = 0;
-      let collected: Awaited<ReturnType<typeof collectConversion>> & { jobId: string };
       for (;;) {
         const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'convert', key, label: path.basename(input), request: { ...request } }, signalOption);
         let jobId: string;
@@ -317,22 +316,20 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         }
         event('converting');
         try {
-          collected = await collectConversion(backend, projectDir, jobId, request, {
+          const collected = await collectConversion(backend, projectDir, jobId, request, {
             tools: options.tools,
             pricePerHour: options.pricePerHour,
             cancelOnInterrupt: options.cancelOnInterrupt,
             ...signalOption,
             onProgress: (progress) => event('converting', progress),
           });
-          break;
+          event('done');
+          return { input, output, status: 'converted', bytesSent, ...collected, ...known };
         } catch (error) {
-          // A finished job RunPod no longer keeps: the worker still has its result under the request key.
-          if (claim.follow?.status === 'COMPLETED' && error instanceof VoicestudioError && error.code === ErrorCode.RunpodJobExpired && !options.signal?.aborted) continue;
+          if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
           throw error;
         }
       }
-      event('done');
-      return { input, output, status: 'converted', bytesSent, ...collected, ...known };
     } catch (error) {
       if (options.signal?.aborted) throw error;
       if (!(error instanceof VoicestudioError)) throw error;

@@ -159,6 +159,17 @@ export async function submitClaimed(projectDir: string, pendingId: string, work:
   return jobId;
 }
 
+/**
+ * When following the claimed job failed only because RunPod no longer keeps that finished job (it keeps results
+ * 30 minutes): its record stays COMPLETED (it ran and was billed), noted, and true is returned: the request is to
+ * be submitted again, and the worker answers it from the result it kept.
+ */
+export async function resubmitForgotten(projectDir: string, claim: Claim, error: unknown, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted || claim.follow?.status !== 'COMPLETED' || !(error instanceof VoicestudioError && error.code === ErrorCode.RunpodJobExpired)) return false;
+  await updateJob(projectDir, claim.follow.id, { status: 'COMPLETED', error: `not collected: ${error.message}`, result: { collected: false } });
+  return true;
+}
+
 /** Gives up a claim that submitted nothing (e.g. another run finished the work meanwhile): its record goes. */
 export async function releaseClaim(projectDir: string, pendingId: string): Promise<void> {
   await updateManifest(projectDir, (m) => void (m.jobs = m.jobs.filter((j) => j.id !== pendingId)));

@@ -13,7 +13,7 @@ import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js
 import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from './ffmpeg.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling } from './files.js';
-import { busyHolder, claimJob, releaseClaim, submitClaimed } from './job-claims.js';
+import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
 import { ledger, recordAdopted, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 
@@ -241,8 +241,7 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
       event({ stage: 'done' });
       return { key, stems: collected.stems, status: claim.follow === undefined ? 'separated' : 'reattached', jobId: collected.jobId, bytesSent, ...(collected.gpuSeconds === undefined ? {} : { gpuSeconds: collected.gpuSeconds }), ...(collected.costUsd === undefined ? {} : { costUsd: collected.costUsd }) };
     } catch (error) {
-      // A finished job RunPod no longer keeps: the worker still has its result under the request key.
-      if (claim.follow?.status === 'COMPLETED' && error instanceof VoicestudioError && error.code === ErrorCode.RunpodJobExpired && !options.signal?.aborted) continue;
+      if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
       throw error;
     }
   }

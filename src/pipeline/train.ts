@@ -12,7 +12,7 @@ import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from './ffmpeg.js';
 import { fromProject, removeDeadTemps, sha256File, sha256Text, tempSibling } from './files.js';
 import { ingest } from './ingest.js';
-import { busyHolder, claimJob, releaseClaim, submitClaimed } from './job-claims.js';
+import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
 import { ledger, recordAdopted, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from './models.js';
@@ -313,8 +313,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       // `collected.jobId` is the job that trained the model: ours, or the one our submit found already running.
       return { ...base, ...(upload === undefined ? {} : { upload }), reattached, ...collected };
     } catch (error) {
-      // A finished job RunPod no longer keeps: the worker still has the run's result, and answers a new job with it.
-      if (claim.follow?.status === 'COMPLETED' && error instanceof VoicestudioError && error.code === ErrorCode.RunpodJobExpired && !options.signal?.aborted) continue;
+      if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
       throw error;
     }
   }

@@ -173,6 +173,33 @@ describe.concurrent('training', () => {
     expect((await readdir(path.join(project, '.voicestudio', 'downloads'))).filter((name) => name.includes('.tmp-'))).toEqual([]);
   });
 
+  it('… and once RunPod has forgotten that finished job, the worker answers a new job from the run it kept, training nothing', async () => {
+    let offset = 0;
+    const emulator = await emulatorFor({ clock: { now: () => Date.now() + offset }, retentionMs: 60_000 });
+    const proxy = await proxyFor(emulator);
+    const { project, env } = await trainingProject(emulator, 'killed-forgotten');
+    const args = ['train', project, '--force', '--name', 'forgotten', '--epochs', '2', '--save-every', '1'];
+    const held = proxy.holdRun('blob_get');
+    const child = spawnCli(args, { ...env, RUNPOD_ENDPOINT_BASE_URL: proxy.url });
+    await held;
+    child.kill('SIGKILL');
+    await child;
+    proxy.release();
+    offset += 120_000; // past RunPod's retention: /status of the finished job answers 404
+
+    const again = await runCli([...args, '--json'], { env });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(parseJson<{ model: { version: number } }>(again).model.version).toBe(1);
+    // The emulator, like RunPod, no longer lists the first job; the one job since was answered from the kept run.
+    expect(emulator.jobs().filter((j) => j.input.task === 'train').map((j) => answer(j).cached)).toEqual([true]);
+    // The first job was followed (and found forgotten) before anything was sent again; it stays a completed, billed job.
+    const records = (await ledgerOf(project)).filter((j) => j.task === 'train');
+    expect(records.map((j) => [j.status, j.result])).toEqual([
+      ['COMPLETED', { collected: false }],
+      ['COMPLETED', { model: 'forgotten@1' }],
+    ]);
+  });
+
   it('a submit whose answer is lost is sent again at once; the duplicate follows the job already training', async () => {
     const emulator = await emulatorFor({ faults: { dropAfterHandling: { run: 1 }, tasks: ['train'], limit: 1 } });
     const { project, env } = await trainingProject(emulator, 'lost-answer');
