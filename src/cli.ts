@@ -39,8 +39,16 @@ const USAGE_ERROR_CODES = new Set([
   'commander.excessArguments',
 ]);
 
-export function createProgram(io: CliIo, state: RunState): Command {
-  const program = new Command('voicestudio')
+/** `argv` is the command line about to be parsed: `--version` looks at it for --json, which may come after it. */
+export function createProgram(io: CliIo, state: RunState, argv: readonly string[] = []): Command {
+  const program = new Command('voicestudio');
+  // Registered before commander's own version listener, so it answers first: `--version --json` prints JSON.
+  program.on('option:version', () => {
+    if (!argv.includes('--json')) return;
+    io.stdout.write(`${JSON.stringify({ version: VERSION }, null, 2)}\n`);
+    throw new CommanderError(0, 'commander.version', VERSION);
+  });
+  program
     .description("Turn a singer's recordings into an RVC voice model and an album.")
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(new Option('--json', 'print exactly one JSON document on stdout (for scripts)'))
@@ -93,7 +101,7 @@ ${EXIT_CODE_HELP}
 /** Runs the CLI and returns its exit code; never calls process.exit, so piped output is never cut. */
 export async function run(argv: string[], io: CliIo): Promise<ExitCode> {
   const state: RunState = { exitCode: ExitCode.Success };
-  const program = createProgram(io, state);
+  const program = createProgram(io, state, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return state.exitCode;

@@ -64,6 +64,21 @@ export function deviceDetail(torch: WorkerTorch | undefined): string {
   return `GPU ${torch.gpu_name}${torch.gpu_memory_bytes === undefined ? '' : ` ${(torch.gpu_memory_bytes / GIB).toFixed(0)} GiB`}`;
 }
 
+/**
+ * The worker's GPU: without torch or CUDA Applio trains for days on the CPU (the worker refuses to), so that is a
+ * failure, unless the worker was started with VOICESTUDIO_ALLOW_CPU=1 to run on the CPU on purpose.
+ */
+export function gpuCheck(torch: WorkerTorch | undefined, allowCpu: boolean): DoctorCheck {
+  const detail = deviceDetail(torch);
+  if (torch?.devices?.train === 'cuda' || (torch?.devices === undefined && torch?.gpu_name !== undefined)) return check('gpu', 'ok', detail);
+  if (allowCpu) return check('gpu', 'warn', `${detail}; the worker runs anyway (VOICESTUDIO_ALLOW_CPU=1), slowly`, 'For real training, run the endpoint on a CUDA GPU without VOICESTUDIO_ALLOW_CPU.');
+  const suggestion =
+    torch?.devices === null
+      ? "The worker's Applio Python cannot load torch: rebuild and push the image from gpu/Dockerfile."
+      : 'Give the endpoint a CUDA GPU whose driver supports CUDA 12.8 (Allowed CUDA versions ≥ 12.8 in the endpoint settings; gpu/README.md).';
+  return check('gpu', 'fail', detail, suggestion);
+}
+
 /** The worker's `info.shm`: Applio's training data loader passes its batches through /dev/shm. */
 export function shmCheck(shm: { total_bytes?: number | null; recommended_bytes?: number } | undefined): DoctorCheck {
   const suggestion = "Training's data loader can die of a bus error: give the endpoint a GPU type with more system memory (gpu/README.md, \"Create the endpoint\").";
@@ -104,7 +119,7 @@ export async function endpointChecks(env: NodeJS.ProcessEnv, signal?: AbortSigna
   try {
     const deadline = AbortSignal.timeout(INFO_DEADLINE_MS);
     const info = await new RunpodBackend(client, settings.endpointId).runTask({ task: 'info' }, { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) });
-    const worker = info.worker as { version?: string; protocol?: number } | undefined;
+    const worker = info.worker as { version?: string; protocol?: number; allow_cpu?: boolean } | undefined;
     const applio = info.applio as { tag?: string | null; present?: boolean } | undefined;
     const volume = info.volume as { present?: boolean; free_bytes?: number } | undefined;
     const torch = info.torch as WorkerTorch | undefined;
@@ -115,17 +130,18 @@ export async function endpointChecks(env: NodeJS.ProcessEnv, signal?: AbortSigna
         ? 'The endpoint runs another worker version: rebuild and push the image from gpu/ of this voicestudio.'
         : applio?.present !== true
           ? 'The image has no Applio checkout: rebuild it from gpu/Dockerfile.'
-          : applio.tag !== APPLIO_TAG
-            ? `The image's Applio is not tag ${APPLIO_TAG}: rebuild it from gpu/Dockerfile.`
-            : undefined;
+          : undefined;
+    // The tag is only what the image recorded at build time (unknown outside it): informative, never a blocker.
+    const tagNote = workerProblem === undefined && applio?.tag !== APPLIO_TAG ? `Applio's tag is not ${APPLIO_TAG} (or was not recorded): if the worker misbehaves, rebuild the image from gpu/Dockerfile.` : undefined;
     checks.push(
       check(
         'worker',
-        workerProblem === undefined ? 'ok' : 'fail',
-        `voicestudio worker ${worker?.version ?? '?'} (protocol ${worker?.protocol ?? '?'}), Applio ${applio?.present === true ? (applio.tag ?? 'without a tag') : 'not found'}, ${deviceDetail(torch)}`,
-        workerProblem,
+        workerProblem !== undefined ? 'fail' : tagNote !== undefined ? 'warn' : 'ok',
+        `voicestudio worker ${worker?.version ?? '?'} (protocol ${worker?.protocol ?? '?'}), Applio ${applio?.present === true ? (applio.tag ?? 'without a tag') : 'not found'}`,
+        workerProblem ?? tagNote,
       ),
     );
+    checks.push(gpuCheck(torch, worker?.allow_cpu === true));
     checks.push(
       volume?.present === true
         ? check('volume', 'ok', `network volume mounted, ${((volume.free_bytes ?? 0) / 2 ** 30).toFixed(1)} GiB free`)

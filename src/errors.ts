@@ -1,3 +1,6 @@
+import { accessSync, constants as fsConstants } from 'node:fs';
+import path from 'node:path';
+
 /**
  * Typed errors and the documented exit-code table.
  *
@@ -58,6 +61,8 @@ export const ErrorCode = {
   WaitDeadline: 'wait_deadline',
   TransferFailed: 'transfer_failed',
   ArchiveInvalid: 'archive_invalid',
+  NotWritable: 'not_writable',
+  DiskFull: 'disk_full',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -109,5 +114,55 @@ export class InterruptedError extends VoicestudioError {
       exitCode: ExitCode.Interrupted,
     });
     this.name = 'InterruptedError';
+  }
+}
+
+/** A write the disk refused for want of space (ENOSPC, or EDQUOT: the user's quota is used up). */
+export function diskFullError(file: string, code = 'ENOSPC'): VoicestudioError {
+  return new VoicestudioError(ErrorCode.DiskFull, `The disk holding ${path.dirname(file)} is full (${code}): ${file} could not be written.`, {
+    subject: file,
+    suggestion: 'Free some space on that disk (or move the project to one with room), then run the command again; what was done so far is kept.',
+  });
+}
+
+/** A folder voicestudio must write in but may not: permissions, an immutable folder, or a read-only disk. */
+export function notWritableError(folder: string, file: string, code: string): VoicestudioError {
+  const why = code === 'EROFS' ? 'its disk is mounted read-only' : code === 'EPERM' ? 'operation not permitted' : 'permission denied';
+  return new VoicestudioError(ErrorCode.NotWritable, `The folder ${folder} is not writable (${code}: ${why}), so ${file} could not be written.`, {
+    subject: folder,
+    suggestion:
+      code === 'EROFS'
+        ? 'Copy the project to a writable disk and run the command there, or remount the disk read-write.'
+        : `Make ${folder} writable for you (check its owner and permissions, e.g. ls -ld; chmod u+w), or copy the project to a folder you can write in.`,
+  });
+}
+
+/** System calls that only ever write: a refusal from one of them is about the folder, never about reading. */
+const WRITING_CALLS = new Set(['mkdir', 'rename', 'unlink', 'rmdir', 'copyfile', 'write', 'link', 'symlink', 'utime', 'futime', 'chmod', 'fsync', 'ftruncate']);
+
+/**
+ * An operating-system error from the filesystem, in words that say what is wrong and what to do: a full disk, a
+ * folder that cannot be written, a file that cannot be read. Undefined for any other error.
+ */
+export function fileSystemError(error: unknown): VoicestudioError | undefined {
+  const { code, path: file, dest, syscall } = (error ?? {}) as NodeJS.ErrnoException & { dest?: string };
+  if (code === undefined || file === undefined) return undefined;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return diskFullError(dest ?? file, code);
+  if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') return undefined;
+  const target = dest ?? file;
+  const folder = path.dirname(target);
+  if (code === 'EROFS' || WRITING_CALLS.has(syscall ?? '') || !canWrite(folder)) return notWritableError(folder, target, code);
+  return new VoicestudioError(ErrorCode.MediaUnreadable, `${file}: permission denied (${code}).`, {
+    subject: file,
+    suggestion: 'Make the file readable for you (check its owner and permissions, e.g. ls -l), then run the command again.',
+  });
+}
+
+function canWrite(folder: string): boolean {
+  try {
+    accessSync(folder, fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }

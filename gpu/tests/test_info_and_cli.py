@@ -19,6 +19,7 @@ class InfoTests(unittest.TestCase):
     def test_info_reports_environment_and_baked_files(self):
         result, _ = self.env.run({"task": "info"})
         self.assertEqual(result["worker"]["protocol"], 1)
+        self.assertIs(result["worker"]["allow_cpu"], True)  # WorkerEnv runs the stand-in with VOICESTUDIO_ALLOW_CPU=1
         self.assertEqual(result["applio"]["version"], "3.6.4")
         self.assertTrue(result["applio"]["present"])
         self.assertTrue(result["applio"]["config_json"])

@@ -177,7 +177,8 @@ def info_task(ctx, fields):
     separator_bin = s.separator_bin if os.sep in s.separator_bin else shutil.which(s.separator_bin)
     torch = torch_info(s)
     return {
-        "worker": {"version": WORKER_VERSION, "protocol": PROTOCOL_VERSION},
+        # allow_cpu: VOICESTUDIO_ALLOW_CPU, so `voicestudio doctor` knows a worker without CUDA is meant to run.
+        "worker": {"version": WORKER_VERSION, "protocol": PROTOCOL_VERSION, "allow_cpu": s.allow_cpu},
         "applio": {
             "dir": applio_dir,
             "present": all(os.path.exists(os.path.join(applio_dir, p)) for p in scripts),

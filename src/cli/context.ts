@@ -2,7 +2,7 @@
  * What every command action receives, and the one wrapper that runs an action.
  */
 import type { Command } from 'commander';
-import { ExitCode, InterruptedError, VoicestudioError } from '../errors.js';
+import { ExitCode, fileSystemError, InterruptedError, VoicestudioError } from '../errors.js';
 import { Output, type GlobalOptions, type OutputStreams } from './output.js';
 
 export interface CliIo extends OutputStreams {
@@ -46,7 +46,8 @@ export function action<Args extends unknown[]>(
       await out.prepare();
       state.exitCode = await run({ io, out, options }, ...(args.slice(0, -1) as Args));
     } catch (error) {
-      const failure = io.signal.aborted && !(error instanceof VoicestudioError) ? new InterruptedError() : error;
+      const known = error instanceof VoicestudioError ? error : (fileSystemError(error) ?? error);
+      const failure = io.signal.aborted && !(known instanceof VoicestudioError) ? new InterruptedError() : known;
       out.error(failure);
       state.exitCode = failure instanceof VoicestudioError ? failure.exitCode : ExitCode.Failure;
     }

@@ -281,7 +281,8 @@ Examples:
           skipDirs: [path.join(projectDir, WORK_DIR)],
         });
         const model = await resolveModel(projectDir, options.model, ctx.io.cwd);
-        const [tools, backend, concurrency] = await Promise.all([locateFfmpeg(ctx.io.env), openBackend(options.backend, ctx.io.env), resolveConcurrency(ctx, options.concurrency, options.backend)]);
+        const tools = await locateFfmpeg(ctx.io.env);
+        const [backend, concurrency] = await Promise.all([openBackend(options.backend, ctx.io.env, tools), resolveConcurrency(ctx, options.concurrency, options.backend)]);
         ctx.out.info(`${tracks.length} track${tracks.length === 1 ? '' : 's'} with model ${model.label}, ${concurrency.value} GPU job${concurrency.value === 1 ? '' : 's'} at a time (${concurrency.source})`);
         const progress = batchProgress(ctx.out, tracks.length);
         let result: BatchResult;
@@ -333,7 +334,8 @@ export async function convertWithSeparationMix(
   }
   const tracks: BatchTrack[] = request.targets.map((t, index) => ({ index, input: t.input, output: t.output, settings, origin: t.input }));
   const model = request.model;
-  const [tools, backend] = await Promise.all([locateFfmpeg(ctx.io.env), openBackend(request.backend, ctx.io.env)]);
+  const tools = await locateFfmpeg(ctx.io.env);
+  const backend = await openBackend(request.backend, ctx.io.env, tools);
   const progress = batchProgress(ctx.out, tracks.length);
   let batch: BatchResult;
   try {

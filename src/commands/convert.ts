@@ -102,7 +102,8 @@ Examples:
           return done.exitCode;
         }
         const targets = outputPaths(inputs, options.output, model.label, settings.format, ctx.io.cwd);
-        const [tools, backend] = await Promise.all([locateFfmpeg(ctx.io.env), openBackend(options.backend, ctx.io.env)]);
+        const tools = await locateFfmpeg(ctx.io.env);
+        const backend = await openBackend(options.backend, ctx.io.env, tools);
         const result = await convert({
           projectDir,
           inputs: targets,

@@ -12,7 +12,7 @@ function rows(lines: CostLine[]): (string | number)[][] {
 
 export function renderCost(summary: CostSummary): string {
   return [
-    renderTable(['model', 'jobs', 'GPU time', 'cost'], rows(summary.byModel)),
+    renderTable(['model or song', 'jobs', 'GPU time', 'cost'], rows(summary.byModel)),
     '',
     renderTable(['command', 'jobs', 'GPU time', 'cost'], rows(summary.byCommand)),
     '',
@@ -25,7 +25,7 @@ export function registerCost(program: Command, io: CliIo, state: RunState): void
     .command('cost')
     .description('GPU time and cost of the project so far, by model and by command')
     .argument('[project]', 'project folder', '.')
-    .addHelpText('after', '\nCosts are each finished job\'s execution time × gpu-price-per-hour at the time it finished.\n\nExamples:\n  $ voicestudio cost ./vocals\n  $ voicestudio cost ./vocals --json | jq .total.costUsd')
+    .addHelpText('after', '\nCosts are each job\'s execution time × gpu-price-per-hour at the time it ended; failed and cancelled jobs count\ntoo, as RunPod bills the time they ran. Separations are listed under their song.\n\nExamples:\n  $ voicestudio cost ./vocals\n  $ voicestudio cost ./vocals --json | jq .total.costUsd')
     .action(
       action(io, state, async (ctx, project: string) => {
         const { readManifest } = await import('../pipeline/manifest.js');

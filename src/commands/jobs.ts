@@ -61,8 +61,8 @@ Examples:
         const backend = await openBackend('runpod', ctx.io.env);
         const pricePerHour = gpuPricePerHour(ctx.io.env);
         if (options.cancel !== undefined) {
-          await backend.cancel(job.id);
-          await recordFinished(projectDir, job.id, { status: 'CANCELLED', pricePerHour, error: 'cancelled with voicestudio jobs --cancel' });
+          const executionMs = await backend.cancel(job.id);
+          await recordFinished(projectDir, job.id, { status: 'CANCELLED', executionMs, pricePerHour, error: 'cancelled with voicestudio jobs --cancel' });
           ctx.out.result({ id: job.id, status: 'CANCELLED' }, () => `cancelled ${job.id}`);
           return ExitCode.Success;
         }

@@ -5,38 +5,47 @@ import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../cli/context.js';
 import { integerInRange } from '../cli/options.js';
 import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
-import type { ModelVersion } from '../pipeline/models.js';
+import { recordedModelFile, type ModelRecordView } from '../pipeline/models.js';
 
 interface ProjectOption {
   project: string;
 }
 
-export function renderModels(models: ModelVersion[]): string {
+export function renderModels(models: ModelRecordView[]): string {
   if (models.length === 0) return 'No models yet. Train one (voicestudio train <project>) or import one (voicestudio models import <zip|pth>).';
   return renderTable(
     ['model', 'origin', 'epochs', 'data', 'size', 'created', 'cost', 'rating'],
-    models.map((m) => [
-      `${m.name}@${m.version}`,
-      m.origin,
-      String(m.card.training?.epochs ?? m.card.settings?.epochs ?? '–'),
-      m.card.dataset === undefined ? '–' : `${m.card.dataset.minutes} min`,
-      `${(m.pth.size / 1e6).toFixed(1)} MB`,
-      m.createdAt.slice(0, 10),
-      m.card.costUsd === undefined ? '–' : formatUsd(m.card.costUsd),
-      m.rating === undefined ? '–' : `${'★'.repeat(m.rating.stars)}${'☆'.repeat(5 - m.rating.stars)}`,
-    ]),
+    models.map((m) => {
+      const card = m.card ?? {};
+      const pth = recordedModelFile(m);
+      return [
+        `${m.name}@${m.version}`,
+        m.origin ?? '–',
+        String(card.training?.epochs ?? card.settings?.epochs ?? '–'),
+        card.dataset === undefined ? '–' : `${card.dataset.minutes} min`,
+        pth === undefined ? 'no .pth recorded' : `${(pth.size / 1e6).toFixed(1)} MB`,
+        m.createdAt?.slice(0, 10) ?? '–',
+        card.costUsd === undefined ? '–' : formatUsd(card.costUsd),
+        m.rating === undefined ? '–' : `${'★'.repeat(m.rating.stars)}${'☆'.repeat(5 - m.rating.stars)}`,
+      ];
+    }),
   );
 }
 
-export function renderModel(m: ModelVersion): string {
-  const lines = [`${m.name}@${m.version} (${m.origin}, ${m.createdAt})`, `  model  ${m.pth.file}  sha256 ${m.pth.sha256.slice(0, 16)}…`];
+export function renderModel(m: ModelRecordView): string {
+  const card = m.card ?? {};
+  const pth = recordedModelFile(m);
+  const lines = [
+    `${m.name}@${m.version} (${m.origin ?? 'origin not recorded'}, ${m.createdAt ?? 'date not recorded'})`,
+    pth === undefined ? '  model  no .pth recorded' : `  model  ${pth.file}  sha256 ${pth.sha256.slice(0, 16)}…`,
+  ];
   if (m.index !== undefined) lines.push(`  index  ${m.index.file}`);
-  const s = m.card.settings;
+  const s = card.settings;
   if (s !== undefined) lines.push(`  settings  ${Object.entries(s).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
-  const d = m.card.dataset;
+  const d = card.dataset;
   if (d !== undefined) lines.push(`  dataset  ${d.clips} clips, ${d.minutes} min (singing ${d.singingMinutes}, speech ${d.speechMinutes}), sha256 ${d.sha256.slice(0, 12)}…`);
-  if (m.card.gpuSeconds !== undefined) lines.push(`  GPU  ${formatDuration(m.card.gpuSeconds)}${m.card.costUsd === undefined ? '' : `, ${formatUsd(m.card.costUsd)}`} (job ${m.card.jobId ?? '?'})`);
-  if (m.card.importedFrom !== undefined) lines.push(`  imported from ${m.card.importedFrom}`);
+  if (card.gpuSeconds !== undefined) lines.push(`  GPU  ${formatDuration(card.gpuSeconds)}${card.costUsd === undefined ? '' : `, ${formatUsd(card.costUsd)}`} (job ${card.jobId ?? '?'})`);
+  if (card.importedFrom !== undefined) lines.push(`  imported from ${card.importedFrom}`);
   if (m.rating !== undefined) lines.push(`  rating  ${m.rating.stars}/5${m.rating.note === undefined ? '' : ` — ${m.rating.note}`} (${m.rating.ratedAt.slice(0, 10)})`);
   return lines.join('\n');
 }

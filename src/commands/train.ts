@@ -87,7 +87,7 @@ Before anything is uploaded the data is checked against the brief's minimums (10
 of them singing): below them train stops with exit 1 unless --force; --dry-run shows the same verdict and exits
 the same way. The clips keep the settings of the project's last preprocess (sample rate included).
 The job is recorded in voicestudio.json before waiting: after Ctrl-C or a crash, run the same command
-again (or voicestudio jobs --attach ID) to collect it. The same name and clips resume the same run;
+again (or voicestudio jobs <project> --attach ID) to collect it. The same name and clips resume the same run;
 more --epochs continue from the last checkpoint. The model lands in <project>/models/<name>/v<N>/.
 
 Examples:
@@ -113,7 +113,7 @@ Examples:
           indexAlgorithm: options.indexAlgorithm,
         };
         const tools = await locateFfmpeg(ctx.io.env);
-        const backend = options.dryRun ? undefined : await openBackend(options.backend, ctx.io.env);
+        const backend = options.dryRun ? undefined : await openBackend(options.backend, ctx.io.env, tools);
         let bar: ReturnType<typeof ctx.out.progressBar> | undefined;
         let lastStage = '';
         const result = await train({

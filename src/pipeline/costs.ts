@@ -27,14 +27,17 @@ function rounded(line: CostLine): CostLine {
   return { ...line, gpuSeconds: Math.round(line.gpuSeconds * 10) / 10, costUsd: Math.round(line.costUsd * 1e4) / 1e4 };
 }
 
-/** Only jobs that ran count; a job's model is its training name, or the model a conversion used. */
+/**
+ * Every job that ran counts, whatever its outcome: RunPod bills a failed or cancelled job's execution time too.
+ * A job is listed under its training name, the model a conversion used, or the song a separation split.
+ */
 export function summarizeCosts(manifest: Pick<Manifest, 'jobs'>): CostSummary {
   const byModel = new Map<string, CostLine>();
   const byCommand = new Map<string, CostLine>();
   const total = new Map<string, CostLine>();
   for (const job of ledger(manifest)) {
     if (job.executionMs === undefined) continue;
-    const model = job.task === 'train' ? job.label : String(job.request?.model ?? 'unknown');
+    const model = job.task === 'convert' ? String(job.request?.model ?? job.label) : job.label;
     const cost = job.costUsd ?? 0;
     add(byModel, model, job.executionMs, cost);
     add(byCommand, job.task, job.executionMs, cost);

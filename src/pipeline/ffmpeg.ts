@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import fluentFfmpeg from 'fluent-ffmpeg';
-import { ErrorCode, VoicestudioError } from '../errors.js';
+import { diskFullError, ErrorCode, notWritableError, VoicestudioError } from '../errors.js';
 import { commitTemp, tempSibling } from './files.js';
 
 export type ToolSource = 'env' | 'path' | 'bundled';
@@ -271,6 +271,7 @@ export async function streamPcm(
   const result = await child;
   if (options.signal?.aborted) throw options.signal.reason;
   if (result.exitCode !== 0) {
+    if (options.alsoWrite !== undefined) throwIfOutputRefused(String(result.stderr), options.alsoWrite.file);
     throw new VoicestudioError(ErrorCode.FfmpegFailed, `${file}: FFmpeg could not decode the audio (${ffmpegReason(String(result.stderr)) ?? 'no error message'}).`, {
       subject: file,
       suggestion: 'Check that the file plays in a media player; re-export it as WAV or FLAC if it does not.',
@@ -294,6 +295,7 @@ export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<voi
   const filters = job.audioFilters !== undefined && job.audioFilters.length > 0 ? ['-filter:a', job.audioFilters.join(',')] : [];
   const { exitCode, stderr } = await execFfmpeg(tools, [...(job.inputOptions ?? []), '-i', job.input, ...filters, ...job.outputOptions, job.output], job.signal);
   if (exitCode !== 0) {
+    throwIfOutputRefused(stderr, job.output);
     throw new VoicestudioError(ErrorCode.FfmpegFailed, `${job.input}: FFmpeg failed (${ffmpegReason(stderr) ?? 'no error message'}).`, {
       subject: job.input,
       suggestion: 'Re-run with --verbose to see the FFmpeg command; check free disk space and that the file plays.',
@@ -316,6 +318,13 @@ async function execFfmpeg(tools: FfmpegTools, args: string[], signal: AbortSigna
   });
   if (signal?.aborted) throw signal.reason;
   return { exitCode: result.exitCode, stderr: String(result.stderr) };
+}
+
+/** FFmpeg failing to write its output for want of space or permission: the disk's fault, not the recording's. */
+function throwIfOutputRefused(stderr: string, output: string): void {
+  if (/No space left on device/i.test(stderr)) throw diskFullError(output);
+  if (/Disk quota exceeded/i.test(stderr)) throw diskFullError(output, 'EDQUOT');
+  if (/Read-only file system/i.test(stderr)) throw notWritableError(path.dirname(output), output, 'EROFS');
 }
 
 /** FFmpeg's own reason: the last line that names a problem, not its generic "Conversion failed!". */

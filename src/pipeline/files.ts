@@ -1,6 +1,6 @@
 /** File helpers shared by the pipeline: hashing, project-relative paths, atomic placement. */
 import { createHash } from 'node:crypto';
-import { access, readdir, rename, rm } from 'node:fs/promises';
+import { access, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -60,29 +60,49 @@ export function fromProject(projectDir: string, stored: string): string {
   return path.isAbsolute(stored) ? stored : path.join(projectDir, ...stored.split('/'));
 }
 
-/** A sibling temp name, so the final rename stays on one filesystem and is atomic. */
+/** A sibling temp name, so the final rename stays on one filesystem and is atomic. It carries its owner's pid. */
 export function tempSibling(file: string): string {
   return `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Whether a process with this pid runs on this machine (EPERM: it runs, as another user). */
-export function processAlive(pid: number): boolean {
+/** The pid in a name made by tempSibling; undefined for any other name. */
+export function tempSiblingOwner(name: string): number | undefined {
+  const match = /\.tmp-(\d+)-[a-z0-9]+$/.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}
+
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: alive, but another user's
   }
 }
 
-/** Removes the temp siblings of `file` (tempSibling's names) that a process no longer running left behind, e.g. after a kill -9. */
-export async function removeDeadTemps(file: string): Promise<void> {
-  const prefix = `${path.basename(file)}.tmp-`;
-  const names = await readdir(path.dirname(file)).catch(() => [] as string[]);
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
-    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await rm(path.join(path.dirname(file), name), { force: true });
+/** A live owner's temp file this old is not its own any more: the pid was reused by another process. */
+export const ABANDONED_TEMP_AGE_MS = 24 * 3_600_000;
+
+/**
+ * Removes temp files and folders a killed process left in `dir` (and its subfolders, `depth` levels down): those
+ * whose owner (the pid `ownerOf` reads from the name) no longer runs, or that are older than a day. A running
+ * process's temp file is never touched, however long its upload or download takes.
+ */
+export async function sweepAbandonedTemps(dir: string, ownerOf: (name: string) => number | undefined, depth: number): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    const owner = ownerOf(entry.name);
+    if (owner === undefined) {
+      if (entry.isDirectory() && depth > 0) await sweepAbandonedTemps(full, ownerOf, depth - 1);
+      continue;
+    }
+    if (owner === process.pid) continue;
+    if (isProcessAlive(owner)) {
+      const info = await stat(full).catch(() => undefined);
+      if (info === undefined || Date.now() - info.mtimeMs < ABANDONED_TEMP_AGE_MS) continue;
+    }
+    await rm(full, { recursive: true, force: true });
   }
 }
 

@@ -46,17 +46,17 @@ export async function followJob(backend: Backend, projectDir: string, jobId: str
     if (options.signal?.aborted) {
       // A local job is a child of this process: it cannot outlive it, so it is cancelled either way.
       if (options.cancelOnInterrupt || backend.kind === 'local') {
-        await backend.cancel(jobId).catch(() => {});
-        await recordFinished(projectDir, jobId, { status: 'CANCELLED', pricePerHour: options.pricePerHour, error: 'cancelled on interrupt' });
+        const executionMs = await backend.cancel(jobId).catch(() => undefined);
+        await recordFinished(projectDir, jobId, { status: 'CANCELLED', executionMs, pricePerHour: options.pricePerHour, error: 'cancelled on interrupt' });
         throw new VoicestudioError(ErrorCode.Interrupted, `Interrupted; job ${jobId} was cancelled.`, { exitCode: ExitCode.Interrupted, suggestion: `Start again with: ${options.resumeHint}` });
       }
       throw new VoicestudioError(ErrorCode.Detached, `Detached from job ${jobId}; it keeps running on ${backend.target}.`, {
         exitCode: ExitCode.Interrupted,
-        suggestion: `Collect it later with: ${options.resumeHint} (or voicestudio jobs --attach ${jobId}); cancel it with voicestudio jobs --cancel ${jobId}`,
+        suggestion: `Collect it later with: ${options.resumeHint} (or voicestudio jobs ${projectDir} --attach ${jobId}); cancel it with voicestudio jobs ${projectDir} --cancel ${jobId}`,
       });
     }
     if (error instanceof JobFailedError) {
-      await recordFinished(projectDir, jobId, { status: error.status, pricePerHour: options.pricePerHour, error: error.message });
+      await recordFinished(projectDir, jobId, { status: error.status, executionMs: error.executionMs, pricePerHour: options.pricePerHour, error: error.message });
     } else if (error instanceof Error && error.name === 'RunpodJobExpiredError') {
       // RunPod forgot the job; results the worker kept on the volume are fetched by running the command again.
       await recordFinished(projectDir, jobId, { status: 'FAILED', pricePerHour: options.pricePerHour, error: error.message });

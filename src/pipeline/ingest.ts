@@ -4,7 +4,7 @@
  */
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ErrorCode, VoicestudioError } from '../errors.js';
+import { ErrorCode, fileSystemError, VoicestudioError } from '../errors.js';
 import { mapLimit } from './concurrency.js';
 import { writeAnalysisFile } from './analysis-cache.js';
 import { PcmAnalyzer, type PcmAnalysis } from './analysis.js';
@@ -266,8 +266,9 @@ function failure(file: string, error: unknown): IngestFileResult {
     const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
     return { path: file, status: 'failed', reason, ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }) };
   }
-  const code = (error as NodeJS.ErrnoException).code;
-  return { path: file, status: 'failed', reason: code === 'EACCES' ? 'permission denied' : (error as Error).message, suggestion: 'Check that the file is readable.' };
+  const known = fileSystemError(error);
+  if (known !== undefined) return failure(file, known);
+  return { path: file, status: 'failed', reason: (error as Error).message, suggestion: 'Check that the file is readable.' };
 }
 
 export function summarizeSources(sources: Source[]): IngestSummary {

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
-import { processAlive } from './files.js';
+import { isProcessAlive } from './files.js';
 import { isActive, ledger, recordSubmitted, updateJob, type LedgerJob } from './jobs.js';
 import { readManifest, updateManifest } from './manifest.js';
 import type { Manifest } from './types.js';
@@ -72,7 +72,7 @@ export function ownerAlive(job: LedgerJob, now = Date.now()): boolean {
   const owner = ownerOf(job);
   if (owner === undefined) return false;
   if (owner.host !== hostname()) return now - Date.parse(job.updatedAt) < OTHER_HOST_SUBMIT_MS;
-  return processAlive(owner.pid) && (owner.started === undefined || processStart(owner.pid) === owner.started);
+  return isProcessAlive(owner.pid) && (owner.started === undefined || processStart(owner.pid) === owner.started);
 }
 
 type Decision = { kind: 'follow'; job: LedgerJob } | { kind: 'wait'; job: LedgerJob } | { kind: 'submit'; takeOver: LedgerJob[] };

@@ -7,11 +7,14 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ErrorCode, VoicestudioError } from '../errors.js';
+import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
+import { isProcessAlive, sweepAbandonedTemps, tempSiblingOwner } from './files.js';
+// models.js imports this module too; MODELS_DIR is only read when a sweep runs, long after both have loaded.
+import { MODELS_DIR } from './models.js';
 import {
   SOURCE_KINDS,
   TRAINING_SAMPLE_RATES,
@@ -35,8 +38,8 @@ import {
 export const MANIFEST_FILE = 'voicestudio.json';
 export const WORK_DIR = '.voicestudio';
 /**
- * Bumped whenever a field is added: a voicestudio that does not know a field drops it when it writes, so an
- * older one must refuse a newer manifest (ManifestTooNew) rather than silently forget, say, an exclusion.
+ * Bumped whenever a field is added: a voicestudio that does not know a field keeps it but does not act on it, so an
+ * older one must refuse a newer manifest (ManifestTooNew) rather than silently ignore, say, an exclusion.
  */
 export const CURRENT_MANIFEST_VERSION = 2;
 /** Lock file, inside WORK_DIR. */
@@ -100,6 +103,7 @@ export async function readManifest(projectDir: string): Promise<Manifest | undef
     text = await readFile(file, 'utf8');
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOTDIR') throw notAFolderError(projectDir);
     throw error;
   }
   let raw: unknown;
@@ -109,6 +113,32 @@ export async function readManifest(projectDir: string): Promise<Manifest | undef
     throw damagedError(file, `it is not valid JSON (${(error as Error).message})`, error);
   }
   return migrateManifest(raw, file);
+}
+
+/**
+ * For commands that need a project already there: a folder that does not exist is named as such (an
+ * `ingest` of it would fail too), a file given for the folder is a usage error.
+ */
+export async function requireProjectFolder(projectDir: string): Promise<void> {
+  const info = await stat(projectDir).catch((error: unknown) => {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOTDIR') throw notAFolderError(projectDir);
+    throw error;
+  });
+  if (info === undefined) {
+    throw new VoicestudioError(ErrorCode.ProjectMissing, `${projectDir} does not exist.`, {
+      subject: projectDir,
+      suggestion: 'Check the path: give the project folder, the one you took your recordings into with voicestudio ingest <folder>.',
+    });
+  }
+  if (!info.isDirectory()) throw notAFolderError(projectDir);
+}
+
+function notAFolderError(projectDir: string): UsageError {
+  return new UsageError(
+    `${projectDir} is not a folder: a project is the folder that holds ${MANIFEST_FILE}.`,
+    `Give the project folder instead, e.g. ${dirname(projectDir)}.`,
+  );
 }
 
 /**
@@ -125,6 +155,7 @@ export async function updateManifest<T>(
   const clock = options.clock ?? systemClock;
   const file = manifestPath(projectDir);
   await mkdir(workDir(projectDir), { recursive: true });
+  await sweepOnce(projectDir);
   const lockFile = join(workDir(projectDir), LOCK_FILE);
   const lock = await acquireLock(lockFile, file, clock, options);
   try {
@@ -138,9 +169,37 @@ export async function updateManifest<T>(
   }
 }
 
+/** Projects whose abandoned temp files this process has swept already. */
+const swept = new Set<string>();
+
+/**
+ * The first time a process writes to a project, it removes the temp files killed processes left there: staged
+ * clips, downloads, conversions, incoming sources (all named by tempSibling, under WORK_DIR and models/) and
+ * half-written manifests. Best effort: a temp file that cannot be removed now is tried again next time.
+ */
+async function sweepOnce(projectDir: string): Promise<void> {
+  const key = resolve(projectDir);
+  if (swept.has(key)) return;
+  swept.add(key);
+  await Promise.all([
+    sweepAbandonedTemps(workDir(projectDir), tempSiblingOwner, 2),
+    sweepAbandonedTemps(join(projectDir, MODELS_DIR), tempSiblingOwner, 1),
+    sweepAbandonedTemps(projectDir, manifestTempOwner, 0),
+  ]).catch(() => {});
+}
+
+/** writeFileAtomically's temp file for the manifest: `.voicestudio.json.<pid>.<uuid>.tmp`. */
+const MANIFEST_TEMP = new RegExp(`^\\.${MANIFEST_FILE.replaceAll('.', '\\.')}\\.(\\d+)\\.[0-9a-f-]{36}\\.tmp$`);
+
+function manifestTempOwner(name: string): number | undefined {
+  const match = MANIFEST_TEMP.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}
+
 /**
  * Validate a parsed manifest and bring it to CURRENT_MANIFEST_VERSION. Pure: returns a new object with
- * the keys in the order of the `Manifest` type; fields this version does not know are dropped.
+ * the keys in the order of the `Manifest` type; fields this version does not know (at the top level, in
+ * sources, segments and preprocess records) are kept after them, unchanged.
  */
 export function migrateManifest(raw: unknown, file: string): Manifest {
   try {
@@ -218,7 +277,7 @@ class ShapeError extends Error {}
 type Check<T> = (value: unknown, path: string) => T;
 
 function checkManifest(fields: Fields): Manifest {
-  const manifest: Manifest = {
+  const manifest: Manifest = withUnknownFields(fields, {
     version: CURRENT_MANIFEST_VERSION,
     createdAt: field(fields, 'createdAt', '', timestamp),
     updatedAt: field(fields, 'updatedAt', '', timestamp),
@@ -227,7 +286,7 @@ function checkManifest(fields: Fields): Manifest {
     preprocess: field(fields, 'preprocess', '', checkPreprocess),
     models: field(fields, 'models', '', listOf(checkModel)),
     jobs: field(fields, 'jobs', '', listOf(checkJob)),
-  };
+  });
   requireUniqueIds(manifest.sources, 'sources');
   requireUniqueIds(manifest.segments, 'segments');
   return manifest;
@@ -236,7 +295,7 @@ function checkManifest(fields: Fields): Manifest {
 const checkSource: Check<Source> = (value, path) => {
   const fields = checkObject(value, path);
   const excluded = optionalField(fields, 'excluded', path, checkExclusion);
-  return {
+  return withUnknownFields(fields, {
     id: field(fields, 'id', path, nonEmptyText),
     sha256: field(fields, 'sha256', path, sha256),
     path: field(fields, 'path', path, nonEmptyText),
@@ -252,7 +311,7 @@ const checkSource: Check<Source> = (value, path) => {
     ingestedAt: field(fields, 'ingestedAt', path, timestamp),
     ...(excluded === undefined ? {} : { excluded }),
     excludedClips: field(fields, 'excludedClips', path, listOf(checkClipExclusion)),
-  };
+  });
 };
 
 const checkExclusion: Check<Exclusion> = (value, path) => {
@@ -275,20 +334,20 @@ const checkClipExclusion: Check<ClipExclusion> = (value, path) => {
 
 const checkSegment: Check<Segment> = (value, path) => {
   const fields = checkObject(value, path);
-  return {
+  return withUnknownFields(fields, {
     id: field(fields, 'id', path, nonEmptyText),
     sourceId: field(fields, 'sourceId', path, nonEmptyText),
     file: field(fields, 'file', path, nonEmptyText),
     startSec: field(fields, 'startSec', path, nonNegativeNumber),
     endSec: field(fields, 'endSec', path, nonNegativeNumber),
-  };
+  });
 };
 
 const checkPreprocess: Check<Manifest['preprocess']> = (value, path) => {
   const fields = checkObject(value, path);
   const settings = optionalField(fields, 'settings', path, checkSettings);
   const records = field(fields, 'records', path, listOf(checkPreprocessRecord));
-  return settings === undefined ? { records } : { settings, records };
+  return withUnknownFields(fields, settings === undefined ? { records } : { settings, records });
 };
 
 const checkSettings: Check<PreprocessSettings> = (value, path) => {
@@ -309,13 +368,13 @@ const autoOrNumber: Check<number | 'auto'> = (value, path) => (value === 'auto' 
 
 const checkPreprocessRecord: Check<PreprocessRecord> = (value, path) => {
   const fields = checkObject(value, path);
-  return {
+  return withUnknownFields(fields, {
     sourceId: field(fields, 'sourceId', path, nonEmptyText),
     key: field(fields, 'key', path, nonEmptyText),
     segmentIds: field(fields, 'segmentIds', path, listOf(nonEmptyText)),
     report: field(fields, 'report', path, checkSourceReport),
     processedAt: field(fields, 'processedAt', path, timestamp),
-  };
+  });
 };
 
 const checkSourceReport: Check<SourceQualityReport> = (value, path) => {
@@ -343,6 +402,15 @@ const checkSourceReport: Check<SourceQualityReport> = (value, path) => {
     warnings: field(fields, 'warnings', path, listOf(checkWarning)),
   };
 };
+
+/**
+ * The checked fields in their order, then the fields this version does not know, as they were: a note a person
+ * added by hand (or a field a newer voicestudio wrote) survives the next write.
+ */
+function withUnknownFields<T extends object>(fields: Fields, checked: T): T {
+  const unknown = Object.entries(fields).filter(([key]) => !(key in checked));
+  return unknown.length === 0 ? checked : { ...checked, ...Object.fromEntries(unknown) };
+}
 
 function optionalObject<K extends string, T>(key: K, value: T | undefined): Partial<Record<K, T>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, T>);
@@ -669,15 +737,6 @@ function isStale(lock: ObservedLock, now: number): boolean {
   return now - Date.parse(holder.startedAt) > LOCK_MAX_AGE_MS;
 }
 
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) !== 'ESRCH'; // EPERM: alive, but another user's
-  }
-}
-
 /**
  * Remove a stale lock without ever removing a live one. A plain rename or unlink acts on whatever file
  * has the name by then, so a slow breaker could remove the lock a faster one had just taken. Breakers
@@ -735,7 +794,7 @@ function tooNewError(file: string, version: number): VoicestudioError {
       `this one reads up to version ${CURRENT_MANIFEST_VERSION}).`,
     {
       subject: file,
-      suggestion: 'Upgrade voicestudio (npm install -g voicestudio@latest), then run the command again.',
+      suggestion: 'Upgrade voicestudio (in its clone: git pull, then npm install), then run the command again.',
     },
   );
 }

@@ -57,6 +57,27 @@ export function modelVersions(manifest: Pick<Manifest, 'models'>): ModelVersion[
   return manifest.models as ModelVersion[];
 }
 
+/**
+ * What a model record may really hold: the manifest checks only name and version, so a record cut down by hand
+ * (or written by a tool) can lack the rest. Readers that show or use a record go through this view.
+ */
+export interface ModelRecordView {
+  name: string;
+  version: number;
+  origin?: ModelVersion['origin'];
+  createdAt?: string;
+  pth?: Partial<ModelFile>;
+  index?: ModelFile;
+  card?: ModelCard;
+  rating?: ModelVersion['rating'];
+}
+
+/** The record's .pth, when it names one (a record without it can be listed and removed, not used). */
+export function recordedModelFile(model: ModelRecordView): ModelFile | undefined {
+  const pth = model.pth;
+  return typeof pth?.file === 'string' && typeof pth.size === 'number' && typeof pth.sha256 === 'string' ? { file: pth.file, size: pth.size, sha256: pth.sha256 } : undefined;
+}
+
 /** `name` (the newest version) or `name@N`. */
 export function findModel(manifest: Pick<Manifest, 'models'>, spec: string): ModelVersion | undefined {
   const [name, version] = spec.split('@');
@@ -148,12 +169,22 @@ export async function resolveModel(projectDir: string, spec: string, cwd: string
     const names = [...new Set(modelVersions(manifest ?? { models: [] }).map((m) => m.name))];
     throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}" in ${projectDir}.`, {
       subject: spec,
-      suggestion: names.length === 0 ? 'Train one (voicestudio train <project> --name <name>), import one (voicestudio models import <zip>), or give a .pth or .zip path.' : `Models here: ${names.join(', ')}.`,
+      suggestion:
+        names.length === 0
+          ? `If the model is in another project, name that project with -p <project>. Else train one (voicestudio train <project> --name <name>), import one (voicestudio models import <zip>), or give a .pth or .zip path.`
+          : `Models here: ${names.join(', ')}. For a model of another project, name that project with -p <project>.`,
+    });
+  }
+  const pth = recordedModelFile(version);
+  if (pth === undefined) {
+    throw new VoicestudioError(ErrorCode.ModelMissing, `${version.name}@${version.version}: its record in ${projectDir}/voicestudio.json names no .pth file.`, {
+      subject: spec,
+      suggestion: `Import the model again (voicestudio models import <zip|pth> --name ${version.name} -p ${projectDir}), or remove the record (voicestudio models rm ${version.name}@${version.version} -p ${projectDir}).`,
     });
   }
   return {
     label: `${version.name}@${version.version}`,
-    pth: fromProject(projectDir, version.pth.file),
+    pth: fromProject(projectDir, pth.file),
     ...(version.index === undefined ? {} : { index: fromProject(projectDir, version.index.file) }),
     version,
   };
@@ -169,7 +200,7 @@ export async function renameModel(projectDir: string, from: string, to: string):
   const fromDir = path.join(projectDir, MODELS_DIR, from);
   const toDir = path.join(projectDir, MODELS_DIR, to);
   await rename(fromDir, toDir);
-  for (const v of versions) {
+  for (const v of versions.filter((x) => recordedModelFile(x) !== undefined)) {
     const dir = path.join(toDir, `v${v.version}`);
     await rename(path.join(dir, `${from}.pth`), path.join(dir, `${to}.pth`));
     if (v.index !== undefined) await rename(path.join(dir, `${from}.index`), path.join(dir, `${to}.index`));
@@ -179,7 +210,7 @@ export async function renameModel(projectDir: string, from: string, to: string):
     for (const v of modelVersions(m).filter((x) => x.name === from)) {
       const dir = path.join(toDir, `v${v.version}`);
       v.name = to;
-      v.pth.file = projectRelative(projectDir, path.join(dir, `${to}.pth`));
+      if (recordedModelFile(v) !== undefined) v.pth.file = projectRelative(projectDir, path.join(dir, `${to}.pth`));
       if (v.index !== undefined) v.index.file = projectRelative(projectDir, path.join(dir, `${to}.index`));
       moved.push(v);
     }

@@ -15,7 +15,7 @@ import { fastReadOptions, runEncode, streamPcm, type FfmpegTools } from './ffmpe
 import { fromProject, projectRelative, sha256Text, tempSibling, pathExists } from './files.js';
 import { analysisPath, clipsDir, qualityReportPath } from './layout.js';
 import { resolvePreprocessSettings } from './preprocess-settings.js';
-import { readManifest, updateManifest } from './manifest.js';
+import { readManifest, requireProjectFolder, updateManifest } from './manifest.js';
 import { buildDatasetReport, buildSourceReport, describeSlices, type ClipSpan, type SlicedClips } from './quality.js';
 import { writeReportHtml } from './report-html.js';
 import { excludedSegments, type ExclusionCause } from './sources.js';
@@ -285,6 +285,7 @@ function cutParts(stale: Source[], concurrency: number): Map<string, number> {
 
 export async function preprocess(given: PreprocessOptions): Promise<PreprocessResult> {
   const projectDir = path.resolve(given.projectDir);
+  await requireProjectFolder(projectDir);
   const manifest = await readManifest(projectDir);
   if (manifest === undefined || manifest.sources.length === 0) {
     throw new VoicestudioError(ErrorCode.NothingToDo, `${projectDir} has no sources yet.`, {

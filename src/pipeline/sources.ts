@@ -13,7 +13,7 @@ import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
 import { fromProject, pathExists, projectRelative } from './files.js';
 import { assertProjectDir } from './ingest.js';
 import { analysisPath, clipsDir } from './layout.js';
-import { readManifest, updateManifest } from './manifest.js';
+import { readManifest, requireProjectFolder, updateManifest } from './manifest.js';
 import type { ClipExclusion, Exclusion, Manifest, Segment, Source, SourceKind } from './types.js';
 
 /** The share of a clip, or of an excluded stretch, that their overlap must reach to tie them. */
@@ -250,6 +250,7 @@ async function changeExclusions(
 
 async function existingProject(projectDir: string): Promise<string> {
   const project = path.resolve(projectDir);
+  await requireProjectFolder(project);
   if ((await readManifest(project)) === undefined) {
     throw new VoicestudioError(ErrorCode.ProjectMissing, `${project} has no voicestudio.json: it is not a voicestudio project yet.`, {
       subject: project,

@@ -10,7 +10,7 @@ import type { Backend } from '../runpod/backend.js';
 import { saveWorkerFile, ensureUploaded } from '../runpod/transfer.js';
 import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from './ffmpeg.js';
-import { fromProject, removeDeadTemps, sha256File, sha256Text, tempSibling } from './files.js';
+import { fromProject, sha256File, sha256Text, tempSibling } from './files.js';
 import { ingest } from './ingest.js';
 import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
 import { ledger, recordAdopted, updateJob } from './jobs.js';
@@ -364,8 +364,6 @@ export async function collectTraining(
   options.onStage?.('bringing the model home');
   const downloads = path.join(projectDir, WORK_DIR, 'downloads');
   await mkdir(downloads, { recursive: true });
-  // What a run killed while it brought this model home left behind.
-  for (const name of [`${runId}.pth`, `${runId}.index`]) await removeDeadTemps(path.join(downloads, name));
   const pth = tempSibling(path.join(downloads, `${runId}.pth`));
   const index = tempSibling(path.join(downloads, `${runId}.index`));
   try {

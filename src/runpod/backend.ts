@@ -33,9 +33,16 @@ export interface Backend {
   readonly target: string;
   submit(input: WorkerInput, options?: { policy?: JobPolicy; signal?: AbortSignal }): Promise<string>;
   wait(jobId: string, options?: WaitOptions): Promise<CompletedJob>;
-  cancel(jobId: string): Promise<void>;
+  /** Cancels the job; resolves with the time it ran (billed whatever the outcome) when that is known. */
+  cancel(jobId: string): Promise<number | undefined>;
   /** Runs small idempotent tasks (info, blob_*): a lost or ambiguous one is simply sent again. */
   readonly runTask: TaskRunner;
+}
+
+/** The FFmpeg binaries a local worker is to use (the shape of the pipeline's FfmpegTools). */
+export interface WorkerTools {
+  ffmpeg: { path: string };
+  ffprobe: { path: string };
 }
 
 /** How often an idempotent task is sent again after an ambiguous submit or a lost job. */
@@ -73,8 +80,11 @@ export class RunpodBackend implements Backend {
     return { output: asResult(done.output, jobId), executionMs: done.executionTime };
   }
 
-  async cancel(jobId: string): Promise<void> {
+  async cancel(jobId: string): Promise<number | undefined> {
     await this.client.cancel(jobId);
+    // The cancel receipt carries no times; the status after it does. Only bookkeeping hangs on it: best effort.
+    const state = await this.client.status(jobId).catch(() => undefined);
+    return state?.executionTime;
   }
 
   readonly runTask: TaskRunner = async (input, options = {}) => {
@@ -136,8 +146,9 @@ export class LocalBackend implements Backend {
   private readonly python: string;
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(env: NodeJS.ProcessEnv) {
-    this.env = env;
+  /** `tools`: the FFmpeg this CLI found (maybe the bundled one), handed to the worker, which has no lookup of its own. */
+  constructor(env: NodeJS.ProcessEnv, tools?: WorkerTools) {
+    this.env = tools === undefined ? env : { ...env, FFMPEG_PATH: tools.ffmpeg.path, FFPROBE_PATH: tools.ffprobe.path };
     this.python = env.VOICESTUDIO_PYTHON ?? 'python3';
   }
 
@@ -184,10 +195,10 @@ export class LocalBackend implements Backend {
       try {
         output = JSON.parse(String(result.stdout));
       } catch {
-        throw new JobFailedError({ jobId, status: 'FAILED', error: `the local worker exited ${result.exitCode} without a result` });
+        throw new JobFailedError({ jobId, status: 'FAILED', error: `the local worker exited ${result.exitCode} without a result`, executionMs });
       }
       if (typeof output === 'object' && output !== null && typeof (output as { error?: unknown }).error === 'string') {
-        throw new JobFailedError({ jobId, status: 'FAILED', error: (output as { error: string }).error });
+        throw new JobFailedError({ jobId, status: 'FAILED', error: (output as { error: string }).error, executionMs });
       }
       return { output: asResult(output, jobId), executionMs };
     } finally {
@@ -197,8 +208,10 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async cancel(jobId: string): Promise<void> {
-    this.jobs.get(jobId)?.process.kill('SIGTERM');
+  async cancel(jobId: string): Promise<number | undefined> {
+    const job = this.jobs.get(jobId);
+    job?.process.kill('SIGTERM');
+    return job === undefined ? undefined : Date.now() - job.startedAt;
   }
 
   readonly runTask: TaskRunner = async (input, options = {}) => {

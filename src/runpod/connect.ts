@@ -1,10 +1,11 @@
 /** Opening the backend a command asked for, from the environment and the user's settings. */
 import { ConfigStore } from '../config.js';
-import { LocalBackend, RunpodBackend, type Backend } from './backend.js';
+import { LocalBackend, RunpodBackend, type Backend, type WorkerTools } from './backend.js';
 import { resolveRunpodSettings, RunpodClient } from './client.js';
 
-export async function openBackend(kind: 'runpod' | 'local', env: NodeJS.ProcessEnv): Promise<Backend> {
-  if (kind === 'local') return new LocalBackend(env);
+/** `tools`: the FFmpeg the command uses, for a local worker (a RunPod worker has its own in the image). */
+export async function openBackend(kind: 'runpod' | 'local', env: NodeJS.ProcessEnv, tools?: WorkerTools): Promise<Backend> {
+  if (kind === 'local') return new LocalBackend(env, tools);
   const settings = await resolveRunpodSettings(new ConfigStore({ env }));
   return new RunpodBackend(new RunpodClient(settings), settings.endpointId);
 }

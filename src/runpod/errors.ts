@@ -318,8 +318,10 @@ export class JobFailedError extends VoicestudioError {
   readonly workerMessage: string;
   /** The handler's Python traceback, for --verbose. */
   readonly traceback: string | undefined;
+  /** The time the job ran before it ended (RunPod's executionTime), which is billed whatever the outcome. */
+  readonly executionMs: number | undefined;
 
-  constructor(options: { jobId: string; status: FinalJobStatus; error?: string }) {
+  constructor(options: { jobId: string; status: FinalJobStatus; error?: string | undefined; executionMs?: number | undefined }) {
     const { jobId, status } = options;
     const described: WorkerErrorDescription = options.error === undefined || options.error.trim() === '' ? { message: '' } : describeWorkerError(options.error);
     const workerMessage = described.message;
@@ -332,6 +334,7 @@ export class JobFailedError extends VoicestudioError {
     this.status = status;
     this.workerMessage = workerMessage;
     this.traceback = described.traceback;
+    this.executionMs = options.executionMs;
   }
 }
 

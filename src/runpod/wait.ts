@@ -83,7 +83,7 @@ export async function waitForJob(client: Pick<RunpodClient, 'status'>, jobId: st
 /** Called for terminal states only: anything not failed is COMPLETED. */
 function completedOrThrow(state: JobState): CompletedJobState {
   const { status } = state;
-  if (status === 'FAILED' || status === 'TIMED_OUT' || status === 'CANCELLED') throw new JobFailedError({ jobId: state.id, status, error: state.error });
+  if (status === 'FAILED' || status === 'TIMED_OUT' || status === 'CANCELLED') throw new JobFailedError({ jobId: state.id, status, error: state.error, executionMs: state.executionTime });
   // A progress payload left as the output means the result itself never arrived, like no output at all.
   if (state.output === undefined || state.output === null || isWorkerProgress(state.output)) throw new JobOutputMissingError({ jobId: state.id });
   return { ...state, status: 'COMPLETED' };

@@ -26,6 +26,15 @@ describe('help and version', () => {
     expect(run).toMatchObject({ exitCode: 0, stdout: `${pkg.version}\n` });
   });
 
+  it('prints the version as one JSON document under --json, whichever comes first', async () => {
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version', '--json'], ['--json', '--version'], ['-V', '--json']]) {
+      const run = await runCli(args);
+      expect(run.exitCode).toBe(0);
+      expect(parseJson(run)).toStrictEqual({ version: pkg.version });
+    }
+  });
+
   it('lists the commands, the exit codes and the environment', async () => {
     const run = await runCli(['--help']);
     expect(run.exitCode).toBe(0);
@@ -136,5 +145,56 @@ describe('without FFmpeg installed', () => {
     expect(preprocess.exitCode, preprocess.stderr).toBe(0);
     expect(parseJson<{ report: { total: { clips: { count: number } } } }>(preprocess).report.total.clips.count).toBeGreaterThanOrEqual(2);
     await done();
+  });
+});
+
+describe('hints that work when followed', () => {
+  it('a project folder that does not exist is named as such, with no hint to ingest it (that would fail too)', async () => {
+    const { dir, cleanup: done } = await makeTempDir('hints');
+    try {
+      const missing = path.join(dir, 'nope');
+      const run = await runCli(['preprocess', missing, '--json'], { env });
+      expect(run.exitCode).toBe(1);
+      const { error } = parseJson<{ error: { code: string; message: string; suggestion: string } }>(run);
+      expect(error).toMatchObject({ code: 'project_missing', message: `${missing} does not exist.` });
+      expect(error.suggestion).not.toContain(`ingest ${missing}`);
+      const ingest = await runCli(['ingest', missing], { env });
+      expect(ingest.exitCode).not.toBe(0); // why the hint must not send the user there
+    } finally {
+      await done();
+    }
+  });
+
+  it('a file given for the project folder is a usage error naming the folder expected', async () => {
+    const { dir, cleanup: done } = await makeTempDir('hints');
+    try {
+      const file = path.join(dir, 'take.wav');
+      await writePhrases(file, { seconds: 2, phraseSec: 1, pauseSec: 0.5 });
+      for (const args of [['preprocess', file], ['jobs', file], ['cost', file]]) {
+        const run = await runCli([...args, '--json'], { env });
+        expect(run.exitCode, args.join(' ')).toBe(2);
+        expect(parseJson<{ error: { code: string; message: string; suggestion: string } }>(run).error).toMatchObject({
+          code: 'usage',
+          message: `${file} is not a folder: a project is the folder that holds voicestudio.json.`,
+          suggestion: `Give the project folder instead, e.g. ${dir}.`,
+        });
+        expect(run.stderr).not.toContain('This is a bug');
+      }
+    } finally {
+      await done();
+    }
+  });
+
+  it('convert -m NAME without -p says that -p names the project holding the model', async () => {
+    const { dir, cleanup: done } = await makeTempDir('hints');
+    try {
+      const guide = path.join(dir, 'guide.wav');
+      await writePhrases(guide, { seconds: 2, phraseSec: 1, pauseSec: 0.5 });
+      const run = await runCli(['convert', guide, '-m', 'bob', '--json'], { env, cwd: dir });
+      expect(run.exitCode).toBe(1);
+      expect(parseJson<{ error: { code: string; suggestion: string } }>(run).error).toMatchObject({ code: 'model_missing', suggestion: expect.stringContaining('-p <project>') });
+    } finally {
+      await done();
+    }
   });
 });

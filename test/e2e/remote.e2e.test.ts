@@ -164,6 +164,24 @@ describe('jobs, cost and models', () => {
   });
 });
 
+describe('doctor against a worker without a GPU', () => {
+  it('fails on the missing GPU/torch unless the worker allows the CPU; an unrecorded Applio tag only warns', async () => {
+    const noGpu = await startEmulator({ workers: 1, workerEnv: { VOICESTUDIO_ALLOW_CPU: '0' } });
+    try {
+      const noGpuEnv = { ...env, RUNPOD_ENDPOINT_BASE_URL: noGpu.url, RUNPOD_ENDPOINT_ID: noGpu.endpointId, RUNPOD_API_KEY: noGpu.apiKey };
+      const run = await runCli(['doctor', '--json'], { env: noGpuEnv });
+      expect(run.exitCode, run.stderr).toBe(1);
+      const doctor = parseJson<{ ok: boolean; checks: { name: string; status: string; detail: string; suggestion?: string }[] }>(run);
+      expect(doctor.ok).toBe(false);
+      // The stand-in's Python has no torch: the worker could train nothing.
+      expect(doctor.checks.find((c) => c.name === 'gpu')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/GPU none|no CUDA GPU/), suggestion: expect.stringMatching(/rebuild|CUDA/) });
+      expect(doctor.checks.find((c) => c.name === 'worker')).toMatchObject({ status: 'warn', detail: expect.stringContaining('Applio without a tag') });
+    } finally {
+      await noGpu.stop();
+    }
+  });
+});
+
 describe('an endpoint without a network volume', () => {
   it('still converts when everything fits inline, and says so in doctor', async () => {
     const bare = await startEmulator({ workers: 1, volumeDir: false });
@@ -176,7 +194,7 @@ describe('an endpoint without a network volume', () => {
       const doctor = parseJson<{ checks: { name: string; status: string; detail: string }[] }>(await runCli(['doctor', '--json'], { env: bareEnv }));
       expect(doctor.checks.find((c) => c.name === 'volume')).toMatchObject({ status: 'warn', detail: expect.stringContaining('no network volume') });
       // What the worker reports: where Applio runs (the stand-in's Python has no torch) and its /dev/shm.
-      expect(doctor.checks.find((c) => c.name === 'worker')?.detail).toMatch(/GPU |no CUDA GPU: trains on/);
+      expect(doctor.checks.find((c) => c.name === 'gpu')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/(GPU none|no CUDA GPU: trains on).*VOICESTUDIO_ALLOW_CPU=1/) });
       expect(doctor.checks.find((c) => c.name === 'shm')?.detail).toMatch(/^\/dev\/shm \d+\.\d GiB \(training wants 2 GiB\)$/);
     } finally {
       await bare.stop();

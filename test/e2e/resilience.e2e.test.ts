@@ -118,6 +118,36 @@ describe('a CLI killed mid-training', () => {
     emulator.releaseApplio();
     expect(result.exitCode).toBe(130);
     expect(String(result.stderr)).toMatch(/was cancelled/);
-    expect(emulator.jobs().find((j) => j.input.task === 'train')?.status).toBe('CANCELLED');
+    const paid = emulator.jobs().find((j) => j.input.task === 'train');
+    expect(paid?.status).toBe('CANCELLED');
+    // RunPod bills the time a cancelled job ran: the ledger, `jobs` and `cost` show it.
+    expect(paid?.executionMs).toBeGreaterThan(0);
+    await expectBilled(project, env, paid?.executionMs ?? 0);
+  });
+});
+
+/** The project's one training job is recorded with the emulator's execution time, and counted by `cost`. */
+async function expectBilled(project: string, env: NodeJS.ProcessEnv, executionMs: number): Promise<void> {
+  const manifest = JSON.parse(await readFile(path.join(project, 'voicestudio.json'), 'utf8')) as Manifest;
+  const recorded = (manifest.jobs as LedgerJob[]).filter((j) => j.task === 'train');
+  expect(recorded.map((j) => j.executionMs)).toStrictEqual([executionMs]);
+  expect(recorded[0]?.costUsd).toBeTypeOf('number');
+  const cost = parseJson<{ total: { jobs: number; gpuSeconds: number; costUsd: number } }>(await runCli(['cost', project, '--json'], { env }));
+  expect(cost.total).toStrictEqual({ key: 'total', jobs: 1, gpuSeconds: Math.round(executionMs / 100) / 10, costUsd: Math.round((recorded[0]?.costUsd ?? NaN) * 1e4) / 1e4 });
+  const jobs = parseJson<LedgerJob[]>(await runCli(['jobs', project, '--json'], { env }));
+  expect(jobs.find((j) => j.task === 'train')?.executionMs).toBe(executionMs);
+}
+
+describe('a training job that fails on the worker', () => {
+  it('is billed for the time it ran, and `cost` and `jobs` count it', async () => {
+    const emulator = await startEmulator({ workers: 1, applioFault: 'train-no-model' });
+    stops.push(() => emulator.stop());
+    const { project, env } = await projectWith(emulator, 'failed');
+    const run = await runCli(['train', project, '--force', '--name', 'failed', '--epochs', '2'], { env });
+    expect(run.exitCode, run.stderr).toBe(1);
+    const paid = emulator.jobs().filter((j) => j.input.task === 'train');
+    expect(paid.map((j) => j.status)).toStrictEqual(['FAILED']);
+    expect(paid[0]?.executionMs).toBeGreaterThan(0);
+    await expectBilled(project, env, paid[0]?.executionMs ?? 0);
   });
 });

@@ -21,13 +21,14 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants as fsConstants, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as FfmpegModule from '../../src/pipeline/ffmpeg.js';
 
 // ------------------------------------------------------------------------------------------------ public API ----
 
@@ -287,33 +288,6 @@ function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-function findExecutable(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function findFfmpeg(): string | undefined {
-  const fromEnv = process.env.FFMPEG_PATH;
-  if (fromEnv) {
-    try {
-      accessSync(fromEnv, fsConstants.X_OK);
-      return fromEnv;
-    } catch {
-      // fall through to PATH
-    }
-  }
-  return findExecutable('ffmpeg');
-}
-
 function formatLimit(bytes: number): string {
   return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MB` : `${bytes} bytes`;
 }
@@ -505,8 +479,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       VOICESTUDIO_ALLOW_CPU: '1',
       RUNPOD_ENDPOINT_ID: endpointId,
     });
-    const ffmpeg = findFfmpeg();
-    if (ffmpeg) baseEnv.FFMPEG_PATH = ffmpeg;
+    // The FFmpeg the CLI itself uses (FFMPEG_PATH, else PATH, else the bundled binaries), so the worker runs where
+    // no FFmpeg is installed too, as the README promises.
+    // From the build, as the e2e tests run the built CLI: serve.ts loads this file in plain Node, which cannot resolve src/.
+    const { locateFfmpeg } = (await import(new URL('../../dist/pipeline/ffmpeg.js', import.meta.url).href)) as typeof FfmpegModule;
+    const tools = await locateFfmpeg(process.env);
+    baseEnv.FFMPEG_PATH = tools.ffmpeg.path;
+    baseEnv.FFPROBE_PATH = tools.ffprobe.path;
     if (options.applioFault) baseEnv.FAKE_APPLIO_FAULT = options.applioFault;
     Object.assign(baseEnv, options.workerEnv ?? {});
 

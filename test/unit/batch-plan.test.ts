@@ -204,7 +204,7 @@ describe('the GPU gate', () => {
       kind: 'runpod',
       target: 'mem',
       runTask: async () => ({}),
-      cancel: async () => {},
+      cancel: async () => undefined,
       submit: async (input) => {
         running += 1;
         most = Math.max(most, running);

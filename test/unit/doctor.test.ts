@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deviceDetail, shmCheck } from '../../src/doctor.js';
+import { deviceDetail, gpuCheck, shmCheck } from '../../src/doctor.js';
 
 const GIB = 2 ** 30;
 
@@ -10,6 +10,19 @@ describe('doctor: the worker’s device', () => {
     expect(deviceDetail({ devices: { extract: 'cpu', train: 'mps', convert: 'cpu' } })).toBe('no CUDA GPU: trains on mps, extracts on cpu, converts on cpu');
     expect(deviceDetail({ devices: null })).toBe("GPU none (torch does not load in Applio's Python)");
     expect(deviceDetail({ gpu_name: 'NVIDIA A40' })).toBe('GPU NVIDIA A40'); // a worker from before devices were reported
+  });
+});
+
+describe('doctor: the worker’s GPU', () => {
+  const cuda = { extract: 'cuda', train: 'cuda', convert: 'cuda' };
+  const cpu = { extract: 'cpu', train: 'cpu', convert: 'cpu' };
+  it('fails without torch or CUDA, unless the worker runs with VOICESTUDIO_ALLOW_CPU=1 (then warns)', () => {
+    expect(gpuCheck({ gpu_name: 'NVIDIA A40', devices: cuda }, false)).toEqual({ name: 'gpu', status: 'ok', detail: 'GPU NVIDIA A40' });
+    expect(gpuCheck({ devices: null }, false)).toMatchObject({ status: 'fail', suggestion: expect.stringContaining('cannot load torch') });
+    expect(gpuCheck({ devices: cpu }, false)).toMatchObject({ status: 'fail', suggestion: expect.stringContaining('CUDA 12.8') });
+    expect(gpuCheck(undefined, false).status).toBe('fail');
+    expect(gpuCheck({ devices: cpu }, true)).toMatchObject({ status: 'warn', detail: expect.stringContaining('VOICESTUDIO_ALLOW_CPU=1') });
+    expect(gpuCheck({ devices: null }, true).status).toBe('warn');
   });
 });
 

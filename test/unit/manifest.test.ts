@@ -23,6 +23,7 @@ import {
   type Clock,
 } from '../../src/pipeline/manifest.js';
 import type { Manifest } from '../../src/pipeline/types.js';
+import { ABANDONED_TEMP_AGE_MS } from '../../src/pipeline/files.js';
 
 const FILE = '/projects/demo/voicestudio.json';
 const SHA = 'ab'.repeat(32);
@@ -401,6 +402,29 @@ describe('updateManifest', () => {
     expect(onDisk.sources[0]).toMatchObject({ aliases: [], streamIndex: 0 });
   });
 
+  it('keeps fields added by hand (top level, source, segment, preprocess record) through the next write', async () => {
+    const manifest = fullManifest();
+    const segment = { id: 'seg-1', sourceId: manifest.sources[0]!.id, file: '.voicestudio/clips/seg-1.flac', startSec: 0, endSec: 9 };
+    const handEdited = {
+      ...manifest,
+      notes: 'recorded in the small room',
+      sources: [{ ...manifest.sources[0]!, comment: 'best take' }],
+      segments: [{ ...segment, comment: 'breathy' }],
+      preprocess: { ...manifest.preprocess, records: manifest.preprocess.records.map((r) => ({ ...r, reviewedBy: 'ann' })) },
+    };
+    await writeFile(manifestPath(projectDir), JSON.stringify(handEdited));
+    await updateManifest(projectDir, appendJob('after-edit'));
+    const onDisk = JSON.parse(await readFile(manifestPath(projectDir), 'utf8')) as Record<string, any>;
+    expect(onDisk.notes).toBe('recorded in the small room');
+    expect(onDisk.sources[0].comment).toBe('best take');
+    expect(onDisk.segments[0].comment).toBe('breathy');
+    expect(manifest.preprocess.records.length).toBeGreaterThan(0);
+    expect(onDisk.preprocess.records.map((r: Record<string, unknown>) => r.reviewedBy)).toStrictEqual(manifest.preprocess.records.map(() => 'ann'));
+    // Known fields keep the type's order; the hand-added one follows them.
+    expect(Object.keys(onDisk).at(-1)).toBe('notes');
+    expect(onDisk.jobs.at(-1).id).toBe('after-edit');
+  });
+
   it('writes nothing and releases the lock when mutate throws', async () => {
     await updateManifest(projectDir, appendJob('kept'));
     const before = await readFile(manifestPath(projectDir), 'utf8');
@@ -486,6 +510,39 @@ describe('updateManifest', () => {
     const expected = children.flatMap((name) => Array.from({ length: perChild }, (_, i) => `${name}-${i}`));
     expect(manifest?.jobs.map((job) => job.id).sort()).toStrictEqual(expected.sort());
     expect(await readdir(workDir(project))).toStrictEqual([]);
+  });
+});
+
+describe('temp files left by killed processes', () => {
+  it('are swept when a process first writes to the project; a running process\'s temp files are kept', async () => {
+    const dead = deadPid();
+    const work = workDir(projectDir);
+    const parent = process.ppid; // another process that certainly runs while this test does
+    const abandoned = [
+      join(work, 'conversions', `k1.wav.tmp-${dead}-a1b2c3`),
+      join(work, 'downloads', `run1.pth.tmp-${dead}-d4e5f6`),
+      join(work, 'sources', `incoming.wav.tmp-${dead}-g7h8i9`),
+      join(work, 'clips', `src1.tmp-${dead}-j0k1l2`),
+      join(projectDir, 'models', 'alice', `v2.tmp-${dead}-m3n4o5`),
+      join(projectDir, `.voicestudio.json.${dead}.${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}.tmp`),
+    ];
+    const oldButLive = join(work, 'downloads', `run2.pth.tmp-${parent}-p6q7r8`);
+    const kept = [
+      join(work, 'conversions', `k2.wav.tmp-${parent}-s9t0u1`), // a concurrent process's download in progress
+      join(work, 'conversions', 'k3.wav'),
+      join(work, 'clips', 'src1', '000001.flac'),
+    ];
+    for (const file of [...abandoned, oldButLive, ...kept]) {
+      const isFolder = (file.includes('clips') && file.includes('.tmp-')) || file.includes('models');
+      await mkdir(isFolder ? file : join(file, '..'), { recursive: true });
+      await writeFile(isFolder ? join(file, 'part.flac') : file, 'x');
+    }
+    const longAgo = new Date(Date.now() - 2 * ABANDONED_TEMP_AGE_MS);
+    await utimes(oldButLive, longAgo, longAgo);
+
+    await updateManifest(projectDir, appendJob('first-write'));
+    for (const file of [...abandoned, oldButLive]) expect(existsSync(file), file).toBe(false);
+    for (const file of kept) expect(existsSync(file), file).toBe(true);
   });
 });
 
