@@ -3,6 +3,7 @@
 // 30–40 dB below the voice, 0.15–0.9 s); longer pauses between lines; low room noise under everything, independent in
 // each channel. 44.1 kHz stereo 16-bit WAV. Deterministic: a seeded generator and fixed arithmetic, the same file every time.
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { seededRandom } from '../test/helpers/realistic.ts';
 
 const RATE = 44100;
 const CHANNELS = 2;
@@ -10,18 +11,6 @@ const TABLE_SIZE = 4096;
 /** Frequency and vibrato are updated every this many samples: 0.7 ms, far finer than a 6 Hz vibrato needs. */
 const CONTROL_BLOCK = 32;
 const ROOM_NOISE_RMS = 10 ** (-66 / 20);
-
-/** mulberry32: a small, fast, seeded PRNG with uniform output in [0, 1). */
-function prng(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One period of a vowel-like tone: harmonics falling off at about 6 dB/octave, lifted near two formants. */
 function vowelTable(formant1, formant2, fundamental) {
@@ -164,8 +153,8 @@ function wavHeader(frames) {
 
 /** Writes `seconds` of the take to `file` (44.1 kHz stereo s16 WAV). */
 export function writeRealisticTake(file, seconds, seed = 8) {
-  const random = prng(seed);
-  const noise = prng(seed ^ 0x5eed);
+  const random = seededRandom(seed);
+  const noise = seededRandom(seed ^ 0x5eed);
   const totalFrames = Math.round(seconds * RATE);
   const fd = openSync(file, 'w');
   try {

@@ -11,6 +11,7 @@ from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref
 from .info import require_cuda
 from .pthmeta import rvc_model_info
+from .requests import run_keyed
 from .training import EMBEDDERS
 
 TASK = "convert"
@@ -53,6 +54,7 @@ def parse_request(fields):
     req.output_format = fields.enum("output_format", tuple(OUTPUT_FORMATS), default="wav")
     req.output_mode = fields.enum("output_mode", OUTPUT_MODES, default="auto")
     req.embedder = fields.enum("embedder", EMBEDDERS)
+    req.request_key = fields.request_key()
     fields.finish("task 'convert'")
     if req.autotune and req.pitch:
         # rvc/infer/pipeline.py multiplies f0 by the pitch factor only in the branch without autotune.
@@ -102,6 +104,10 @@ def _prune_staged(directory, keep):
 
 def convert_task(ctx, fields):
     req = parse_request(fields)
+    return run_keyed(ctx, TASK, req.request_key, lambda: convert(ctx, req))
+
+
+def convert(ctx, req):
     settings = ctx.settings
     settings.require_applio(os.path.join("rvc", "infer", "infer.py"))
     require_cuda(settings)

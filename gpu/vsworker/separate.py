@@ -12,6 +12,7 @@ from .applio import quote_lines
 from .audio import to_wav, wav_info
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
+from .requests import run_keyed
 
 TASK = "separate"
 STEMS = ("both", "vocals", "instrumental")
@@ -27,8 +28,9 @@ def parse_request(fields):
     audio = parse_file_ref(fields, "input", required=True, budget=budget)
     stems = fields.enum("stems", STEMS, default="both")
     fmt = fields.enum("output_format", FORMATS, default="flac")
+    key = fields.request_key()
     fields.finish("task 'separate'")
-    return audio, stems, fmt
+    return audio, stems, fmt, key
 
 
 def resolve_separator(settings):
@@ -54,7 +56,11 @@ def resolve_separator(settings):
 
 
 def separate_task(ctx, fields):
-    audio, stems, fmt = parse_request(fields)
+    audio, stems, fmt, key = parse_request(fields)
+    return run_keyed(ctx, TASK, key, lambda: separate(ctx, audio, stems, fmt))
+
+
+def separate(ctx, audio, stems, fmt):
     settings = ctx.settings
     store = ctx.store  # outputs are blobs: the volume is required
     binary = resolve_separator(settings)

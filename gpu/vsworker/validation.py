@@ -169,6 +169,13 @@ class Fields:
                 )
         return value
 
+    def request_key(self, key="request_key"):
+        """The client's key for a paid request (gpu/vsworker/requests.py); a folder name on the volume."""
+        return self.string(
+            key, pattern=RUN_ID_RE, max_len=64,
+            pattern_help="must be 1-64 characters of A-Z a-z 0-9 _ - starting with a letter or digit",
+        )
+
     def base64_bytes(self, key, max_bytes, required=False):
         present, value = self._get(key, required, None)
         if not present:

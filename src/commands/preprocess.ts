@@ -101,7 +101,7 @@ silences; long silences are trimmed. A source shorter than --min-clip is kept wh
 counted in the "lost" column. Settings you give are remembered: later runs, and train, use them too.
 The report is saved as <project>/.voicestudio/quality-report.json and as a page to open in a browser,
 <project>/.voicestudio/report.html: per source a waveform with the kept clips, dropped stretches and
-silences marked, the figures and warnings, and a player per clip. Exit code 3 when some sources failed.
+silences marked, the figures and warnings, and a player per clip. Exit code 3 when some sources failed, 1 when all did.
 
 Examples:
   $ voicestudio preprocess ./vocals
@@ -139,7 +139,9 @@ Examples:
         });
         bar?.stop();
         ctx.out.result(result, () => renderPreprocess(result, ctx.out));
-        return result.failed > 0 ? ExitCode.Partial : ExitCode.Success;
+        // 3 only when some work was done: every source failing is a failure.
+        if (result.failed === 0) return ExitCode.Success;
+        return result.failed === result.sources.length ? ExitCode.Failure : ExitCode.Partial;
       }),
     );
 }

@@ -15,8 +15,9 @@ import { markRender, runEncode, type FfmpegTools } from './ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from './files.js';
-import { findActiveJob, recordSubmitted, recordSubmitting, updateJob, recordSuperseded } from './jobs.js';
-import { readManifest, WORK_DIR } from './manifest.js';
+import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { recordAdopted, updateJob } from './jobs.js';
+import { WORK_DIR } from './manifest.js';
 import type { ResolvedModel } from './models.js';
 import { deliverConversion, guideTiming, MASTER_FORMAT } from './deliver.js';
 
@@ -80,9 +81,11 @@ export function conversionKey(inputSha: string, modelSha: string, indexSha: stri
   return sha256Text(JSON.stringify({ v: CONVERT_CACHE_VERSION, inputSha, modelSha, indexSha: indexSha ?? null, settings: gpuSettings })).slice(0, 32);
 }
 
-export function convertInput(settings: ConvertSettings, model: WorkerFileRef, index: WorkerFileRef | undefined, input: WorkerFileRef): WorkerInput {
+/** `key`: the conversion's cache key, sent as the worker's request key so that a duplicate submit costs no second conversion. */
+export function convertInput(settings: ConvertSettings, model: WorkerFileRef, index: WorkerFileRef | undefined, input: WorkerFileRef, key: string): WorkerInput {
   return {
     task: 'convert',
+    request_key: key,
     model,
     ...(index === undefined ? {} : { index }),
     input,
@@ -165,12 +168,14 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   ErrorCode.RunpodRateLimited,
   ErrorCode.RunpodWorkersThrottled,
   ErrorCode.WaitDeadline,
+  // Every paid job is idempotent on the worker (run id, request key): sending it again costs no second job's work.
+  ErrorCode.JobSubmitUnknown,
 ]);
 
 /**
  * Whether a failure may go away when the same work is done again: an outage, a lost or timed-out job, or a
  * worker that crashed (runpod-python reports a raised exception with its traceback). A worker's own verdict on
- * the input, an auth error or an ambiguous submit (never resent automatically) is final.
+ * the input or an auth error is final.
  */
 export function isTransientFailure(error: unknown): boolean {
   if (!(error instanceof VoicestudioError)) return false;
@@ -215,7 +220,7 @@ export async function collectConversion(
   jobId: string,
   request: ConversionRequest,
   options: { tools: FfmpegTools; pricePerHour: number; cancelOnInterrupt: boolean; signal?: AbortSignal; onProgress?: (progress: WorkerProgress) => void },
-): Promise<{ gpuSeconds?: number; costUsd?: number }> {
+): Promise<{ jobId: string; gpuSeconds?: number; costUsd?: number }> {
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
   const done = await followJob(backend, projectDir, jobId, {
     long: false,
@@ -225,6 +230,13 @@ export async function collectConversion(
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
+  const holder = busyHolder(backend, done.output);
+  if (holder !== undefined) {
+    // A duplicate of a request another job is working on (say, one whose submit was never confirmed): follow that job.
+    await updateJob(projectDir, jobId, { result: { answeredBy: holder } });
+    await recordAdopted(projectDir, holder, { backend: backend.kind, target: backend.target, task: 'convert', key: request.key, label: path.basename(request.output), request: { ...request } });
+    return await collectConversion(backend, projectDir, holder, request, options);
+  }
   const cached = cachePath(projectDir, request.key, MASTER_FORMAT);
   const fetched = tempSibling(cached);
   await saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption);
@@ -243,6 +255,7 @@ export async function collectConversion(
   await deliverConversion(options.tools, cached, request.output, request.format, guide, options.signal);
   await updateJob(projectDir, jobId, { result: { output: request.output, cache: path.relative(projectDir, cached) } });
   return {
+    jobId,
     ...(done.executionMs === undefined ? {} : { gpuSeconds: Math.round(done.executionMs / 100) / 10 }),
     ...(done.costUsd === undefined ? {} : { costUsd: done.costUsd }),
   };
@@ -266,46 +279,63 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       const key = conversionKey(sha256 ?? (await sha256File(input, options.signal)), modelSha, indexSha, settings);
       const cached = cachePath(projectDir, key, MASTER_FORMAT);
       known = { key, cache: cached };
-      if (await pathExists(cached)) {
+      const fromCache = async (): Promise<ConvertItem | undefined> => {
+        if (!(await pathExists(cached))) return undefined;
         await mkdir(path.dirname(output), { recursive: true });
         await deliverConversion(options.tools, cached, output, settings.format, await guideTiming(options.tools, input), options.signal);
         event('cached');
         return { input, output, status: 'cached', ...known };
-      }
-      const manifest = await readManifest(projectDir);
-      const active = manifest === undefined ? undefined : findActiveJob(manifest, 'convert', key);
-      let jobId: string;
+      };
+      const before = await fromCache();
+      if (before !== undefined) return before;
+      const request: ConversionRequest = { key, output, format: settings.format, input, model: options.model.label };
       let bytesSent = 0;
-      if (active !== undefined && active.status !== 'SUBMITTING' && active.backend === backend.kind) {
-        jobId = active.id;
-        event('reattached');
-      } else {
-        event('preparing');
-        const prepared = tempSibling(path.join(work, `${key}.input.flac`));
+      for (;;) {
+        const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'convert', key, label: path.basename(input), request: { ...request } }, signalOption);
+        let jobId: string;
+        // Another run may have finished this conversion between the look at the cache and the claim.
+        if (claim.pendingId !== undefined) {
+          const meanwhile = await fromCache();
+          if (meanwhile !== undefined) {
+            await releaseClaim(projectDir, claim.pendingId);
+            return meanwhile;
+          }
+        }
+        if (claim.follow !== undefined) {
+          jobId = claim.follow.id;
+          event('reattached');
+        } else {
+          event('preparing');
+          const prepared = tempSibling(path.join(work, `${key}.input.flac`));
+          try {
+            jobId = await submitClaimed(projectDir, claim.pendingId, async (sending) => {
+              await prepareInput(options.tools, input, prepared, options.signal);
+              const refs = await uploadModel();
+              const inputRef = await inlineOrBlobRef(backend.runTask, prepared, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
+              bytesSent = (await stat(prepared)).size;
+              sending();
+              return await backend.submit(convertInput(settings, refs.model, refs.index, inputRef, key), signalOption);
+            });
+          } finally {
+            await rm(prepared, { force: true });
+          }
+        }
+        event('converting');
         try {
-          await prepareInput(options.tools, input, prepared, options.signal);
-          const refs = await uploadModel();
-          const inputRef = await inlineOrBlobRef(backend.runTask, prepared, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
-          bytesSent = (await stat(prepared)).size;
-          if (active !== undefined) await recordSuperseded(projectDir, active);
-          const request: ConversionRequest = { key, output, format: settings.format, input, model: options.model.label };
-          const pendingId = await recordSubmitting(projectDir, { backend: backend.kind, target: backend.target, task: 'convert', key, label: path.basename(input), request: { ...request } });
-          jobId = await backend.submit(convertInput(settings, refs.model, refs.index, inputRef), signalOption);
-          await recordSubmitted(projectDir, pendingId, jobId);
-        } finally {
-          await rm(prepared, { force: true });
+          const collected = await collectConversion(backend, projectDir, jobId, request, {
+            tools: options.tools,
+            pricePerHour: options.pricePerHour,
+            cancelOnInterrupt: options.cancelOnInterrupt,
+            ...signalOption,
+            onProgress: (progress) => event('converting', progress),
+          });
+          event('done');
+          return { input, output, status: 'converted', bytesSent, ...collected, ...known };
+        } catch (error) {
+          if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
+          throw error;
         }
       }
-      event('converting');
-      const collected = await collectConversion(backend, projectDir, jobId, { key, output, format: settings.format, input, model: options.model.label }, {
-        tools: options.tools,
-        pricePerHour: options.pricePerHour,
-        cancelOnInterrupt: options.cancelOnInterrupt,
-        ...signalOption,
-        onProgress: (progress) => event('converting', progress),
-      });
-      event('done');
-      return { input, output, status: 'converted', jobId, bytesSent, ...collected, ...known };
     } catch (error) {
       // An unusable endpoint ends the whole command once, instead of failing each input the same way.
       if (options.signal?.aborted || isEndpointUnusable(error)) throw error;

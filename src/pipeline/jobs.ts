@@ -1,8 +1,8 @@
 /**
  * The job ledger in the project manifest. Every paid job is written down before the CLI waits on it
  * (write-ahead), so a Ctrl-C, a crash or a kill -9 never loses a job: the next run finds it and reattaches.
+ * Which run submits and which follows is decided in job-claims.ts.
  */
-import { randomUUID } from 'node:crypto';
 import type { JobStatus } from '../runpod/types.js';
 import { updateManifest } from './manifest.js';
 import type { JobRecord, Manifest } from './types.js';
@@ -45,22 +45,8 @@ export function ledger(manifest: Pick<Manifest, 'jobs'>): LedgerJob[] {
   return manifest.jobs as LedgerJob[];
 }
 
-/** The newest job still running (or being submitted) for this task and key. */
-export function findActiveJob(manifest: Pick<Manifest, 'jobs'>, task: JobTask, key: string): LedgerJob | undefined {
-  return ledger(manifest).filter((j) => j.task === task && j.key === key && isActive(j)).at(-1);
-}
-
 export function costUsd(executionMs: number | undefined, pricePerHour: number): number | undefined {
   return executionMs === undefined ? undefined : Math.round((executionMs / 3_600_000) * pricePerHour * 1e6) / 1e6;
-}
-
-export async function recordSubmitting(projectDir: string, job: Pick<LedgerJob, 'backend' | 'target' | 'task' | 'key' | 'label' | 'request'>): Promise<string> {
-  const now = new Date().toISOString();
-  const pendingId = `pending-${randomUUID()}`;
-  await updateManifest(projectDir, (m) => {
-    m.jobs.push({ ...job, id: pendingId, status: 'SUBMITTING', submittedAt: now, updatedAt: now } satisfies LedgerJob);
-  });
-  return pendingId;
 }
 
 export async function updateJob(projectDir: string, id: string, change: Partial<LedgerJob>): Promise<void> {
@@ -76,12 +62,6 @@ export async function recordAdopted(projectDir: string, jobId: string, job: Pick
   await updateManifest(projectDir, (m) => {
     if (!ledger(m).some((j) => j.id === jobId)) m.jobs.push({ ...job, id: jobId, status: 'IN_PROGRESS', submittedAt: now, updatedAt: now } satisfies LedgerJob);
   });
-}
-
-/** A job record that no run will follow any more: a submit never confirmed, or one another backend ran. */
-export async function recordSuperseded(projectDir: string, job: LedgerJob): Promise<void> {
-  const why = job.status === 'SUBMITTING' ? 'superseded: the submit was never confirmed' : 'superseded: it ran on another backend, or locally with a process that ended';
-  await updateJob(projectDir, job.id, { status: 'CANCELLED', error: why });
 }
 
 /** After the submit answered: the pending record gets the real id. */

@@ -13,7 +13,8 @@ import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js
 import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from './ffmpeg.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling } from './files.js';
-import { findActiveJob, ledger, recordSubmitted, recordSubmitting, updateJob, recordSuperseded } from './jobs.js';
+import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { ledger, recordAdopted, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 
 /** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
@@ -135,7 +136,7 @@ export async function collectSeparation(
   jobId: string,
   request: SeparationRequest,
   options: { pricePerHour: number; cancelOnInterrupt: boolean; signal?: AbortSignal; onProgress?: (progress: WorkerProgress) => void; onDownload?: () => void },
-): Promise<{ stems: Stems; gpuSeconds?: number; costUsd?: number }> {
+): Promise<{ stems: Stems; jobId: string; gpuSeconds?: number; costUsd?: number }> {
   const done = await followJob(backend, projectDir, jobId, {
     long: false,
     pricePerHour: options.pricePerHour,
@@ -144,6 +145,13 @@ export async function collectSeparation(
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
+  const holder = busyHolder(backend, done.output);
+  if (holder !== undefined) {
+    // A duplicate of a request another job is working on (say, one whose submit was never confirmed): follow that job.
+    await updateJob(projectDir, jobId, { result: { answeredBy: holder } });
+    await recordAdopted(projectDir, holder, { backend: backend.kind, target: backend.target, task: 'separate', key: request.key, label: path.basename(request.input), request: { ...request } });
+    return await collectSeparation(backend, projectDir, holder, request, options);
+  }
   const produced = producedStems(done.output, jobId, request.input);
   await updateJob(projectDir, jobId, { result: { produced } });
   options.onDownload?.();
@@ -151,6 +159,7 @@ export async function collectSeparation(
   await updateJob(projectDir, jobId, { result: { produced, stems: { vocals: path.relative(projectDir, stems.vocals), instrumental: path.relative(projectDir, stems.instrumental) } } });
   return {
     stems,
+    jobId,
     ...(done.executionMs === undefined ? {} : { gpuSeconds: Math.round(done.executionMs / 100) / 10 }),
     ...(done.costUsd === undefined ? {} : { costUsd: done.costUsd }),
   };
@@ -162,62 +171,78 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
   const event = options.onEvent ?? (() => {});
   const key = separationKey(options.inputSha ?? (await sha256File(input, options.signal)));
-  const cached = await cachedStems(projectDir, key);
-  if (cached !== undefined) {
-    event({ stage: 'cached' });
-    return { key, stems: cached, status: 'cached' };
-  }
   const request: SeparationRequest = { key, input };
-  const manifest = await readManifest(projectDir);
-  // A job that finished before but whose stems never arrived (a failed download, a kill): fetch them from the store.
-  const finished = manifest === undefined ? undefined : ledger(manifest).filter((j) => j.task === 'separate' && j.key === key && j.status === 'COMPLETED' && j.result?.produced !== undefined).at(-1);
-  if (finished !== undefined) {
+  const fromEarlier = async (): Promise<SeparationOutcome | undefined> => {
+    const cached = await cachedStems(projectDir, key);
+    if (cached !== undefined) {
+      event({ stage: 'cached' });
+      return { key, stems: cached, status: 'cached' };
+    }
+    const manifest = await readManifest(projectDir);
+    // A job that finished before but whose stems never arrived (a failed download, a kill): fetch them from the store.
+    const finished = manifest === undefined ? undefined : ledger(manifest).filter((j) => j.task === 'separate' && j.key === key && j.status === 'COMPLETED' && j.result?.produced !== undefined).at(-1);
+    if (finished === undefined) return undefined;
     try {
       const stems = await downloadStems(backend, projectDir, key, producedStems({ stems: finished.result?.produced }, finished.id, input), options.signal);
       event({ stage: 'recovered' });
       return { key, stems, status: 'recovered', jobId: finished.id };
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      // The blobs are gone from the volume: separate again.
+      return undefined; // The blobs are gone from the volume: separate again.
     }
-  }
-  const active = manifest === undefined ? undefined : findActiveJob(manifest, 'separate', key);
-  let jobId: string;
+  };
+  const before = await fromEarlier();
+  if (before !== undefined) return before;
   let bytesSent = 0;
-  let reattached = false;
-  // A local job ends with the process that started it: only a RunPod job can still be running to reattach to.
-  if (active !== undefined && active.status !== 'SUBMITTING' && active.backend === backend.kind && backend.kind === 'runpod') {
-    jobId = active.id;
-    reattached = true;
-    event({ stage: 'reattached' });
-  } else {
-    event({ stage: 'preparing' });
-    const probe = options.probe ?? (await probeMedia(options.tools, input));
-    const work = path.join(projectDir, WORK_DIR, 'separations');
-    await mkdir(work, { recursive: true });
-    const prepared = tempSibling(path.join(work, `${key}.input.flac`));
+  for (;;) {
+    const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'separate', key, label: path.basename(input), request: { ...request } }, signalOption);
+    // Another run may have finished this separation between the first look and the claim.
+    if (claim.pendingId !== undefined) {
+      const meanwhile = await fromEarlier();
+      if (meanwhile !== undefined) {
+        await releaseClaim(projectDir, claim.pendingId);
+        return meanwhile;
+      }
+    }
+    let jobId: string;
+    if (claim.follow !== undefined) {
+      jobId = claim.follow.id;
+      event({ stage: 'reattached' });
+    } else {
+      event({ stage: 'preparing' });
+      const work = path.join(projectDir, WORK_DIR, 'separations');
+      await mkdir(work, { recursive: true });
+      const prepared = tempSibling(path.join(work, `${key}.input.flac`));
+      try {
+        jobId = await submitClaimed(projectDir, claim.pendingId, async (sending) => {
+          const probe = options.probe ?? (await probeMedia(options.tools, input));
+          const sent = await prepareInput(options.tools, input, probe, prepared, options.signal);
+          const inputRef: FileRef = await inlineOrBlobRef(backend.runTask, sent, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
+          bytesSent = (await stat(sent)).size;
+          sending();
+          // The cache key is the worker's request key: a duplicate submit costs no second separation.
+          const job: WorkerInput = { task: 'separate', input: inputRef, stems: 'both', output_format: STEM_FORMAT, request_key: key };
+          return await backend.submit(job, signalOption);
+        });
+        event({ stage: 'submitted' });
+      } finally {
+        await rm(prepared, { force: true });
+      }
+    }
+    event({ stage: 'separating' });
     try {
-      const sent = await prepareInput(options.tools, input, probe, prepared, options.signal);
-      const inputRef: FileRef = await inlineOrBlobRef(backend.runTask, sent, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
-      bytesSent = (await stat(sent)).size;
-      if (active !== undefined) await recordSuperseded(projectDir, active);
-      const pendingId = await recordSubmitting(projectDir, { backend: backend.kind, target: backend.target, task: 'separate', key, label: path.basename(input), request: { ...request } });
-      const job: WorkerInput = { task: 'separate', input: inputRef, stems: 'both', output_format: STEM_FORMAT };
-      jobId = await backend.submit(job, signalOption);
-      await recordSubmitted(projectDir, pendingId, jobId);
-      event({ stage: 'submitted' });
-    } finally {
-      await rm(prepared, { force: true });
+      const collected = await collectSeparation(backend, projectDir, jobId, request, {
+        pricePerHour: options.pricePerHour,
+        cancelOnInterrupt: options.cancelOnInterrupt,
+        ...signalOption,
+        onProgress: (progress) => event({ stage: 'separating', progress }),
+        onDownload: () => event({ stage: 'downloading' }),
+      });
+      event({ stage: 'done' });
+      return { key, stems: collected.stems, status: claim.follow === undefined ? 'separated' : 'reattached', jobId: collected.jobId, bytesSent, ...(collected.gpuSeconds === undefined ? {} : { gpuSeconds: collected.gpuSeconds }), ...(collected.costUsd === undefined ? {} : { costUsd: collected.costUsd }) };
+    } catch (error) {
+      if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
+      throw error;
     }
   }
-  event({ stage: 'separating' });
-  const collected = await collectSeparation(backend, projectDir, jobId, request, {
-    pricePerHour: options.pricePerHour,
-    cancelOnInterrupt: options.cancelOnInterrupt,
-    ...signalOption,
-    onProgress: (progress) => event({ stage: 'separating', progress }),
-    onDownload: () => event({ stage: 'downloading' }),
-  });
-  event({ stage: 'done' });
-  return { key, stems: collected.stems, status: reattached ? 'reattached' : 'separated', jobId, bytesSent, ...(collected.gpuSeconds === undefined ? {} : { gpuSeconds: collected.gpuSeconds }), ...(collected.costUsd === undefined ? {} : { costUsd: collected.costUsd }) };
 }

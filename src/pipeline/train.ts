@@ -12,7 +12,8 @@ import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from './ffmpeg.js';
 import { fromProject, sha256File, sha256Text, tempSibling } from './files.js';
 import { ingest } from './ingest.js';
-import { findActiveJob, ledger, recordAdopted, recordSubmitted, recordSubmitting, updateJob, type LedgerJob, recordSuperseded } from './jobs.js';
+import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { ledger, recordAdopted, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from './models.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
@@ -283,37 +284,50 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const manifest = await readManifest(projectDir);
   const finished = manifest === undefined ? undefined : finishedTraining(manifest, runId, settings);
   if (finished !== undefined) return { ...base, jobId: finished.jobId, reattached: false, model: finished.model, alreadyTrained: true };
-  let job: LedgerJob | undefined = manifest === undefined ? undefined : findActiveJob(manifest, 'train', runId);
+  const signalOption = options.signal === undefined ? {} : { signal: options.signal };
+  const request: TrainingRequest = { settings, dataset, runId };
   let upload: TrainResult['upload'];
-  const reattached = job !== undefined && job.status !== 'SUBMITTING' && job.backend === backend.kind;
-  let jobId: string;
-  if (reattached && job !== undefined) {
-    jobId = job.id;
-  } else {
-    options.onEvent?.({ type: 'stage', message: `uploading the dataset (${(dataset.bytes / 1e6).toFixed(1)} MB) unless the volume has it` });
-    const { files: [uploaded] } = await ensureUploaded(backend.runTask, [dataset.archive], {
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      onProgress: (sentBytes: number, totalBytes: number) => options.onEvent?.({ type: 'upload', sentBytes, totalBytes }),
-    });
-    upload = { bytesSent: uploaded?.bytesSent ?? 0, alreadyThere: uploaded?.uploaded === false };
-    // A record left SUBMITTING by a crash is superseded: the run id makes the worker's answer idempotent.
-    if (job !== undefined) await recordSuperseded(projectDir, job);
-    const request: TrainingRequest = { settings, dataset, runId };
-    const pendingId = await recordSubmitting(projectDir, { backend: backend.kind, target: backend.target, task: 'train', key: runId, label: settings.name, request: { ...request } });
-    jobId = await backend.submit(trainInput(settings, runId, dataset.sha256), { policy: estimate.policy, ...(options.signal === undefined ? {} : { signal: options.signal }) });
-    await recordSubmitted(projectDir, pendingId, jobId);
-    job = undefined;
+  for (;;) {
+    const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'train', key: runId, label: settings.name, request: { ...request } }, signalOption);
+    // Another run may have brought this model home between the first look and the claim.
+    if (claim.pendingId !== undefined) {
+      const now = await readManifest(projectDir);
+      const meanwhile = now === undefined ? undefined : finishedTraining(now, runId, settings);
+      if (meanwhile !== undefined) {
+        await releaseClaim(projectDir, claim.pendingId);
+        return { ...base, jobId: meanwhile.jobId, reattached: false, model: meanwhile.model, alreadyTrained: true };
+      }
+    }
+    const reattached = claim.follow !== undefined;
+    const jobId =
+      claim.follow !== undefined
+        ? claim.follow.id
+        : await submitClaimed(projectDir, claim.pendingId, async (sending) => {
+        options.onEvent?.({ type: 'stage', message: `uploading the dataset (${(dataset.bytes / 1e6).toFixed(1)} MB) unless the volume has it` });
+        const { files: [uploaded] } = await ensureUploaded(backend.runTask, [dataset.archive], {
+          ...signalOption,
+          onProgress: (sentBytes: number, totalBytes: number) => options.onEvent?.({ type: 'upload', sentBytes, totalBytes }),
+        });
+        upload = { bytesSent: uploaded?.bytesSent ?? 0, alreadyThere: uploaded?.uploaded === false };
+        sending();
+        return await backend.submit(trainInput(settings, runId, dataset.sha256), { policy: estimate.policy, ...signalOption });
+      });
+    options.onEvent?.({ type: 'submitted', jobId, reattached });
+    try {
+      const collected = await collectTraining(backend, projectDir, jobId, request, {
+        pricePerHour: options.pricePerHour,
+        cancelOnInterrupt: options.cancelOnInterrupt,
+        ...signalOption,
+        onProgress: (progress, costSoFarUsd) => options.onEvent?.({ type: 'progress', progress, costSoFarUsd }),
+        onStage: (message) => options.onEvent?.({ type: 'stage', message }),
+      });
+      // `collected.jobId` is the job that trained the model: ours, or the one our submit found already running.
+      return { ...base, ...(upload === undefined ? {} : { upload }), reattached, ...collected };
+    } catch (error) {
+      if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
+      throw error;
+    }
   }
-  options.onEvent?.({ type: 'submitted', jobId, reattached });
-  const collected = await collectTraining(backend, projectDir, jobId, { settings, dataset, runId }, {
-    pricePerHour: options.pricePerHour,
-    cancelOnInterrupt: options.cancelOnInterrupt,
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    onProgress: (progress, costSoFarUsd) => options.onEvent?.({ type: 'progress', progress, costSoFarUsd }),
-    onStage: (message) => options.onEvent?.({ type: 'stage', message }),
-  });
-  // `collected.jobId` is the job that trained the model: ours, or the one our submit found already running.
-  return { ...base, ...(upload === undefined ? {} : { upload }), reattached, ...collected };
 }
 
 /** What a training job was asked to do, kept in its ledger record so any later run can collect it. */
@@ -350,10 +364,11 @@ export async function collectTraining(
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   const output = completed.output;
-  if (output.status === 'busy' && typeof output.holder_job_id === 'string') {
+  const holder = busyHolder(backend, output);
+  if (holder !== undefined) {
     // Our submit was a duplicate: the run is already training in that job, which we follow instead.
-    const holder = output.holder_job_id;
     options.onStage?.(`following job ${holder}, which is already training this run`);
+    await updateJob(projectDir, jobId, { result: { answeredBy: holder } });
     await recordAdopted(projectDir, holder, { backend: backend.kind, target: backend.target, task: 'train', key: runId, label: settings.name, request: { ...request } });
     return await collectTraining(backend, projectDir, holder, request, options);
   }

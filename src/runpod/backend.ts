@@ -66,7 +66,7 @@ export class RunpodBackend implements Backend {
   }
 
   async submit(input: WorkerInput, options: { policy?: JobPolicy; signal?: AbortSignal } = {}): Promise<string> {
-    return (await this.client.run(input, options)).id;
+    return (await this.client.run(input, { ...options, idempotent: idempotentOnWorker(input) })).id;
   }
 
   async wait(jobId: string, options: WaitOptions = {}): Promise<CompletedJob> {
@@ -105,10 +105,21 @@ export class RunpodBackend implements Backend {
   };
 }
 
-/** Errors after which an idempotent task may be sent again: the job may not exist, or its result was lost. */
+/**
+ * Whether the worker answers a duplicate of this job with the first one or its result, so that a submit that ended
+ * ambiguously may be sent again: blob tasks and info by their nature, training by its run id with `if_busy:
+ * "report"`, conversion and separation by their request key (gpu/README.md).
+ */
+export function idempotentOnWorker(input: WorkerInput): boolean {
+  if (input.task === 'train') return input.if_busy === 'report';
+  if (input.task === 'convert' || input.task === 'separate') return typeof input.request_key === 'string';
+  return true;
+}
+
+/** Errors after which an idempotent task may be sent again: its result was lost (submit() resends ambiguous submits itself). */
 function isResendable(error: unknown): boolean {
   const name = error instanceof Error ? error.name : '';
-  return ['JobSubmitUnknownError', 'RunpodJobExpiredError', 'JobOutputMissingError', 'RunpodServerError', 'RunpodConnectionError', 'RunpodTimeoutError'].includes(name) ||
+  return ['RunpodJobExpiredError', 'JobOutputMissingError', 'RunpodServerError', 'RunpodConnectionError', 'RunpodTimeoutError'].includes(name) ||
     (error instanceof JobFailedError && error.status === 'TIMED_OUT');
 }
 

@@ -60,6 +60,8 @@ export interface RequestOptions {
 
 export interface SubmitOptions extends RequestOptions {
   policy?: JobPolicy;
+  /** The worker answers a duplicate of this job with the first one or its result: an ambiguous submit is sent again. */
+  idempotent?: boolean;
 }
 
 export type JobReceipt = Pick<JobState, 'id' | 'status'>;
@@ -81,6 +83,8 @@ interface Call<T> {
   read: (json: unknown) => T | undefined;
   /** What `read` needed, for the error when it got something else. */
   expected: string;
+  /** A submit the worker makes idempotent. */
+  idempotent?: boolean;
 }
 
 export class RunpodClient {
@@ -105,10 +109,10 @@ export class RunpodClient {
     this.#requestTimeoutMs = options.requestTimeoutMs;
   }
 
-  /** Queues a job. Throws JobSubmitUnknownError when RunPod may have created it but did not say so. */
+  /** Queues a job. Throws JobSubmitUnknownError when RunPod may have created it but did not say so (after resending an idempotent one). */
   run(input: WorkerInput, options: SubmitOptions = {}): Promise<JobReceipt> {
     const body = options.policy === undefined ? { input } : { input, policy: options.policy };
-    return this.request({ op: 'run', method: 'POST', path: 'run', body, signal: options.signal, read: readReceipt, expected: 'a job id and status' });
+    return this.request({ op: 'run', method: 'POST', path: 'run', body, signal: options.signal, read: readReceipt, expected: 'a job id and status', idempotent: options.idempotent === true });
   }
 
   status(jobId: string, options: RequestOptions = {}): Promise<JobState> {
@@ -135,10 +139,10 @@ export class RunpodClient {
 
   private async request<T>(call: Call<T>): Promise<T> {
     try {
-      return await withRetries(() => this.attempt(call), { op: call.op, sleep: this.#sleep, random: this.#random, signal: call.signal });
+      return await withRetries(() => this.attempt(call), { op: call.op, sleep: this.#sleep, random: this.#random, signal: call.signal, idempotent: call.idempotent === true });
     } catch (error) {
       if ((call.op === 'run' || call.op === 'retry') && isSubmitOutcomeUnknown(error)) {
-        throw new JobSubmitUnknownError(error, { op: call.op, jobId: call.jobId });
+        throw new JobSubmitUnknownError(error, { op: call.op, ...(call.jobId === undefined ? {} : { jobId: call.jobId }), resent: call.idempotent === true });
       }
       throw error;
     }

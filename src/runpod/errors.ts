@@ -395,22 +395,25 @@ function summarizeFailure(error: unknown): string {
 }
 
 /**
- * A submit (or a /retry) that ended without a clear answer: the job may exist and be billing. It is never
- * sent again automatically; the caller reconciles (e.g. looks the job up) before submitting anew.
+ * A submit (or a /retry) that ended without a clear answer: the job may exist and be billing. Only a job the
+ * worker makes idempotent (`resent`) is sent again automatically, and this error means every attempt was ambiguous.
  */
 export class JobSubmitUnknownError extends VoicestudioError {
   readonly op: 'run' | 'retry';
   readonly jobId: string | undefined;
 
-  constructor(cause: unknown, options: { op: 'run' | 'retry'; jobId?: string } = { op: 'run' }) {
+  constructor(cause: unknown, options: { op: 'run' | 'retry'; jobId?: string; resent?: boolean } = { op: 'run' }) {
     const what =
       options.op === 'run'
         ? 'the job may or may not have been created'
         : `job ${options.jobId} may or may not have been queued again`;
     super(ErrorCode.JobSubmitUnknown, `${options.op === 'run' ? 'Submitting the job to RunPod' : 'Asking RunPod to retry the job'} ended ambiguously (${summarizeFailure(cause)}): ${what}.`, {
-      suggestion:
-        'voicestudio did not send it again, so that you are not billed for a duplicate GPU job. Run the same command again to reconcile; ' +
-        "the endpoint's Requests tab in the RunPod console shows whether a job was started.",
+      suggestion: options.resent
+        ? 'It was sent again and every attempt ended the same way. Running the same command again is safe: the worker recognises a repeated ' +
+          'request (a training run by its run id, a conversion or separation by its request key) and answers it with the job already running ' +
+          'or its result, so nothing is paid for twice.'
+        : "voicestudio did not send it again, so that you are not billed for a duplicate GPU job; the endpoint's Requests tab in the RunPod " +
+          'console shows whether a job was started.',
       cause,
       subject: options.jobId,
     });

@@ -4,7 +4,8 @@
  *
  * Reads and cancel repeat on anything transient. A submit (`run`, `retry`) repeats only when RunPod provably
  * never got it (connection refused, DNS, connect timeout) or refused it with 429: repeating after a 5xx, a
- * reset or a timeout could start a second billable GPU job.
+ * reset or a timeout could start a second billable GPU job — unless the job is idempotent on the worker
+ * (`idempotent`), which then answers a duplicate with the first job or its result.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -41,13 +42,14 @@ export const MAX_RETRIES: Readonly<Record<RunpodOperation, number>> = { status: 
 
 const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 
-export function isRetryable(error: unknown, op: RunpodOperation): boolean {
+/** `idempotent`: a submit whose duplicate the worker answers with the first job or its result (RunpodBackend). */
+export function isRetryable(error: unknown, op: RunpodOperation, idempotent = false): boolean {
   // More attempts do not buy credit or free a GPU.
   if (error instanceof RunpodInsufficientBalanceError || error instanceof RunpodWorkersThrottledError) return false;
   // Both mean RunPod did not act on the request, so even a submit is safe to send again.
   if (error instanceof RunpodRateLimitError) return true;
   if (error instanceof RunpodConnectionError && error.requestNeverSent) return true;
-  if (!IDEMPOTENT_OPERATIONS.has(op)) return false;
+  if (!IDEMPOTENT_OPERATIONS.has(op) && !idempotent) return false;
   if (error instanceof RunpodApiError && RETRYABLE_STATUSES.has(error.status)) return true;
   return error instanceof RunpodConnectionError || error instanceof RunpodTimeoutError || error instanceof RunpodUnexpectedResponseError;
 }
@@ -112,18 +114,20 @@ export interface RetryOptions {
   random?: Random;
   signal?: AbortSignal;
   onRetry?: (info: RetryInfo) => void;
+  /** A submit the worker makes idempotent: repeated after an ambiguous failure too. */
+  idempotent?: boolean;
 }
 
 /** Calls `fn` until it succeeds, the error is not retryable for `op`, retries run out, or the signal aborts. */
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
-  const { op, maxRetries = MAX_RETRIES[op], sleep = abortableSleep, random = Math.random, signal, onRetry } = options;
+  const { op, maxRetries = MAX_RETRIES[op], sleep = abortableSleep, random = Math.random, signal, onRetry, idempotent = false } = options;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (error) {
       // A user abort is final, whatever the attempt failed with.
       if (signal?.aborted === true) throw signal.reason;
-      if (attempt >= maxRetries || !isRetryable(error, op)) throw error;
+      if (attempt >= maxRetries || !isRetryable(error, op, idempotent)) throw error;
       const delayMs = error instanceof RunpodApiError && error.retryAfterMs !== undefined ? error.retryAfterMs : backoffDelayMs(attempt, { random });
       onRetry?.({ retry: attempt + 1, delayMs, error });
       await sleep(delayMs, signal);

@@ -281,6 +281,18 @@ describe('preprocess', () => {
     await done();
   });
 
+  it('exits 1, not 3, when its only source fails', async () => {
+    const { dir, cleanup: done } = await makeTempDir('lost');
+    await writePhrases(path.join(dir, 'take.wav'), { seconds: 8, phraseSec: 3, pauseSec: 1 });
+    expect((await runCli(['ingest', dir])).exitCode).toBe(0);
+    // The working copy goes missing: the one source cannot be preprocessed.
+    await rm(path.join(dir, '.voicestudio', 'sources'), { recursive: true });
+    const run = await runCli(['preprocess', dir, '--json']);
+    expect(run.exitCode).toBe(1);
+    expect(parseJson<{ failed: number; sources: unknown[] }>(run)).toMatchObject({ failed: 1, sources: [expect.objectContaining({ status: 'failed' })] });
+    await done();
+  });
+
   it('explains what to do when the project has no sources', async () => {
     const { dir, cleanup: done } = await makeTempDir('empty');
     const run = await runCli(['preprocess', dir]);

@@ -1,6 +1,7 @@
 /**
  * Paid GPU results are never lost and never paid twice: a flaky API still ends in success with one
  * training and one conversion job, and a CLI killed with SIGKILL mid-training reattaches when re-run.
+ * (Lost submit answers and kills at other moments: paid-once.e2e.test.ts.)
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -70,31 +71,6 @@ describe('a flaky API', () => {
     expect(emulator.jobs().filter((j) => j.input.task === 'convert').length).toBe(1);
     // The faults really happened.
     expect(emulator.requests.filter((r) => r.fault !== undefined).length).toBeGreaterThan(5);
-  });
-});
-
-describe('a training submit whose answer is lost', () => {
-  it('is reported, not resent; the re-run follows the job already training and pays for no second training', async () => {
-    const emulator = await startEmulator({ workers: 2, faults: { dropAfterHandling: { run: 1 }, tasks: ['train'] } });
-    stops.push(() => emulator.stop());
-    const { project, env } = await projectWith(emulator, 'ambiguous');
-    emulator.holdApplio();
-    const first = await runCli(['train', project, '--force', '--name', 'amb', '--epochs', '2', '--save-every', '1'], { env });
-    expect(first.exitCode).toBe(1);
-    expect(first.stderr).toMatch(/ended ambiguously/);
-    expect(first.stderr).toMatch(/Run the same command again/);
-    expect(trainingJobs(emulator)).toBe(1); // the job exists on the endpoint; the CLI could not know
-
-    emulator.setFaults(undefined);
-    emulator.releaseApplio();
-    const again = await runCli(['train', project, '--force', '--name', 'amb', '--epochs', '2', '--save-every', '1', '--json'], { env });
-    expect(again.exitCode, again.stderr).toBe(0);
-    const ghost = emulator.jobs().find((j) => j.input.task === 'train')!;
-    expect(parseJson<{ jobId: string; model: { version: number } }>(again)).toMatchObject({ jobId: ghost.id, model: { version: 1 } });
-    // The re-submission answered "busy" at once instead of training or waiting on a second worker.
-    const resubmitted = emulator.jobs().filter((j) => j.input.task === 'train' && j.id !== ghost.id);
-    expect(resubmitted).toHaveLength(1);
-    expect(resubmitted[0]!.executionMs!).toBeLessThan(ghost.executionMs!);
   });
 });
 

@@ -52,8 +52,10 @@ export interface FaultPlan {
   runTwice?: number;
   /** Seed of the deterministic PRNG for the faults (default: random). */
   seed?: number;
-  /** When set, dropAfterHandling on /run applies only to jobs whose input.task is listed (e.g. ['train']). */
+  /** When set, faults on /run apply only to jobs whose input.task is listed (e.g. ['train']). */
   tasks?: string[];
+  /** At most this many faults are injected (counted from setFaults); then requests go through. */
+  limit?: number;
 }
 
 export interface EmulatorOptions {
@@ -131,6 +133,8 @@ export interface EmulatedJob {
   outputDropped: boolean;
   /** Progress payloads received during the latest run. */
   progressUpdates: number;
+  /** The result as published (COMPLETED jobs): tells the worker's "busy" and cached answers from work done. */
+  output?: unknown;
   executionTimeoutMs: number;
   ttlMs: number;
 }
@@ -494,12 +498,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const webhookAbort = new AbortController();
     const counters = { completed: 0, failed: 0, retried: 0 };
     let faults: FaultPlan | undefined;
+    let faultsInjected = 0;
     let faultRandom = Math.random;
     let rerunRandom = Math.random;
     let stopped = false;
 
     const setFaults = (plan: FaultPlan | undefined): void => {
       faults = plan;
+      faultsInjected = 0;
       const seed = plan?.seed ?? Math.floor(Math.random() * 2 ** 32);
       faultRandom = prng(seed);
       rerunRandom = prng(seed ^ 0x5bd1e995);
@@ -961,9 +967,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     };
     const NOT_EMULATED = new Set(['runsync', 'stream', 'status-sync', 'requests']);
 
-    const draw = (table: Partial<Record<Route, number>> | undefined, route: Route): boolean => {
+    const draw = (table: Partial<Record<Route, number>> | undefined, route: Route, taskSelected: boolean): boolean => {
       const p = table?.[route];
-      return p !== undefined && p > 0 && faultRandom() < p;
+      if (!taskSelected || p === undefined || p <= 0 || faultsInjected >= (faults?.limit ?? Infinity) || faultRandom() >= p) return false;
+      faultsInjected += 1;
+      return true;
     };
 
     const onRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -1001,13 +1009,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         return;
       }
 
+      const taskSelected = route !== 'run' || faults?.tasks === undefined || faults.tasks.includes(String(submittedTask(read.body)));
       if (route !== 'unknown') {
-        if (draw(faults?.dropBeforeHandling, route)) return drop('dropBeforeHandling');
-        if (draw(faults?.http429, route)) {
+        if (draw(faults?.dropBeforeHandling, route, taskSelected)) return drop('dropBeforeHandling');
+        if (draw(faults?.http429, route, taskSelected)) {
           record.fault = 'http429';
           return send(429, { error: 'Too Many Requests' });
         }
-        if (draw(faults?.http5xx, route)) {
+        if (draw(faults?.http5xx, route, taskSelected)) {
           record.fault = 'http5xx';
           const status = [500, 502, 503][Math.floor(faultRandom() * 3)] ?? 500;
           return send(status, { error: status === 500 ? 'Internal Server Error' : status === 502 ? 'Bad Gateway' : 'Service Unavailable' });
@@ -1052,8 +1061,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         return send(500, { error: `emulator bug: ${err instanceof Error ? err.stack : String(err)}` });
       }
       if (reply.jobId) record.jobId = reply.jobId;
-      const taskSelected = route !== 'run' || faults?.tasks === undefined || faults.tasks.includes(String(submittedTask(read.body)));
-      if (route !== 'unknown' && taskSelected && draw(faults?.dropAfterHandling, route)) return drop('dropAfterHandling');
+      if (route !== 'unknown' && draw(faults?.dropAfterHandling, route, taskSelected)) return drop('dropAfterHandling');
       send(reply.status, reply.body);
     };
 
@@ -1120,6 +1128,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
           if (job.executionMs !== undefined) view.executionMs = job.executionMs;
           if (job.delayMs !== undefined) view.delayMs = job.delayMs;
           if (job.workerId !== undefined) view.workerId = job.workerId;
+          if (job.status === 'COMPLETED' && job.output !== undefined) view.output = job.output.value;
           return view;
         }),
       setFaults,

@@ -162,7 +162,11 @@ describe('other job errors', () => {
     expect(error.message).toContain('may or may not have been created');
     expect(error.message).toContain('502');
     expect(error.cause).toBe(cause);
-    expect(error.suggestion).toMatch(/Run the same command again/);
+    // Not resent (a job the worker cannot recognise again): no promise that a re-run reconciles anything.
+    expect(error.suggestion).toMatch(/did not send it again/);
+    expect(error.suggestion).not.toMatch(/reconcile/);
+    // Resent (idempotent on the worker): every attempt was ambiguous, and a re-run is safe.
+    expect(new JobSubmitUnknownError(cause, { op: 'run', resent: true }).suggestion).toMatch(/sent again and every attempt ended the same way\. Running the same command again is safe/);
   });
 
   it('reports a passed deadline with the last status, exit code Failure', () => {

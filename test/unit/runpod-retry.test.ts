@@ -41,6 +41,15 @@ describe('isRetryable', () => {
     const error = make();
     for (const [op, retryable] of Object.entries(expected)) expect([op, isRetryable(error, op as RunpodOperation)]).toEqual([op, retryable]);
   });
+
+  it('an idempotent submit (the worker answers a duplicate with the first job) is sent again after a 5xx, a reset or a timeout', () => {
+    for (const make of [() => apiError(500), () => apiError(503), reset, timedOut]) {
+      expect(isRetryable(make(), 'run', true)).toBe(true);
+      expect(isRetryable(make(), 'run')).toBe(false);
+    }
+    // What a second attempt cannot change stays final.
+    for (const make of [() => apiError(400), () => apiError(401), () => apiError(403, { error: 'insufficient balance' })]) expect(isRetryable(make(), 'run', true)).toBe(false);
+  });
 });
 
 describe('isSubmitOutcomeUnknown', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PcmAnalyzer } from '../../src/pipeline/analysis.js';
+import { seededRandom } from '../helpers/realistic.js';
 import { frameRangeToSeconds, sliceByRms, soundFrames, suggestSilenceThreshold, type FrameRange, type SliceResult } from '../../src/pipeline/slicer.js';
 
 const HOP = 0.01;
@@ -22,16 +23,6 @@ function withDips(rmsDb: Float32Array, ...dips: [seconds: number, db: number][])
 
 const frames = (...ranges: [number, number][]): FrameRange[] => ranges.map(([startFrame, endFrame]) => ({ startFrame, endFrame }));
 
-/** Mulberry32: a tiny seeded PRNG, so the randomised test is reproducible. */
-function prng(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Sound frames (at or above the threshold) in ranges. */
 function soundIn(rms: Float32Array, ranges: FrameRange[], threshold = -40): number {
@@ -210,7 +201,7 @@ describe('sliceByRms: maximum length', () => {
   });
 
   it('on random material keeps every clip within 5–15 s, in order, without overlap, and loses sound only in drops', () => {
-    const random = prng(42);
+    const random = seededRandom(42);
     for (let round = 0; round < 20; round++) {
       const stretches: [number, number][] = [];
       for (let t = 0; t < 240; ) {
@@ -266,7 +257,7 @@ describe('sliceByRms on analysed audio', () => {
   }
 
   it('cuts inside the pauses and splits a 40 s phrase at its dips', () => {
-    const random = prng(7);
+    const random = seededRandom(7);
     // 0.5 s pause | 8 s phrase | 0.6 s pause (8.5–9.1 s) | 40 s phrase with dips at 22.1 s and 35.1 s | 1 s pause
     const analysis = analyse([pause(0.5, random), phrase(8), pause(0.6, random), phrase(40, [13, 26]), pause(1, random)]);
     const result: SliceResult = sliceByRms(analysis.rmsDb, { ...OPTS, hopSec: analysis.hopSec });
