@@ -361,13 +361,14 @@ export async function preprocess(given: PreprocessOptions): Promise<PreprocessRe
   const temp = tempSibling(reportFile);
   await writeFile(temp, `${JSON.stringify(report, null, 2)}\n`);
   await rename(temp, reportFile);
-  await updateManifest(projectDir, (m) => {
+  // The manifest as this run left it: its clips and exclusions are what the page shows.
+  const { manifest: after } = await updateManifest(projectDir, (m) => {
     m.preprocess.settings = options.settings;
   });
-  const excludedSources = new Set(manifest.sources.filter((source) => source.excluded !== undefined).map((source) => source.id));
+  const excludedSources = new Set(after.sources.filter((source) => source.excluded !== undefined).map((source) => source.id));
   const sources = outcomes.map((o): SourceOutcome => (excludedSources.has(o.outcome.sourceId) ? { ...o.outcome, excluded: true } : o.outcome));
-  const after = await readManifest(projectDir);
-  const excluded = new Map([...excludedSegments(after ?? { sources: [], segments: [] })].map(([id, cause]) => [id, exclusionText(cause)]));
-  const htmlReportFile = await writeReportHtml(projectDir, { report, segments: after?.segments ?? [], failed: sources.filter((s) => s.status === 'failed'), excluded });
-  return { project: projectDir, settings: options.settings, sources, failed: sources.filter((s) => s.status === 'failed').length, report, reportFile, htmlReportFile };
+  const failed = sources.filter((s) => s.status === 'failed');
+  const excluded = new Map([...excludedSegments(after)].map(([id, cause]) => [id, exclusionText(cause)]));
+  const htmlReportFile = await writeReportHtml(projectDir, { report, segments: after.segments, failed, excluded });
+  return { project: projectDir, settings: options.settings, sources, failed: failed.length, report, reportFile, htmlReportFile };
 }
