@@ -22,7 +22,7 @@ export const DEFAULT_MAX_SILENCE_KEPT_SEC = 0.5;
 /** suggestSilenceThreshold keeps the threshold this far above the noise floor, so noise never reads as sound. */
 export const NOISE_MARGIN_DB = 10;
 /** suggestSilenceThreshold keeps the threshold at least this far below the typical singing level. */
-export const SIGNAL_MARGIN_DB = 20;
+export const BELOW_VOICE_MARGIN_DB = 20;
 /** A source shorter than a clip is kept whole only from this length: Applio's own slicing leaves out anything under ~0.4 s. */
 export const MIN_WHOLE_SOURCE_SEC = 0.5;
 /** A clip is dropped as silence when more than this share of its frames is below the silence threshold. */
@@ -384,7 +384,7 @@ export function frameRangeToSeconds(range: FrameRange, hopSec: number, durationS
 }
 
 /**
- * A silence threshold for this recording: −40 dBFS, lowered for a quiet recording so it stays SIGNAL_MARGIN_DB under the
+ * A silence threshold for this recording: −40 dBFS, lowered for a quiet recording so it stays BELOW_VOICE_MARGIN_DB under the
  * typical singing level, and raised to NOISE_MARGIN_DB above the noise floor when the floor is higher (live recordings,
  * hiss, room noise) so pauses still read as silence, but never above halfway between the noise floor and the singing
  * level, so quiet singing is not taken for silence.
@@ -395,6 +395,6 @@ export function frameRangeToSeconds(range: FrameRange, hopSec: number, durationS
 export function suggestSilenceThreshold(rmsDb: Float32Array): number {
   const { noiseFloorDbfs: floor, signalLevelDbfs: signal } = levelStatistics(rmsDb);
   if (signal <= DB_FLOOR) return DEFAULT_SILENCE_THRESHOLD_DB;
-  const base = Math.min(DEFAULT_SILENCE_THRESHOLD_DB, signal - SIGNAL_MARGIN_DB);
+  const base = Math.min(DEFAULT_SILENCE_THRESHOLD_DB, signal - BELOW_VOICE_MARGIN_DB);
   return Math.max(base, Math.min(floor + NOISE_MARGIN_DB, (floor + signal) / 2));
 }
