@@ -3,7 +3,7 @@
  * settings): one done before is copied from the project's cache without a GPU job. Inputs travel as 16 kHz
  * mono FLAC — Applio analyses its input at 16 kHz, so nothing it uses is lost — inline when small.
  */
-import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
@@ -11,12 +11,12 @@ import { isEndpointUnusable, JobFailedError } from '../runpod/errors.js';
 import { CHUNK_BYTES, ensureUploaded, inlineOrBlobRef, saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { mapLimit } from './concurrency.js';
-import { markRender, runEncode, type FfmpegTools } from './ffmpeg.js';
+import { runEncode, type FfmpegTools } from './ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from './choices.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from './files.js';
-import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
-import { recordAdopted, updateJob } from './jobs.js';
+import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { updateJob } from './jobs.js';
 import { WORK_DIR } from './manifest.js';
 import type { ResolvedModel } from './models.js';
 import { deliverConversion, guideTiming, MASTER_FORMAT } from './deliver.js';
@@ -230,28 +230,16 @@ export async function collectConversion(
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
-  const holder = busyHolder(backend, done.output);
-  if (holder !== undefined) {
-    // A duplicate of a request another job is working on (say, one whose submit was never confirmed): follow that job.
-    await updateJob(projectDir, jobId, { result: { answeredBy: holder } });
-    await recordAdopted(projectDir, holder, { backend: backend.kind, target: backend.target, task: 'convert', key: request.key, label: path.basename(request.output), request: { ...request } });
-    return await collectConversion(backend, projectDir, holder, request, options);
-  }
+  const holder = await adoptBusyHolder(projectDir, backend, jobId, done.output, { task: 'convert', key: request.key, label: path.basename(request.output), request: { ...request } });
+  if (holder !== undefined) return await collectConversion(backend, projectDir, holder, request, options);
   const cached = cachePath(projectDir, request.key, MASTER_FORMAT);
   const fetched = tempSibling(cached);
   await saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption);
   // In the cache first: the ledger already says the job completed, and a run stopped from here on finds the result
-  // there instead of paying for it again. Marking it rewrites the cached file in place.
+  // there instead of paying for it again. The cache is never scanned by ingest; the delivered copy carries the mark.
   await rename(fetched, cached);
-  const marked = tempSibling(cached);
-  try {
-    await markRender(options.tools, cached, marked, 'conversion', MASTER_FORMAT, options.signal);
-    await rename(marked, cached);
-  } finally {
-    await rm(marked, { force: true });
-  }
   await mkdir(path.dirname(request.output), { recursive: true });
-  const guide = request.input === undefined ? undefined : await guideTiming(options.tools, request.input).catch(() => undefined);
+  const guide = request.input === undefined ? undefined : await guideTiming(options.tools, request.input);
   await deliverConversion(options.tools, cached, request.output, request.format, guide, options.signal);
   await updateJob(projectDir, jobId, { result: { output: request.output, cache: path.relative(projectDir, cached) } });
   return {

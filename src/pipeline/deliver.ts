@@ -21,9 +21,13 @@ export interface GuideTiming {
   samples: number;
 }
 
-/** The rate and exact length of the guide's first audio stream; undefined when it has none. */
+/**
+ * The rate and exact length of the guide's first audio stream; undefined when it has none or cannot be probed any more
+ * (then the conversion is delivered as the model made it, whether it came from the GPU or from the cache).
+ */
 export async function guideTiming(tools: FfmpegTools, guide: string): Promise<GuideTiming | undefined> {
-  const probe = await probeMedia(tools, guide);
+  const probe = await probeMedia(tools, guide).catch(() => undefined);
+  if (probe === undefined) return undefined;
   const stream = probe.audioStreams[0];
   if (stream === undefined || stream.sampleRate <= 0) return undefined;
   return { sampleRate: stream.sampleRate, samples: Math.round((stream.durationSec ?? probe.durationSec) * stream.sampleRate) };

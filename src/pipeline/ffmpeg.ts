@@ -339,7 +339,7 @@ export interface FfmpegFeatures {
 }
 
 /** What an FFmpeg binary can do, as far as voicestudio asks. */
-export interface FfmpegCapabilities extends FfmpegFeatures {
+interface FfmpegCapabilities extends FfmpegFeatures {
   /** Its WAV demuxer takes `-max_size` (see fastReadOptions). */
   wavPacketSize: boolean;
 }
@@ -513,14 +513,4 @@ export function renderTagOptions(kind: RenderKind): string[] {
 export function renderKindOf(probe: Pick<MediaProbe, 'tags'>): RenderKind | 'render' | undefined {
   const kind = new RegExp(`^${OUTPUT_MARK} (conversion|mix)$`).exec(probe.tags.comment ?? '')?.[1] as RenderKind | undefined;
   return kind ?? (probe.tags.encoded_by === OUTPUT_MARK ? 'render' : undefined);
-}
-
-/** Copies a finished render (no re-encode) with voicestudio's mark added. `format`: the muxer, e.g. "wav". */
-export async function markRender(tools: FfmpegTools, input: string, output: string, kind: RenderKind, format: string, signal?: AbortSignal): Promise<void> {
-  await runFfmpeg(tools, ['-i', input, '-map', '0', '-c', 'copy', ...renderTagOptions(kind), '-f', format, output], {
-    subject: input,
-    doing: 'marking the result as voicestudio output',
-    suggestion: 'Run the same command again: the finished result is collected without a new GPU job.',
-    ...(signal === undefined ? {} : { signal }),
-  });
 }

@@ -12,11 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import { isProcessAlive } from './files.js';
-import { isActive, ledger, recordSubmitted, updateJob, type LedgerJob } from './jobs.js';
+import { isActive, ledger, recordAdopted, recordSubmitted, updateJob, type LedgerJob } from './jobs.js';
 import { readManifest, updateManifest } from './manifest.js';
 import type { Manifest } from './types.js';
 
-export interface JobOwner {
+interface JobOwner {
   pid: number;
   host: string;
   /** The process's start (Linux: its start time in clock ticks), so a reused pid is not taken for the owner. */
@@ -187,4 +187,22 @@ export function busyHolder(backend: Pick<Backend, 'kind'>, output: Record<string
     });
   }
   return output.holder_job_id;
+}
+
+/**
+ * When the worker answered `busy` (the request or run is already in another job, say one whose submit was never
+ * confirmed): records that this job was answered by that one, adopts it into the ledger, and returns its id to follow.
+ */
+export async function adoptBusyHolder(
+  projectDir: string,
+  backend: Pick<Backend, 'kind' | 'target'>,
+  jobId: string,
+  output: Record<string, unknown>,
+  job: Pick<LedgerJob, 'task' | 'key' | 'label' | 'request'>,
+): Promise<string | undefined> {
+  const holder = busyHolder(backend, output);
+  if (holder === undefined) return undefined;
+  await updateJob(projectDir, jobId, { result: { answeredBy: holder } });
+  await recordAdopted(projectDir, holder, { backend: backend.kind, target: backend.target, ...job });
+  return holder;
 }

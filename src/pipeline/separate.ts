@@ -13,8 +13,8 @@ import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js
 import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from './ffmpeg.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling } from './files.js';
-import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
-import { ledger, recordAdopted, updateJob } from './jobs.js';
+import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { ledger, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 
 /** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
@@ -145,13 +145,8 @@ export async function collectSeparation(
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
-  const holder = busyHolder(backend, done.output);
-  if (holder !== undefined) {
-    // A duplicate of a request another job is working on (say, one whose submit was never confirmed): follow that job.
-    await updateJob(projectDir, jobId, { result: { answeredBy: holder } });
-    await recordAdopted(projectDir, holder, { backend: backend.kind, target: backend.target, task: 'separate', key: request.key, label: path.basename(request.input), request: { ...request } });
-    return await collectSeparation(backend, projectDir, holder, request, options);
-  }
+  const holder = await adoptBusyHolder(projectDir, backend, jobId, done.output, { task: 'separate', key: request.key, label: path.basename(request.input), request: { ...request } });
+  if (holder !== undefined) return await collectSeparation(backend, projectDir, holder, request, options);
   const produced = producedStems(done.output, jobId, request.input);
   await updateJob(projectDir, jobId, { result: { produced } });
   options.onDownload?.();

@@ -11,7 +11,6 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
 import { fromProject, pathExists, projectRelative } from './files.js';
-import { assertProjectDir } from './ingest.js';
 import { analysisPath, clipsDir } from './layout.js';
 import { readManifest, requireProjectFolder, updateManifest } from './manifest.js';
 import type { ClipExclusion, Exclusion, Manifest, Segment, Source, SourceKind } from './types.js';
@@ -123,7 +122,7 @@ async function originalPresent(projectDir: string, source: Source): Promise<bool
 
 export async function listSources(projectDir: string): Promise<SourcesList> {
   const project = path.resolve(projectDir);
-  await assertProjectDir(project);
+  await requireProjectFolder(project);
   const manifest = await readManifest(project);
   if (manifest === undefined) return { project, sources: [], training: trainingTotals({ sources: [], segments: [] }) };
   const training = new Set(trainingSegments(manifest).map((s) => s.id));

@@ -12,8 +12,8 @@ import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from './ffmpeg.js';
 import { fromProject, sha256File, sha256Text, tempSibling } from './files.js';
 import { ingest } from './ingest.js';
-import { busyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
-import { ledger, recordAdopted, updateJob } from './jobs.js';
+import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { ledger, updateJob } from './jobs.js';
 import { readManifest, WORK_DIR } from './manifest.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from './models.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
@@ -364,12 +364,10 @@ export async function collectTraining(
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   const output = completed.output;
-  const holder = busyHolder(backend, output);
+  const holder = await adoptBusyHolder(projectDir, backend, jobId, output, { task: 'train', key: runId, label: settings.name, request: { ...request } });
   if (holder !== undefined) {
     // Our submit was a duplicate: the run is already training in that job, which we follow instead.
     options.onStage?.(`following job ${holder}, which is already training this run`);
-    await updateJob(projectDir, jobId, { result: { answeredBy: holder } });
-    await recordAdopted(projectDir, holder, { backend: backend.kind, target: backend.target, task: 'train', key: runId, label: settings.name, request: { ...request } });
     return await collectTraining(backend, projectDir, holder, request, options);
   }
   options.onStage?.('bringing the model home');

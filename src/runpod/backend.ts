@@ -39,7 +39,7 @@ export interface Backend {
   readonly runTask: TaskRunner;
 }
 
-/** The FFmpeg binaries a local worker is to use (the shape of the pipeline's FfmpegTools). */
+/** The FFmpeg binaries a local worker is to use: FfmpegTools's shape, declared here so runpod/ needs no audio code. */
 export interface WorkerTools {
   ffmpeg: { path: string };
   ffprobe: { path: string };
@@ -110,7 +110,7 @@ export class RunpodBackend implements Backend {
  * ambiguously may be sent again: blob tasks and info by their nature, training by its run id with `if_busy:
  * "report"`, conversion and separation by their request key (gpu/README.md).
  */
-export function idempotentOnWorker(input: WorkerInput): boolean {
+function idempotentOnWorker(input: WorkerInput): boolean {
   if (input.task === 'train') return input.if_busy === 'report';
   if (input.task === 'convert' || input.task === 'separate') return typeof input.request_key === 'string';
   return true;
@@ -147,7 +147,7 @@ const WORKER_ENV_PREFIXES = ['LC_', 'VOICESTUDIO_', 'APPLIO_', 'CUDA_', 'NVIDIA_
  * The environment a local worker gets: what it needs, nothing else. The user's shell holds secrets (the
  * RunPod API key among them) that a worker process, and the Applio code it runs, has no business seeing.
  */
-export function workerEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+function workerEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const kept: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && (WORKER_ENV_NAMES.has(name) || WORKER_ENV_PREFIXES.some((prefix) => name.startsWith(prefix)))) kept[name] = value;

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { markRender, renderTagOptions } from '../../src/pipeline/ffmpeg.js';
+import { renderTagOptions, runFfmpeg, type FfmpegTools } from '../../src/pipeline/ffmpeg.js';
 import type { IngestResult } from '../../src/pipeline/ingest.js';
 import { updateManifest } from '../../src/pipeline/manifest.js';
 import type { Manifest } from '../../src/pipeline/types.js';
@@ -168,7 +168,7 @@ describe("voicestudio's own renders", () => {
     // A conversion as collect leaves it (marked by the same call), a mix as mix-down encodes it, and an older
     // conversion without a mark that the job ledger names.
     await writePhrases(path.join(root, 'converted.wav'), { seconds: 5, frequency: 260 });
-    await markRender(tools, path.join(root, 'converted.wav'), path.join(project, 'album', '01 song.wav'), 'conversion', 'wav');
+    await markRender(tools, path.join(root, 'converted.wav'), path.join(project, 'album', '01 song.wav'));
     await ffmpeg(['-f', 'lavfi', '-i', 'sine=f=330:d=5', ...renderTagOptions('mix'), '-c:a', 'libmp3lame', path.join(project, 'album', '02 song.mp3')]);
     await writePhrases(path.join(project, 'album', '03 song.wav'), { seconds: 5, frequency: 290 });
     await updateManifest(project, (m) => {
@@ -210,3 +210,12 @@ describe("voicestudio's own renders", () => {
     expect(result.files[0]?.warnings?.[0]?.suggestion).toBe(`If that was not meant: voicestudio sources rm ${project} album/01 song.wav`);
   });
 });
+
+/** A copy of a finished render with voicestudio's mark added, as convert and mix write their outputs. */
+async function markRender(tools: FfmpegTools, input: string, output: string): Promise<void> {
+  await runFfmpeg(tools, ['-i', input, '-map', '0', '-c', 'copy', ...renderTagOptions('conversion'), '-f', 'wav', output], {
+    subject: input,
+    doing: 'marking a test file as voicestudio output',
+    suggestion: 'none: a test fixture',
+  });
+}
