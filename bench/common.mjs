@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { locateFfmpeg } from '../dist/pipeline/ffmpeg.js';
+import { locateFfmpeg } from '../dist/audio/ffmpeg.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const work = path.join(root, 'bench', '.work');

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { locateFfmpeg } from '../dist/pipeline/ffmpeg.js';
+import { locateFfmpeg } from '../dist/audio/ffmpeg.js';
 
 const USAGE = 'npm run test:applio -- --applio DIR [--python PYTHON] [--keep]';
 let values;

@@ -3,7 +3,7 @@
 // are tested on machines without a system FFmpeg too, in the Python environment of gpu/requirements-test.txt
 // (the real runpod SDK; built on first use by scripts/gpu-venv.mjs). PYTHON, when set, is used instead.
 import { spawnSync } from 'node:child_process';
-import { locateFfmpeg } from '../dist/pipeline/ffmpeg.js';
+import { locateFfmpeg } from '../dist/audio/ffmpeg.js';
 import { ensureGpuVenv, SETUP_HINT } from './gpu-venv.mjs';
 
 const env = { ...process.env };

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, InterruptedError } from './errors.js';
-import type { CliIo, RunState } from './cli/context.js';
+import type { CliIo, RunState } from './ui/context.js';
 import { registerConfig } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerIngest } from './commands/ingest.js';

@@ -5,18 +5,18 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../errors.js';
-import { action, type CliIo, type CommandContext, type RunState } from '../cli/context.js';
-import { backendOption, type BackendKind } from '../cli/backend-option.js';
-import { addConversionOptions, type ConversionCliOptions } from '../cli/conversion-options.js';
-import { integerInRange, numberInRange } from '../cli/options.js';
-import type { Output } from '../cli/output.js';
-import { formatUsd, renderTable } from '../cli/table.js';
-import type { BatchEvent, BatchResult, BatchTrack, SettingsPatch, TrackSettings } from '../pipeline/batch.js';
-import type { ConvertSettings } from '../pipeline/convert.js';
-import type { MixSettings } from '../pipeline/mix.js';
-import type { ResolvedModel } from '../pipeline/models.js';
+import { action, type CliIo, type CommandContext, type RunState } from '../ui/context.js';
+import { backendOption, type BackendKind } from './shared/backend-option.js';
+import { addConversionOptions, type ConversionCliOptions } from './shared/conversion-options.js';
+import { integerInRange, numberInRange } from './shared/options.js';
+import type { Output } from '../ui/output.js';
+import { formatUsd, renderTable } from '../ui/table.js';
+import type { BatchEvent, BatchResult, BatchTrack, SettingsPatch, TrackSettings } from '../workflows/album.js';
+import type { ConvertSettings } from '../workflows/convert.js';
+import type { MixSettings } from '../audio/mix.js';
+import type { ResolvedModel } from '../project/models.js';
 
-/** Kept here (not imported from pipeline/mix.js) so `--help` loads no pipeline code. */
+/** Kept here (not imported from audio/mix.js) so `--help` loads no audio code. */
 const MIX_FORMATS = ['wav', 'flac', 'mp3'] as const;
 const MIX_RATES = ['44100', '48000'] as const;
 
@@ -66,7 +66,7 @@ export function addSeparationMixOptions(command: Command): Command {
 
 /** The command line's separation and mix settings, and the subset given explicitly (for precedence over a plan). */
 export async function separationMixFromCli(options: SeparationMixCliOptions, explicit: (name: string) => boolean): Promise<{ settings: Pick<TrackSettings, 'separate' | 'mix' | 'mixSettings'>; patch: SettingsPatch }> {
-  const { parseEq } = await import('../pipeline/mix.js');
+  const { parseEq } = await import('../audio/mix.js');
   const { UsageError } = await import('../errors.js');
   let eq: MixSettings['eq'] = [];
   if (options.eq !== undefined) {
@@ -114,7 +114,7 @@ export async function separationMixFromCli(options: SeparationMixCliOptions, exp
 async function resolveConcurrency(ctx: CommandContext, explicit: number | undefined, backend: BackendKind): Promise<{ value: number; source: string }> {
   if (explicit !== undefined) return { value: explicit, source: '--concurrency' };
   if (backend === 'local') return { value: 1, source: 'one local GPU' };
-  const { ConfigStore } = await import('../config.js');
+  const { ConfigStore } = await import('../config/store.js');
   const store = new ConfigStore({ env: ctx.io.env });
   const setting = store.resolve('concurrency');
   if (setting.source === 'env' || setting.source === 'config') return { value: Number(setting.value), source: 'config concurrency' };
@@ -248,11 +248,11 @@ Examples:
     )
     .action(
       action(io, state, async (ctx, inputs: string[], options: BatchCliOptions) => {
-        const { buildTrackList, readPlan, runBatch, batchExitCode } = await import('../pipeline/batch.js');
-        const { resolveModel } = await import('../pipeline/models.js');
-        const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+        const { buildTrackList, readPlan, runBatch, batchExitCode } = await import('../workflows/album.js');
+        const { resolveModel } = await import('../project/models.js');
+        const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
-        const { WORK_DIR } = await import('../pipeline/manifest.js');
+        const { WORK_DIR } = await import('../project/manifest.js');
         const explicit = (name: string): boolean => {
           const source = command.getOptionValueSource(name);
           return source === 'cli' || source === 'env';
@@ -324,8 +324,8 @@ export async function convertWithSeparationMix(
     cancelOnInterrupt: boolean;
   },
 ): Promise<{ result: { model: string; items: BatchResult['tracks']; failed: number; gpuSeconds: number; costUsd: number }; exitCode: ExitCode }> {
-  const { runBatch, batchExitCode, settingsConflict } = await import('../pipeline/batch.js');
-  const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+  const { runBatch, batchExitCode, settingsConflict } = await import('../workflows/album.js');
+  const { locateFfmpeg } = await import('../audio/ffmpeg.js');
   const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
   const { UsageError } = await import('../errors.js');
   const settings: TrackSettings = { ...request.settings, ...request.mix };

@@ -2,11 +2,11 @@
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import type { ConfigStore } from '../config.js';
-import { API_KEY_SETTING, isSettingKey, maskSecret, SETTING_KEYS, type ResolvedSetting, type SettingKey } from '../settings.js';
+import type { ConfigStore } from '../config/store.js';
+import { API_KEY_SETTING, isSettingKey, maskSecret, SETTING_KEYS, type ResolvedSetting, type SettingKey } from '../config/settings.js';
 import { ExitCode, UsageError } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import { renderTable } from '../cli/table.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import { renderTable } from '../ui/table.js';
 
 const KEYS_HELP = [...SETTING_KEYS, API_KEY_SETTING].join(', ');
 
@@ -27,7 +27,7 @@ async function resolveApiKey(store: ConfigStore): Promise<ResolvedSetting> {
 
 /** The conf store is loaded only when a config command runs (start-up time). */
 async function openStore(env: NodeJS.ProcessEnv): Promise<ConfigStore> {
-  const { ConfigStore } = await import('../config.js');
+  const { ConfigStore } = await import('../config/store.js');
   return new ConfigStore({ env });
 }
 

@@ -2,13 +2,13 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import { backendOption, type BackendKind } from '../cli/backend-option.js';
-import { addConversionOptions, type ConversionCliOptions } from '../cli/conversion-options.js';
-import { integerInRange } from '../cli/options.js';
-import type { Output } from '../cli/output.js';
-import { formatUsd, renderTable } from '../cli/table.js';
-import type { ConvertResult, ConvertSettings } from '../pipeline/convert.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import { backendOption, type BackendKind } from './shared/backend-option.js';
+import { addConversionOptions, type ConversionCliOptions } from './shared/conversion-options.js';
+import { integerInRange } from './shared/options.js';
+import type { Output } from '../ui/output.js';
+import { formatUsd, renderTable } from '../ui/table.js';
+import type { ConvertResult, ConvertSettings } from '../workflows/convert.js';
 import { addSeparationMixOptions, type SeparationMixCliOptions } from './batch.js';
 
 interface ConvertCliOptions extends ConversionCliOptions {
@@ -78,11 +78,11 @@ Examples:
     )
     .action(
       action(io, state, async (ctx, inputs: string[], options: ConvertAllCliOptions) => {
-        const { convert } = await import('../pipeline/convert.js');
-        const { resolveModel } = await import('../pipeline/models.js');
-        const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+        const { convert } = await import('../workflows/convert.js');
+        const { resolveModel } = await import('../project/models.js');
+        const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
-        const { ConfigStore } = await import('../config.js');
+        const { ConfigStore } = await import('../config/store.js');
         const projectDir = path.resolve(ctx.io.cwd, options.project);
         const settings: ConvertSettings = {
           pitch: options.pitch,

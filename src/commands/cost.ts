@@ -2,9 +2,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import { countOf, formatDuration, formatUsd, renderTable } from '../cli/table.js';
-import type { CostLine, CostSummary } from '../pipeline/costs.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import { countOf, formatDuration, formatUsd, renderTable } from '../ui/table.js';
+import type { CostLine, CostSummary } from '../project/costs.js';
 
 function rows(lines: CostLine[]): (string | number)[][] {
   return lines.map((l) => [l.key, l.jobs, formatDuration(l.gpuSeconds), formatUsd(l.costUsd)]);
@@ -28,8 +28,8 @@ export function registerCost(program: Command, io: CliIo, state: RunState): void
     .addHelpText('after', '\nCosts are each job\'s execution time × gpu-price-per-hour at the time it ended; failed and cancelled jobs count\ntoo, as RunPod bills the time they ran. Separations are listed under their song.\n\nExamples:\n  $ voicestudio cost ./vocals\n  $ voicestudio cost ./vocals --json | jq .total.costUsd')
     .action(
       action(io, state, async (ctx, project: string) => {
-        const { readManifest } = await import('../pipeline/manifest.js');
-        const { summarizeCosts } = await import('../pipeline/costs.js');
+        const { readManifest } = await import('../project/manifest.js');
+        const { summarizeCosts } = await import('../project/costs.js');
         const manifest = await readManifest(path.resolve(ctx.io.cwd, project));
         const summary = summarizeCosts(manifest ?? { jobs: [] });
         ctx.out.result(summary, () => renderCost(summary));

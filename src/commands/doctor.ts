@@ -1,9 +1,9 @@
 /** `voicestudio doctor`: what voicestudio will use, and what is missing. */
 import type { Command } from 'commander';
 import { ExitCode } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import type { Output } from '../cli/output.js';
-import type { DoctorReport } from '../doctor.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import type { Output } from '../ui/output.js';
+import type { DoctorReport } from '../workflows/doctor.js';
 
 function renderDoctor(report: DoctorReport, out: Output): string {
   const marks = { ok: out.style('green', 'ok  '), warn: out.style('yellow', 'warn'), fail: out.style('red', 'FAIL') };
@@ -20,7 +20,7 @@ export function registerDoctor(program: Command, io: CliIo, state: RunState): vo
     .addHelpText('after', '\nThe endpoint checks run a small `info` job on the worker (a cold start may take a while).\nExit code 1 when a check fails (warnings do not fail).\n\nExamples:\n  $ voicestudio doctor\n  $ voicestudio doctor --json | jq \'.checks[] | select(.status != "ok")\'')
     .action(
       action(io, state, async (ctx, options: { offline: boolean }) => {
-        const { runFullDoctor } = await import('../doctor.js');
+        const { runFullDoctor } = await import('../workflows/doctor.js');
         if (!options.offline) ctx.out.spinner('checking');
         const report = await runFullDoctor(ctx.io.env, { offline: options.offline, signal: ctx.io.signal });
         ctx.out.stopSpinner();

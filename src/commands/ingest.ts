@@ -1,13 +1,13 @@
 /** `voicestudio ingest <project> [paths...]`: take recordings into a project. */
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import { DEFAULT_JOBS, parseJobs } from '../cli/options.js';
-import type { Output } from '../cli/output.js';
-import { formatMinutes, formatPercent, renderTable } from '../cli/table.js';
-import type { IngestFileResult, IngestResult } from '../pipeline/ingest.js';
-import { SOURCE_KINDS, type SourceKind } from '../pipeline/types.js';
-import { renderWarnings } from '../cli/warnings.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import { DEFAULT_JOBS, parseJobs } from './shared/options.js';
+import type { Output } from '../ui/output.js';
+import { formatMinutes, formatPercent, renderTable } from '../ui/table.js';
+import type { IngestFileResult, IngestResult } from '../workflows/ingest.js';
+import { SOURCE_KINDS, type SourceKind } from '../project/types.js';
+import { renderWarnings } from '../ui/warnings.js';
 
 interface IngestCliOptions {
   kind?: SourceKind;
@@ -67,8 +67,8 @@ Examples:
     )
     .action(
       action(io, state, async (ctx, project: string, paths: string[], options: IngestCliOptions) => {
-        const { ingest } = await import('../pipeline/ingest.js');
-        const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+        const { ingest } = await import('../workflows/ingest.js');
+        const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const tools = await locateFfmpeg(ctx.io.env);
         ctx.out.debug(`ffmpeg: ${tools.ffmpeg.path} (${tools.ffmpeg.source}); ffprobe: ${tools.ffprobe.path} (${tools.ffprobe.source})`);
         let bar: ReturnType<typeof ctx.out.progressBar> | undefined;

@@ -2,12 +2,12 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
-import type { ConversionRequest } from '../pipeline/convert.js';
-import type { LedgerJob } from '../pipeline/jobs.js';
-import type { SeparationRequest } from '../pipeline/separate.js';
-import type { TrainingRequest } from '../pipeline/train.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import { formatDuration, formatUsd, renderTable } from '../ui/table.js';
+import type { ConversionRequest } from '../workflows/convert.js';
+import type { LedgerJob } from '../project/ledger.js';
+import type { SeparationRequest } from '../workflows/separate.js';
+import type { TrainingRequest } from '../workflows/train.js';
 
 interface JobsCliOptions {
   attach?: string;
@@ -43,8 +43,8 @@ Examples:
     )
     .action(
       action(io, state, async (ctx, project: string, options: JobsCliOptions) => {
-        const { readManifest } = await import('../pipeline/manifest.js');
-        const { ledger, recordFinished } = await import('../pipeline/jobs.js');
+        const { readManifest } = await import('../project/manifest.js');
+        const { ledger, recordFinished } = await import('../project/ledger.js');
         const projectDir = path.resolve(ctx.io.cwd, project);
         const manifest = await readManifest(projectDir);
         const jobs = manifest === undefined ? [] : ledger(manifest);
@@ -70,16 +70,16 @@ Examples:
         const common = { pricePerHour, cancelOnInterrupt: false, signal: ctx.io.signal };
         let result: Record<string, unknown>;
         if (job.task === 'train') {
-          const { collectTraining } = await import('../pipeline/train.js');
+          const { collectTraining } = await import('../workflows/train.js');
           const collected = await collectTraining(backend, projectDir, job.id, job.request as unknown as TrainingRequest, { ...common, onStage: (m) => ctx.out.spinner(m) });
           result = { id: job.id, model: `${collected.model.name}@${collected.model.version}`, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
         } else if (job.task === 'separate') {
-          const { collectSeparation } = await import('../pipeline/separate.js');
+          const { collectSeparation } = await import('../workflows/separate.js');
           const collected = await collectSeparation(backend, projectDir, job.id, job.request as unknown as SeparationRequest, common);
           result = { id: job.id, stems: collected.stems, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
         } else {
-          const { collectConversion } = await import('../pipeline/convert.js');
-          const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+          const { collectConversion } = await import('../workflows/convert.js');
+          const { locateFfmpeg } = await import('../audio/ffmpeg.js');
           const collected = await collectConversion(backend, projectDir, job.id, job.request as unknown as ConversionRequest, { ...common, tools: await locateFfmpeg(ctx.io.env) });
           result = { id: job.id, output: job.request?.output, ...collected };
         }

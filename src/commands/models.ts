@@ -2,11 +2,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import { integerInRange } from '../cli/options.js';
-import { formatDuration, formatUsd, renderTable } from '../cli/table.js';
-import { recordedModelFile, type ModelRecordView } from '../pipeline/models.js';
-import type { PthMetadata } from '../pipeline/pth-metadata.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import { integerInRange } from './shared/options.js';
+import { formatDuration, formatUsd, renderTable } from '../ui/table.js';
+import { recordedModelFile, type ModelRecordView } from '../project/models.js';
+import type { PthMetadata } from '../project/pth-metadata.js';
 
 interface ProjectOption {
   project: string;
@@ -85,8 +85,8 @@ Examples:
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
       action(io, state, async (ctx, options: ProjectOption) => {
-        const { readManifest } = await import('../pipeline/manifest.js');
-        const { modelVersions } = await import('../pipeline/models.js');
+        const { readManifest } = await import('../project/manifest.js');
+        const { modelVersions } = await import('../project/models.js');
         const list = modelVersions((await readManifest(projectOf(ctx.io.cwd, options))) ?? { models: [] });
         ctx.out.result(list, () => renderModels(list));
         return ExitCode.Success;
@@ -100,10 +100,10 @@ Examples:
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
       action(io, state, async (ctx, spec: string, options: ProjectOption) => {
-        const { readManifest } = await import('../pipeline/manifest.js');
-        const { findModel } = await import('../pipeline/models.js');
-        const { fromProject } = await import('../pipeline/files.js');
-        const { readPthMetadata } = await import('../pipeline/pth-metadata.js');
+        const { readManifest } = await import('../project/manifest.js');
+        const { findModel } = await import('../project/models.js');
+        const { fromProject } = await import('../util/files.js');
+        const { readPthMetadata } = await import('../project/pth-metadata.js');
         const projectDir = projectOf(ctx.io.cwd, options);
         const model = findModel((await readManifest(projectDir)) ?? { models: [] }, spec);
         if (model === undefined) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}".`, { subject: spec, suggestion: 'See voicestudio models list.' });
@@ -123,7 +123,7 @@ Examples:
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
       action(io, state, async (ctx, file: string, options: ProjectOption & { name: string }) => {
-        const { resolveModel, addModelVersion } = await import('../pipeline/models.js');
+        const { resolveModel, addModelVersion } = await import('../project/models.js');
         const projectDir = projectOf(ctx.io.cwd, options);
         if (!/\.(zip|pth)$/i.test(file)) throw new VoicestudioError(ErrorCode.Usage, `${file} is neither a .zip nor a .pth.`, { exitCode: ExitCode.Usage, suggestion: 'Give an Applio/RVC model zip, or the .pth file.' });
         const resolved = await resolveModel(projectDir, file, ctx.io.cwd);
@@ -141,8 +141,8 @@ Examples:
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
       action(io, state, async (ctx, spec: string, options: ProjectOption & { output: string }) => {
-        const { resolveModel } = await import('../pipeline/models.js');
-        const { writeModelZip } = await import('../pipeline/model-zip.js');
+        const { resolveModel } = await import('../project/models.js');
+        const { writeModelZip } = await import('../project/model-zip.js');
         const resolved = await resolveModel(projectOf(ctx.io.cwd, options), spec, ctx.io.cwd);
         const name = resolved.version?.name ?? path.basename(resolved.pth, '.pth');
         const zip = path.resolve(ctx.io.cwd, options.output);
@@ -160,7 +160,7 @@ Examples:
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
       action(io, state, async (ctx, from: string, to: string, options: ProjectOption) => {
-        const { renameModel } = await import('../pipeline/models.js');
+        const { renameModel } = await import('../project/models.js');
         const moved = await renameModel(projectOf(ctx.io.cwd, options), from, to);
         ctx.out.result(moved, () => `renamed ${from} to ${to} (${moved.length} version${moved.length === 1 ? '' : 's'})`);
         return ExitCode.Success;
@@ -176,7 +176,7 @@ Examples:
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
       action(io, state, async (ctx, spec: string, stars: number, options: ProjectOption & { note?: string }) => {
-        const { rateModel } = await import('../pipeline/models.js');
+        const { rateModel } = await import('../project/models.js');
         const model = await rateModel(projectOf(ctx.io.cwd, options), spec, stars, options.note);
         ctx.out.result(model, () => `${model.name}@${model.version}: ${stars}/5`);
         return ExitCode.Success;
@@ -191,8 +191,8 @@ Examples:
     .option('-y, --yes', 'remove without asking (needed when there is no terminal to ask on)', false)
     .action(
       action(io, state, async (ctx, spec: string, options: ProjectOption & { yes: boolean }) => {
-        const { removeModel, versionsToRemove } = await import('../pipeline/models.js');
-        const { confirmed } = await import('../cli/confirm.js');
+        const { removeModel, versionsToRemove } = await import('../project/models.js');
+        const { confirmed } = await import('../ui/confirm.js');
         const projectDir = projectOf(ctx.io.cwd, options);
         const labels = (await versionsToRemove(projectDir, spec)).map((m) => `${m.name}@${m.version}`).join(', ');
         if (!(await confirmed(ctx.io, `Remove ${labels} and its files from ${projectDir}?`, options.yes))) {

@@ -1,14 +1,14 @@
 /** `voicestudio preprocess <project>`: clean training clips that keep all of the singer's sound, and a quality report. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ExitCode } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import { DEFAULT_JOBS, integerInRange, numberInRange, parseJobs } from '../cli/options.js';
-import type { Output } from '../cli/output.js';
-import { formatPercent, formatSeconds, renderTable } from '../cli/table.js';
-import { renderWarnings } from '../cli/warnings.js';
-import type { PreprocessResult } from '../pipeline/preprocess.js';
-import { DEFAULT_PREPROCESS_SETTINGS, PREPROCESS_LIMITS } from '../pipeline/preprocess-settings.js';
-import { TRAINING_SAMPLE_RATES, type PreprocessSettings, type TrainingSampleRate } from '../pipeline/types.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import { DEFAULT_JOBS, integerInRange, numberInRange, parseJobs } from './shared/options.js';
+import type { Output } from '../ui/output.js';
+import { formatPercent, formatSeconds, renderTable } from '../ui/table.js';
+import { renderWarnings } from '../ui/warnings.js';
+import type { PreprocessResult } from '../workflows/preprocess.js';
+import { DEFAULT_PREPROCESS_SETTINGS, PREPROCESS_LIMITS } from '../audio/preprocess-settings.js';
+import { TRAINING_SAMPLE_RATES, type PreprocessSettings, type TrainingSampleRate } from '../project/types.js';
 
 interface PreprocessCliOptions {
   sampleRate?: string;
@@ -112,8 +112,8 @@ Examples:
     )
     .action(
       action(io, state, async (ctx, project: string, options: PreprocessCliOptions) => {
-        const { preprocess } = await import('../pipeline/preprocess.js');
-        const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+        const { preprocess } = await import('../workflows/preprocess.js');
+        const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const tools = await locateFfmpeg(ctx.io.env);
         ctx.out.debug(`ffmpeg: ${tools.ffmpeg.path} (${tools.ffmpeg.source})`);
         const given: Partial<PreprocessSettings> = {

@@ -1,10 +1,10 @@
 /** `voicestudio sources list|exclude|include|rm <project>`: which recordings training uses, and removing them. */
 import type { Command } from 'commander';
 import { ExitCode } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import type { Output } from '../cli/output.js';
-import { formatDuration, formatMinutes, formatPercent, renderTable } from '../cli/table.js';
-import type { ExclusionChange, ExclusionResult, RemoveResult, SourceListing, SourcesList, TrainingTotals } from '../pipeline/sources.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import type { Output } from '../ui/output.js';
+import { formatDuration, formatMinutes, formatPercent, renderTable } from '../ui/table.js';
+import type { ExclusionChange, ExclusionResult, RemoveResult, SourceListing, SourcesList, TrainingTotals } from '../project/sources.js';
 
 function formatSpan(startSec: number, endSec: number): string {
   return `${startSec.toFixed(1)}–${endSec.toFixed(1)} s`;
@@ -96,7 +96,7 @@ Examples:
     .argument('<project>', 'project folder')
     .action(
       action(io, state, async (ctx, project: string) => {
-        const { listSources } = await import('../pipeline/sources.js');
+        const { listSources } = await import('../project/sources.js');
         const list = await listSources(project);
         ctx.out.result(list, () => renderSourcesList(list));
         return ExitCode.Success;
@@ -111,7 +111,7 @@ Examples:
     .option('--reason <text>', 'why, kept in the manifest and shown by sources list')
     .action(
       action(io, state, async (ctx, project: string, names: string[], options: { reason?: string }) => {
-        const { excludeFromTraining } = await import('../pipeline/sources.js');
+        const { excludeFromTraining } = await import('../project/sources.js');
         const result = await excludeFromTraining(project, names, { cwd: ctx.io.cwd, ...(options.reason === undefined ? {} : { reason: options.reason }) });
         ctx.out.result(result, () => renderExclusions(result));
         return ExitCode.Success;
@@ -125,7 +125,7 @@ Examples:
     .argument('<names...>', 'source ids, clip ids or source file paths')
     .action(
       action(io, state, async (ctx, project: string, names: string[]) => {
-        const { includeInTraining } = await import('../pipeline/sources.js');
+        const { includeInTraining } = await import('../project/sources.js');
         const result = await includeInTraining(project, names, { cwd: ctx.io.cwd });
         ctx.out.result(result, () => renderExclusions(result));
         return ExitCode.Success;
@@ -140,7 +140,7 @@ Examples:
     .option('--missing', 'also remove every source whose original file is gone', false)
     .action(
       action(io, state, async (ctx, project: string, names: string[], options: { missing: boolean }) => {
-        const { removeSources } = await import('../pipeline/sources.js');
+        const { removeSources } = await import('../project/sources.js');
         const result = await removeSources(project, names, { cwd: ctx.io.cwd, missing: options.missing });
         ctx.out.result(result, () => renderRemoved(result, ctx.out));
         return ExitCode.Success;

@@ -2,15 +2,15 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../errors.js';
-import { action, type CliIo, type RunState } from '../cli/context.js';
-import { backendOption, type BackendKind } from '../cli/backend-option.js';
-import { DEFAULT_JOBS, integerInRange, parseJobs } from '../cli/options.js';
-import type { Output } from '../cli/output.js';
-import { countOf, formatDuration, formatUsd } from '../cli/table.js';
-import type { TrainOptions, TrainResult, TrainSettings } from '../pipeline/train.js';
-import { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../pipeline/choices.js';
-import { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../pipeline/types.js';
-import { renderWarnings } from '../cli/warnings.js';
+import { action, type CliIo, type RunState } from '../ui/context.js';
+import { backendOption, type BackendKind } from './shared/backend-option.js';
+import { DEFAULT_JOBS, integerInRange, parseJobs } from './shared/options.js';
+import type { Output } from '../ui/output.js';
+import { countOf, formatDuration, formatUsd } from '../ui/table.js';
+import type { TrainOptions, TrainResult, TrainSettings } from '../workflows/train.js';
+import { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../tasks/choices.js';
+import { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../project/types.js';
+import { renderWarnings } from '../ui/warnings.js';
 
 interface TrainCliOptions {
   name?: string;
@@ -98,8 +98,8 @@ Examples:
     )
     .action(
       action(io, state, async (ctx, project: string, options: TrainCliOptions) => {
-        const { train } = await import('../pipeline/train.js');
-        const { locateFfmpeg } = await import('../pipeline/ffmpeg.js');
+        const { train } = await import('../workflows/train.js');
+        const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
         const projectDir = path.resolve(ctx.io.cwd, project);
         const settings: TrainOptions['settings'] = {

@@ -6,8 +6,8 @@
  */
 import { createRequire } from 'node:module';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { ConfigStore } from '../config.js';
-import { DEFAULT_ENDPOINT_BASE_URL } from '../settings.js';
+import type { ConfigStore } from '../config/store.js';
+import { DEFAULT_ENDPOINT_BASE_URL } from '../config/settings.js';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import {
   JobSubmitUnknownError,

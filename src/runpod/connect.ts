@@ -1,5 +1,5 @@
 /** Opening the backend a command asked for, from the environment and the user's settings. */
-import { ConfigStore } from '../config.js';
+import { ConfigStore } from '../config/store.js';
 import { LocalBackend, RunpodBackend, type Backend, type WorkerTools } from './backend.js';
 import { resolveRunpodSettings, RunpodClient } from './client.js';
 

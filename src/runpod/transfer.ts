@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
-import { mapLimit } from '../pipeline/concurrency.js';
-import { commitTemp, sha256File, tempSibling } from '../pipeline/files.js';
+import { mapLimit } from '../util/concurrency.js';
+import { commitTemp, sha256File, tempSibling } from '../util/files.js';
 import type { TaskRunner, WorkerFile } from './types.js';
 
 /** The worker's CHUNK_MAX_BYTES: raw bytes per blob_put / blob_get. */

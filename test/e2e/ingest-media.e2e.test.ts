@@ -7,10 +7,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderTagOptions, runFfmpeg, type FfmpegTools } from '../../src/pipeline/ffmpeg.js';
-import type { IngestResult } from '../../src/pipeline/ingest.js';
-import { updateManifest } from '../../src/pipeline/manifest.js';
-import type { Manifest } from '../../src/pipeline/types.js';
+import { renderTagOptions, runFfmpeg, type FfmpegTools } from '../../src/audio/ffmpeg.js';
+import type { IngestResult } from '../../src/workflows/ingest.js';
+import { updateManifest } from '../../src/project/manifest.js';
+import type { Manifest } from '../../src/project/types.js';
 import { durationOf, testTools, writePhrases } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
 

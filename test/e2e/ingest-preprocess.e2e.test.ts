@@ -5,7 +5,7 @@
 import { copyFile, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Manifest, DatasetQualityReport } from '../../src/pipeline/types.js';
+import type { Manifest, DatasetQualityReport } from '../../src/project/types.js';
 import { execa } from 'execa';
 import { durationOf, testTools, writePhrases, writeSpeech, writeVideoWithoutAudio, writeVideoWithPhrases } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatasetQualityReport, Manifest, Segment, Source } from '../../src/pipeline/types.js';
+import type { DatasetQualityReport, Manifest, Segment, Source } from '../../src/project/types.js';
 import { testTools } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli, type CliRun } from '../helpers/cli.js';
 import { cutsInsidePhrases, measureSound, probeAudio, soundCoverage, type ProbedAudio, type SoundMeasure } from '../helpers/measure.js';

@@ -5,9 +5,9 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LedgerJob } from '../../src/pipeline/jobs.js';
-import type { ModelVersion } from '../../src/pipeline/models.js';
-import type { Manifest } from '../../src/pipeline/types.js';
+import type { LedgerJob } from '../../src/project/ledger.js';
+import type { ModelVersion } from '../../src/project/models.js';
+import type { Manifest } from '../../src/project/types.js';
 import { startEmulator, type Emulator } from '../emulator/runpod-emulator.js';
 import { durationOf, writePhrases } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';

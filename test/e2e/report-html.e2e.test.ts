@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatasetQualityReport, Manifest } from '../../src/pipeline/types.js';
+import type { DatasetQualityReport, Manifest } from '../../src/project/types.js';
 import { writePhrases } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
 

@@ -5,8 +5,8 @@
 import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExclusionResult, RemoveResult, SourcesList } from '../../src/pipeline/sources.js';
-import type { Manifest } from '../../src/pipeline/types.js';
+import type { ExclusionResult, RemoveResult, SourcesList } from '../../src/project/sources.js';
+import type { Manifest } from '../../src/project/types.js';
 import { writePhrases } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
 

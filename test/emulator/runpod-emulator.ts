@@ -28,7 +28,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type * as FfmpegModule from '../../src/pipeline/ffmpeg.js';
+import type * as FfmpegModule from '../../src/audio/ffmpeg.js';
 
 // ------------------------------------------------------------------------------------------------ public API ----
 
@@ -482,7 +482,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     // The FFmpeg the CLI itself uses (FFMPEG_PATH, else PATH, else the bundled binaries), so the worker runs where
     // no FFmpeg is installed too, as the README promises.
     // From the build, as the e2e tests run the built CLI: serve.ts loads this file in plain Node, which cannot resolve src/.
-    const { locateFfmpeg } = (await import(new URL('../../dist/pipeline/ffmpeg.js', import.meta.url).href)) as typeof FfmpegModule;
+    const { locateFfmpeg } = (await import(new URL('../../dist/audio/ffmpeg.js', import.meta.url).href)) as typeof FfmpegModule;
     const tools = await locateFfmpeg(process.env);
     baseEnv.FFMPEG_PATH = tools.ffmpeg.path;
     baseEnv.FFPROBE_PATH = tools.ffprobe.path;

@@ -1,6 +1,6 @@
 /** Test audio made at test time with FFmpeg: sung-like tones with vibrato and pauses, noise, clipping, video. */
 import { execa } from 'execa';
-import { locateFfmpeg, type FfmpegTools } from '../../src/pipeline/ffmpeg.js';
+import { locateFfmpeg, type FfmpegTools } from '../../src/audio/ffmpeg.js';
 
 let toolsPromise: Promise<FfmpegTools> | undefined;
 export function testTools(): Promise<FfmpegTools> {

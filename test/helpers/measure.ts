@@ -15,7 +15,7 @@
  * Only type imports from the project, so `node` itself can import this file (the by-hand checker does).
  */
 import { execa } from 'execa';
-import type { FfmpegTools } from '../../src/pipeline/ffmpeg.js';
+import type { FfmpegTools } from '../../src/audio/ffmpeg.js';
 import type { Interval } from './realistic.js';
 
 export type { Interval };

@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FfmpegTools } from '../../src/pipeline/ffmpeg.js';
+import type { FfmpegTools } from '../../src/audio/ffmpeg.js';
 
 export type EventKind = 'phrase' | 'breath' | 'silence';
 

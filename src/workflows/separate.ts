@@ -1,0 +1,243 @@
+/**
+ * Vocal separation on the worker (task `separate`, gpu/README.md): a full mix in, vocals and instrumental stems
+ * out. Stems are cached in the project by the input's content (`.voicestudio/separations/<key>/`), so a song is
+ * separated once however often it is converted. Like conversions, every job is written to the ledger before it is
+ * waited on, and a later run reattaches to it instead of paying twice.
+ */
+import { mkdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ErrorCode, VoicestudioError } from '../errors.js';
+import type { Backend } from '../runpod/backend.js';
+import { CHUNK_BYTES, inlineOrBlobRef, saveWorkerFile, type FileRef } from '../runpod/transfer.js';
+import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
+import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
+import { followJob } from './follow.js';
+import { sha256File, sha256Text, tempSibling } from '../util/files.js';
+import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { ledger, updateJob } from '../project/ledger.js';
+import { readManifest, WORK_DIR } from '../project/manifest.js';
+
+/** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
+const SEPARATION_CACHE_VERSION = 1;
+const STEM_FORMAT = 'flac';
+/** Lossy audio-only inputs travel as they are: decoding them to FLAC would only make them bigger. */
+const SEND_AS_IS_CODECS: ReadonlySet<string> = new Set(['mp3', 'aac', 'vorbis', 'opus']);
+
+export interface Stems {
+  vocals: string;
+  instrumental: string;
+}
+
+export interface SeparationOutcome {
+  key: string;
+  stems: Stems;
+  /**
+   * separated: a job ran now; reattached: a job an earlier run started was collected; recovered: an earlier job's
+   * stems were fetched from the worker's store; cached: nothing was needed.
+   */
+  status: 'separated' | 'reattached' | 'recovered' | 'cached';
+  jobId?: string;
+  gpuSeconds?: number;
+  costUsd?: number;
+  bytesSent?: number;
+}
+
+/** What a separation job was asked for, kept in its ledger record so any later run can collect it. */
+export interface SeparationRequest {
+  key: string;
+  input: string;
+}
+
+export interface SeparateOptions {
+  projectDir: string;
+  input: string;
+  /** The input's sha256, when the caller has it already. */
+  inputSha?: string;
+  /** The input's probe, when the caller has it already. */
+  probe?: MediaProbe;
+  backend: Backend;
+  tools: FfmpegTools;
+  pricePerHour: number;
+  cancelOnInterrupt: boolean;
+  signal?: AbortSignal;
+  onEvent?: (event: { stage: 'cached' | 'recovered' | 'preparing' | 'submitted' | 'reattached' | 'separating' | 'downloading' | 'done'; progress?: WorkerProgress }) => void;
+}
+
+export function separationKey(inputSha: string): string {
+  return sha256Text(JSON.stringify({ v: SEPARATION_CACHE_VERSION, task: 'separate', inputSha, stems: 'both', format: STEM_FORMAT })).slice(0, 32);
+}
+
+export function separationStems(projectDir: string, key: string): Stems {
+  const dir = path.join(projectDir, WORK_DIR, 'separations', key);
+  return { vocals: path.join(dir, `vocals.${STEM_FORMAT}`), instrumental: path.join(dir, `instrumental.${STEM_FORMAT}`) };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await stat(file).catch(() => undefined)) !== undefined;
+}
+
+/** Both stems of an earlier separation, if the cache has them. */
+export async function cachedStems(projectDir: string, key: string): Promise<Stems | undefined> {
+  const stems = separationStems(projectDir, key);
+  return (await exists(stems.vocals)) && (await exists(stems.instrumental)) ? stems : undefined;
+}
+
+/** The file to send: the input itself when it is lossy audio, else its best audio stream as FLAC (lossless, about half a WAV). */
+async function prepareInput(tools: FfmpegTools, input: string, probe: MediaProbe, dest: string, signal?: AbortSignal): Promise<string> {
+  const stream = pickAudioStream(probe);
+  if (stream === undefined) {
+    throw new VoicestudioError(ErrorCode.MediaUnreadable, `${input} has no audio stream to separate.`, { subject: input, suggestion: 'Give an audio file, or a video with a soundtrack.' });
+  }
+  if (!probe.hasVideo && probe.audioStreams.length === 1 && SEND_AS_IS_CODECS.has(stream.codec)) return input;
+  await runEncode(tools, {
+    input,
+    outputOptions: ['-map', `0:a:${stream.audioIndex}`, '-vn', ...(stream.channels > 2 ? ['-ac', '2'] : []), '-c:a', 'flac', '-sample_fmt', 's16', '-compression_level', '5', '-f', 'flac'],
+    output: dest,
+    ...(signal === undefined ? {} : { signal }),
+  });
+  return dest;
+}
+
+type ProducedStems = Record<keyof Stems, WorkerFile>;
+
+function isWorkerFile(value: unknown): value is WorkerFile {
+  if (typeof value !== 'object' || value === null) return false;
+  const file = value as Record<string, unknown>;
+  return typeof file.sha256 === 'string' && typeof file.size === 'number' && (typeof file.blob === 'string' || typeof file.data === 'string');
+}
+
+function producedStems(output: unknown, jobId: string, input: string): ProducedStems {
+  const stems = (typeof output === 'object' && output !== null ? (output as { stems?: unknown }).stems : undefined) as Record<string, unknown> | undefined;
+  const vocals = stems?.vocals;
+  const instrumental = stems?.instrumental;
+  if (!isWorkerFile(vocals) || !isWorkerFile(instrumental)) {
+    throw new VoicestudioError(ErrorCode.JobOutputMissing, `Separation job ${jobId} for ${input} did not return both stems.`, {
+      subject: input,
+      suggestion: 'Check that the endpoint runs the voicestudio worker image that matches this version of voicestudio.',
+    });
+  }
+  return { vocals, instrumental };
+}
+
+/** Fetches both stems into the cache (each checked against its sha256 and put in place atomically). */
+async function downloadStems(backend: Backend, projectDir: string, key: string, produced: ProducedStems, signal?: AbortSignal): Promise<Stems> {
+  const stems = separationStems(projectDir, key);
+  for (const stem of ['vocals', 'instrumental'] as const) await saveWorkerFile(backend.runTask, produced[stem], stems[stem], signal === undefined ? {} : { signal });
+  return stems;
+}
+
+/**
+ * Follows a separation job to its end: what it produced is written to the ledger first (the stems stay in the
+ * worker's blob store, so a failed download never needs the GPU again), then both stems go into the cache.
+ */
+export async function collectSeparation(
+  backend: Backend,
+  projectDir: string,
+  jobId: string,
+  request: SeparationRequest,
+  options: { pricePerHour: number; cancelOnInterrupt: boolean; signal?: AbortSignal; onProgress?: (progress: WorkerProgress) => void; onDownload?: () => void },
+): Promise<{ stems: Stems; jobId: string; gpuSeconds?: number; costUsd?: number }> {
+  const done = await followJob(backend, projectDir, jobId, {
+    long: false,
+    pricePerHour: options.pricePerHour,
+    cancelOnInterrupt: options.cancelOnInterrupt,
+    resumeHint: 'the same voicestudio command',
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
+  });
+  const holder = await adoptBusyHolder(projectDir, backend, jobId, done.output, { task: 'separate', key: request.key, label: path.basename(request.input), request: { ...request } });
+  if (holder !== undefined) return await collectSeparation(backend, projectDir, holder, request, options);
+  const produced = producedStems(done.output, jobId, request.input);
+  await updateJob(projectDir, jobId, { result: { produced } });
+  options.onDownload?.();
+  const stems = await downloadStems(backend, projectDir, request.key, produced, options.signal);
+  await updateJob(projectDir, jobId, { result: { produced, stems: { vocals: path.relative(projectDir, stems.vocals), instrumental: path.relative(projectDir, stems.instrumental) } } });
+  return {
+    stems,
+    jobId,
+    ...(done.executionMs === undefined ? {} : { gpuSeconds: Math.round(done.executionMs / 100) / 10 }),
+    ...(done.costUsd === undefined ? {} : { costUsd: done.costUsd }),
+  };
+}
+
+/** Separates `input` into vocals and instrumental, from the cache when it was done before. */
+export async function separate(options: SeparateOptions): Promise<SeparationOutcome> {
+  const { projectDir, backend, input } = options;
+  const signalOption = options.signal === undefined ? {} : { signal: options.signal };
+  const event = options.onEvent ?? (() => {});
+  const key = separationKey(options.inputSha ?? (await sha256File(input, options.signal)));
+  const request: SeparationRequest = { key, input };
+  const fromEarlier = async (): Promise<SeparationOutcome | undefined> => {
+    const cached = await cachedStems(projectDir, key);
+    if (cached !== undefined) {
+      event({ stage: 'cached' });
+      return { key, stems: cached, status: 'cached' };
+    }
+    const manifest = await readManifest(projectDir);
+    // A job that finished before but whose stems never arrived (a failed download, a kill): fetch them from the store.
+    const finished = manifest === undefined ? undefined : ledger(manifest).filter((j) => j.task === 'separate' && j.key === key && j.status === 'COMPLETED' && j.result?.produced !== undefined).at(-1);
+    if (finished === undefined) return undefined;
+    try {
+      const stems = await downloadStems(backend, projectDir, key, producedStems({ stems: finished.result?.produced }, finished.id, input), options.signal);
+      event({ stage: 'recovered' });
+      return { key, stems, status: 'recovered', jobId: finished.id };
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      return undefined; // The blobs are gone from the volume: separate again.
+    }
+  };
+  const before = await fromEarlier();
+  if (before !== undefined) return before;
+  let bytesSent = 0;
+  for (;;) {
+    const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'separate', key, label: path.basename(input), request: { ...request } }, signalOption);
+    // Another run may have finished this separation between the first look and the claim.
+    if (claim.pendingId !== undefined) {
+      const meanwhile = await fromEarlier();
+      if (meanwhile !== undefined) {
+        await releaseClaim(projectDir, claim.pendingId);
+        return meanwhile;
+      }
+    }
+    let jobId: string;
+    if (claim.follow !== undefined) {
+      jobId = claim.follow.id;
+      event({ stage: 'reattached' });
+    } else {
+      event({ stage: 'preparing' });
+      const work = path.join(projectDir, WORK_DIR, 'separations');
+      await mkdir(work, { recursive: true });
+      const prepared = tempSibling(path.join(work, `${key}.input.flac`));
+      try {
+        jobId = await submitClaimed(projectDir, claim.pendingId, async (sending) => {
+          const probe = options.probe ?? (await probeMedia(options.tools, input));
+          const sent = await prepareInput(options.tools, input, probe, prepared, options.signal);
+          const inputRef: FileRef = await inlineOrBlobRef(backend.runTask, sent, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
+          bytesSent = (await stat(sent)).size;
+          sending();
+          // The cache key is the worker's request key: a duplicate submit costs no second separation.
+          const job: WorkerInput = { task: 'separate', input: inputRef, stems: 'both', output_format: STEM_FORMAT, request_key: key };
+          return await backend.submit(job, signalOption);
+        });
+        event({ stage: 'submitted' });
+      } finally {
+        await rm(prepared, { force: true });
+      }
+    }
+    event({ stage: 'separating' });
+    try {
+      const collected = await collectSeparation(backend, projectDir, jobId, request, {
+        pricePerHour: options.pricePerHour,
+        cancelOnInterrupt: options.cancelOnInterrupt,
+        ...signalOption,
+        onProgress: (progress) => event({ stage: 'separating', progress }),
+        onDownload: () => event({ stage: 'downloading' }),
+      });
+      event({ stage: 'done' });
+      return { key, stems: collected.stems, status: claim.follow === undefined ? 'separated' : 'reattached', jobId: collected.jobId, bytesSent, ...(collected.gpuSeconds === undefined ? {} : { gpuSeconds: collected.gpuSeconds }), ...(collected.costUsd === undefined ? {} : { costUsd: collected.costUsd }) };
+    } catch (error) {
+      if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
+      throw error;
+    }
+  }
+}
