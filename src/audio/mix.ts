@@ -18,7 +18,7 @@ import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { ffmpegFeatures, probeMedia, renderTagOptions, runFfmpeg, type FfmpegFeatures, type FfmpegTools } from './ffmpeg.js';
 import { sha256Text, tempSibling } from '../util/files.js';
-import { WORK_DIR } from '../project/manifest.js';
+import { mixesDir } from '../project/layout.js';
 
 export const MIX_FORMATS = ['wav', 'flac', 'mp3'] as const;
 export type MixFormat = (typeof MIX_FORMATS)[number];
@@ -338,10 +338,6 @@ export const ENCODE_OPTIONS: Record<MixFormat, string[]> = {
 };
 /** 16-bit outputs get triangular dither on the way down from float. */
 export const DITHER: Record<MixFormat, string[]> = { wav: ['aresample=osf=s16:dither_method=triangular'], flac: ['aresample=osf=s16:dither_method=triangular'], mp3: [] };
-
-export function mixesDir(projectDir: string): string {
-  return path.join(projectDir, WORK_DIR, 'mixes');
-}
 
 export function mixKey(options: Pick<MixOptions, 'vocalsId' | 'instrumentalId' | 'settings' | 'pitch'>, uses: readonly string[]): string {
   const { settings } = options;

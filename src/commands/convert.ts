@@ -9,7 +9,7 @@ import { integerInRange } from './shared/options.js';
 import type { Output } from '../ui/output.js';
 import { formatUsd, renderTable } from '../ui/table.js';
 import type { ConvertResult, ConvertSettings } from '../workflows/convert.js';
-import { addSeparationMixOptions, type SeparationMixCliOptions } from './batch.js';
+import { addSeparationMixOptions, type SeparationMixCliOptions } from './shared/separation-mix.js';
 
 interface ConvertCliOptions extends ConversionCliOptions {
   model: string;
@@ -95,7 +95,7 @@ Examples:
         const concurrency = options.concurrency ?? Number(new ConfigStore({ env: ctx.io.env }).resolve('concurrency').value ?? 4);
         const model = await resolveModel(projectDir, options.model, ctx.io.cwd);
         if (options.separate || options.mix) {
-          const { convertWithSeparationMix, separationMixFromCli } = await import('./batch.js');
+          const { convertWithSeparationMix, separationMixFromCli } = await import('./shared/separation-mix.js');
           const mix = await separationMixFromCli(options, () => false);
           const targets = outputPaths(inputs, options.output, model.label, options.mix ? options.mixFormat : settings.format, ctx.io.cwd);
           const done = await convertWithSeparationMix(ctx, { projectDir, targets, model, settings, mix: mix.settings, backend: options.backend, concurrency, cancelOnInterrupt: options.cancelOnInterrupt });

@@ -3,13 +3,14 @@
  * (write-ahead), so a Ctrl-C, a crash or a kill -9 never loses a job: the next run finds it and reattaches.
  * Which run submits and which follows is decided in job-claims.ts.
  */
-import type { JobStatus } from '../runpod/types.js';
 import { updateManifest } from './manifest.js';
 import type { JobRecord, Manifest } from './types.js';
 
 export type JobTask = 'train' | 'convert' | 'separate';
+/** The states a remote job reports (RunPod's, which the local backend mirrors), as the ledger keeps them. */
+export type RemoteJobStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
 /** SUBMITTING: written before the submit request; the job id is not known yet. */
-export type LedgerStatus = 'SUBMITTING' | JobStatus;
+export type LedgerStatus = 'SUBMITTING' | RemoteJobStatus;
 
 export interface LedgerJob extends JobRecord {
   /** RunPod's job id; `pending-<uuid>` while SUBMITTING. */
@@ -72,7 +73,7 @@ export async function recordSubmitted(projectDir: string, pendingId: string, job
 export async function recordFinished(
   projectDir: string,
   id: string,
-  outcome: { status: JobStatus; executionMs?: number | undefined; pricePerHour: number; error?: string; result?: Record<string, unknown> },
+  outcome: { status: RemoteJobStatus; executionMs?: number | undefined; pricePerHour: number; error?: string; result?: Record<string, unknown> },
 ): Promise<void> {
   const cost = costUsd(outcome.executionMs, outcome.pricePerHour);
   await updateJob(projectDir, id, {

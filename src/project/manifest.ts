@@ -13,8 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
 import { isProcessAlive, sweepAbandonedTemps, tempSiblingOwner } from '../util/files.js';
-// models.js imports this module too; MODELS_DIR is only read when a sweep runs, long after both have loaded.
-import { MODELS_DIR } from './models.js';
+import { MANIFEST_FILE, manifestPath, MODELS_DIR, workDir } from './layout.js';
 import {
   SOURCE_KINDS,
   TRAINING_SAMPLE_RATES,
@@ -35,8 +34,6 @@ import {
   type SourceQualityReport,
 } from './types.js';
 
-export const MANIFEST_FILE = 'voicestudio.json';
-export const WORK_DIR = '.voicestudio';
 /**
  * Bumped whenever a field is added: a voicestudio that does not know a field keeps it but does not act on it, so an
  * older one must refuse a newer manifest (ManifestTooNew) rather than silently ignore, say, an exclusion.
@@ -72,14 +69,6 @@ const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms, signal) => delay(ms, undefined, { signal }),
 };
-
-export function manifestPath(projectDir: string): string {
-  return join(projectDir, MANIFEST_FILE);
-}
-
-export function workDir(projectDir: string): string {
-  return join(projectDir, WORK_DIR);
-}
 
 export function emptyManifest(now: Date = new Date()): Manifest {
   const timestamp = now.toISOString();

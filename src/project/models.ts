@@ -7,11 +7,11 @@ import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import path from 'node:path';
 import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
 import { fromProject, projectRelative, sha256File, tempSibling, pathExists } from '../util/files.js';
-import { readManifest, updateManifest, WORK_DIR } from './manifest.js';
+import { readManifest, updateManifest } from './manifest.js';
+import { importsDir, modelDir, modelVersionDir } from './layout.js';
 import { readModelZip } from './model-zip.js';
 import type { Manifest, ModelRecord } from './types.js';
 
-export const MODELS_DIR = 'models';
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export interface ModelFile {
@@ -105,7 +105,7 @@ export async function addModelVersion(
   checkModelName(name);
   const manifest = await readManifest(projectDir);
   const version = Math.max(0, ...modelVersions(manifest ?? { models: [] }).filter((m) => m.name === name).map((m) => m.version)) + 1;
-  const dir = path.join(projectDir, MODELS_DIR, name, `v${version}`);
+  const dir = modelVersionDir(projectDir, name, version);
   const staging = tempSibling(dir);
   await mkdir(staging, { recursive: true });
   try {
@@ -159,7 +159,7 @@ export async function resolveModel(projectDir: string, spec: string, cwd: string
   }
   if (/\.zip$/i.test(spec)) {
     if (!(await pathExists(asFile))) throw new VoicestudioError(ErrorCode.ModelMissing, `${spec}: no such model zip.`, { subject: spec, suggestion: 'Check the path, or name a project model: voicestudio models list' });
-    const dest = path.join(projectDir, WORK_DIR, 'imports', (await sha256File(asFile)).slice(0, 16));
+    const dest = path.join(importsDir(projectDir), (await sha256File(asFile)).slice(0, 16));
     const extracted = await readModelZip(asFile, dest);
     return { label: path.basename(spec), pth: extracted.pth, ...(extracted.index === undefined ? {} : { index: extracted.index }) };
   }
@@ -197,8 +197,8 @@ export async function renameModel(projectDir: string, from: string, to: string):
   const versions = modelVersions(manifest ?? { models: [] }).filter((m) => m.name === from);
   if (versions.length === 0) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${from}" in ${projectDir}.`, { subject: from, suggestion: 'See voicestudio models list.' });
   if (modelVersions(manifest ?? { models: [] }).some((m) => m.name === to)) throw new UsageError(`A model "${to}" already exists.`, 'Pick another name, or remove that model first.');
-  const fromDir = path.join(projectDir, MODELS_DIR, from);
-  const toDir = path.join(projectDir, MODELS_DIR, to);
+  const fromDir = modelDir(projectDir, from);
+  const toDir = modelDir(projectDir, to);
   await rename(fromDir, toDir);
   for (const v of versions.filter((x) => recordedModelFile(x) !== undefined)) {
     const dir = path.join(toDir, `v${v.version}`);
@@ -235,8 +235,8 @@ export async function removeModel(projectDir: string, spec: string): Promise<Mod
   await updateManifest(projectDir, (m) => {
     m.models = modelVersions(m).filter((v) => !doomed.some((d) => d.name === v.name && d.version === v.version));
   });
-  for (const d of doomed) await rm(path.join(projectDir, MODELS_DIR, d.name, `v${d.version}`), { recursive: true, force: true });
-  if (version === undefined) await rm(path.join(projectDir, MODELS_DIR, name!), { recursive: true, force: true });
+  for (const d of doomed) await rm(modelVersionDir(projectDir, d.name, d.version), { recursive: true, force: true });
+  if (version === undefined) await rm(modelDir(projectDir, name!), { recursive: true, force: true });
   return doomed;
 }
 

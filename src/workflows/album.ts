@@ -24,7 +24,8 @@ import { MASTER_FORMAT } from '../audio/deliver.js';
 import { probeMedia, type FfmpegTools } from '../audio/ffmpeg.js';
 import { sha256File, tempSibling } from '../util/files.js';
 import { AUDIO_EXTENSIONS, VIDEO_EXTENSIONS } from './ingest.js';
-import { checkEqBand, GAIN_RANGE_DB, MIX_FORMATS, MIX_RATES, mixesDir, mixTrack, parseEq, TARGET_LUFS_RANGE, type MixResult, type MixSettings } from '../audio/mix.js';
+import { mixesDir } from '../project/layout.js';
+import { checkEqBand, GAIN_RANGE_DB, MIX_FORMATS, MIX_RATES, mixTrack, parseEq, TARGET_LUFS_RANGE, type MixResult, type MixSettings } from '../audio/mix.js';
 import type { ResolvedModel } from '../project/models.js';
 import { separate, type SeparationOutcome } from './separate.js';
 

@@ -17,7 +17,7 @@ import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from '../util/files.js';
 import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
 import { updateJob } from '../project/ledger.js';
-import { WORK_DIR } from '../project/manifest.js';
+import { conversionsDir } from '../project/layout.js';
 import type { ResolvedModel } from '../project/models.js';
 import { deliverConversion, guideTiming, MASTER_FORMAT } from '../audio/deliver.js';
 
@@ -185,7 +185,7 @@ export function isTransientFailure(error: unknown): boolean {
 
 /** Where a finished conversion is kept in the project. */
 export function cachePath(projectDir: string, key: string, format: string): string {
-  return path.join(projectDir, WORK_DIR, 'conversions', `${key}.${format}`);
+  return path.join(conversionsDir(projectDir), `${key}.${format}`);
 }
 
 
@@ -256,7 +256,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   const prepared = options.preparedModel ?? (await prepareModel(backend, options.model, options.signal));
   const { modelSha, indexSha } = prepared;
   const uploadModel = (): Promise<ModelRefs> => prepared.upload();
-  const work = path.join(projectDir, WORK_DIR, 'conversions');
+  const work = conversionsDir(projectDir);
   await mkdir(work, { recursive: true });
 
   const convertOne = async ({ input, output, sha256 }: { input: string; output: string; sha256?: string }): Promise<ConvertItem> => {

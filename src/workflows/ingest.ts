@@ -12,8 +12,8 @@ import { fastReadOptions, pickAudioStream, probeMedia, renderKindOf, streamPcm, 
 import { declaredMp3DurationSec, declaredWavDurationSec } from '../audio/container-headers.js';
 import { ledger } from '../project/ledger.js';
 import { commitTemp, projectRelative, sha256File, tempSibling } from '../util/files.js';
-import { analysisPath, sourcesDir as sourcesDirOf } from '../project/layout.js';
-import { readManifest, updateManifest, WORK_DIR } from '../project/manifest.js';
+import { analysisPath, sourcesDir as sourcesDirOf, WORK_DIR } from '../project/layout.js';
+import { readManifest, updateManifest } from '../project/manifest.js';
 import { datasetMixWarnings } from '../audio/quality.js';
 import type { Manifest, QualityWarning, Source, SourceKind } from '../project/types.js';
 

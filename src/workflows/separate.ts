@@ -15,7 +15,8 @@ import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling } from '../util/files.js';
 import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
 import { ledger, updateJob } from '../project/ledger.js';
-import { readManifest, WORK_DIR } from '../project/manifest.js';
+import { readManifest } from '../project/manifest.js';
+import { separationsDir } from '../project/layout.js';
 
 /** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
 const SEPARATION_CACHE_VERSION = 1;
@@ -68,7 +69,7 @@ export function separationKey(inputSha: string): string {
 }
 
 export function separationStems(projectDir: string, key: string): Stems {
-  const dir = path.join(projectDir, WORK_DIR, 'separations', key);
+  const dir = path.join(separationsDir(projectDir), key);
   return { vocals: path.join(dir, `vocals.${STEM_FORMAT}`), instrumental: path.join(dir, `instrumental.${STEM_FORMAT}`) };
 }
 
@@ -205,7 +206,7 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
       event({ stage: 'reattached' });
     } else {
       event({ stage: 'preparing' });
-      const work = path.join(projectDir, WORK_DIR, 'separations');
+      const work = separationsDir(projectDir);
       await mkdir(work, { recursive: true });
       const prepared = tempSibling(path.join(work, `${key}.input.flac`));
       try {

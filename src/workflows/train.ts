@@ -14,13 +14,14 @@ import { fromProject, sha256File, sha256Text, tempSibling } from '../util/files.
 import { ingest } from './ingest.js';
 import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
 import { ledger, updateJob } from '../project/ledger.js';
-import { readManifest, WORK_DIR } from '../project/manifest.js';
+import { readManifest } from '../project/manifest.js';
+import { datasetsDir, downloadsDir } from '../project/layout.js';
 import { addModelVersion, checkModelName, findModel, type ModelVersion } from '../project/models.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
 import { DATASET_MIN_SEC, MIN_SINGING_SHARE } from '../audio/quality.js';
 import { trainingSegments, trainingTotals } from '../project/sources.js';
 import { writeTar } from '../project/tar.js';
-import type { DatasetQualityReport, Manifest, QualityWarning, TrainingSampleRate } from '../project/types.js';
+import type { Manifest, QualityWarning, TrainingSampleRate } from '../project/types.js';
 import { followJob } from './follow.js';
 import type { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../tasks/choices.js';
 
@@ -190,7 +191,7 @@ async function packDataset(projectDir: string, signal?: AbortSignal): Promise<Da
       suggestion: 'Add recordings with voicestudio ingest, and check the quality report of voicestudio preprocess.',
     });
   }
-  const dir = path.join(projectDir, WORK_DIR, 'datasets');
+  const dir = datasetsDir(projectDir);
   await mkdir(dir, { recursive: true });
   const listKey = sha256Text(segments.map((s) => `${s.id}:${s.file}`).join('\n')).slice(0, 16);
   const archive = path.join(dir, `clips-${listKey}.tar`);
@@ -371,7 +372,7 @@ export async function collectTraining(
     return await collectTraining(backend, projectDir, holder, request, options);
   }
   options.onStage?.('bringing the model home');
-  const downloads = path.join(projectDir, WORK_DIR, 'downloads');
+  const downloads = downloadsDir(projectDir);
   await mkdir(downloads, { recursive: true });
   const pth = tempSibling(path.join(downloads, `${runId}.pth`));
   const index = tempSibling(path.join(downloads, `${runId}.index`));

@@ -12,16 +12,13 @@ import {
   DEFAULT_LOCK_TIMEOUT_MS,
   LOCK_FILE,
   LOCK_MAX_AGE_MS,
-  MANIFEST_FILE,
-  WORK_DIR,
   emptyManifest,
-  manifestPath,
   migrateManifest,
   readManifest,
   updateManifest,
-  workDir,
   type Clock,
 } from '../../../src/project/manifest.js';
+import { MANIFEST_FILE, manifestPath, workDir, WORK_DIR } from '../../../src/project/layout.js';
 import type { Manifest } from '../../../src/project/types.js';
 import { ABANDONED_TEMP_AGE_MS } from '../../../src/util/files.js';
 
