@@ -324,7 +324,7 @@ class NpyHeaderTests(unittest.TestCase):
     def test_rows_and_completeness_come_from_the_header(self):
         import tempfile
 
-        from vsworker.training import npy_is_complete, npy_rows
+        from vsworker.applio_limits import npy_is_complete, npy_rows
 
         tmp = tempfile.mkdtemp(prefix="vs-npy-")
         self.addCleanup(__import__("shutil").rmtree, tmp, True)
@@ -357,7 +357,7 @@ class CpuLimitTests(unittest.TestCase):
         return root
 
     def test_host_cores_are_bounded_by_the_cgroup_quota_and_a_cap(self):
-        from vsworker.training import cpu_limit
+        from vsworker.applio_limits import cpu_limit
 
         self.assertEqual(cpu_limit(self.cgroup({"cpu.max": "150000 100000\n"}), affinity=64), 2)
         self.assertEqual(cpu_limit(self.cgroup({"cpu.max": "max 100000\n"}), affinity=64), 8)
