@@ -440,7 +440,8 @@ class TrainingStages:
             result = self.runner.run_script(
                 "train", applio.TRAIN_SCRIPT,
                 [self.run_id, req.save_every, req.epochs, g_path, d_path, "0", req.batch_size,
-                 req.sample_rate, False, False, req.cache_data_in_gpu, False, req.vocoder,
+                 # save_every_weights: the small inference model of every saved epoch, for audition
+                 req.sample_rate, False, True, req.cache_data_in_gpu, False, req.vocoder,
                  req.checkpointing],
                 log_path=os.path.join(self.log_dir, "train.log"),
                 on_line=on_line,

@@ -114,11 +114,9 @@ class TrainingRun(TrainingStages):
         # could reach RunPod after it (see execute).
         model_sha, model_size = self.store.ingest_file(final["path"])
         index_sha, index_size = self.store.ingest_file(index_path)
+        saved_epochs = self.store_saved_epochs(final, model_sha, model_size)
         # Keep one checkpoint pair so the run can be extended with more epochs later.
         self.checkpoints.prune_pairs(1)
-        for epoch, _, path in self.checkpoints.final_models():
-            if epoch != final["epoch"]:
-                os.unlink(path)
 
         timings = dict(self.state.data.get("timings", {}))
         timings["total"] = round(sum(timings.values()), 3)
@@ -149,6 +147,7 @@ class TrainingRun(TrainingStages):
                 "resumed_from_epoch": resumed_from,
                 "seconds_per_epoch": facts.get("seconds_per_epoch"),
             },
+            "saved_epochs": saved_epochs,
             "timings": timings,
             "warnings": self.warnings,
         }
@@ -157,6 +156,27 @@ class TrainingRun(TrainingStages):
         self.state.data["result"] = stored
         self.state.save()
         return result
+
+
+    def store_saved_epochs(self, final, model_sha, model_size):
+        """The inference model Applio writes every save_every epochs becomes a blob, listed with its epoch so
+        audition can compare them; the run's files are then removed (the blob store holds them). Epochs saved by
+        an earlier job of this run (one later extended) stay listed while their blobs exist."""
+        saved = {int(epoch): entry for epoch, entry in self.state.data.get("saved_epochs", {}).items()}
+        for epoch, step, path in self.checkpoints.final_models():
+            if path == final["path"]:
+                sha, size = model_sha, model_size
+            elif epoch == final["epoch"]:
+                continue
+            else:
+                sha, size = self.store.ingest_file(path)
+                os.unlink(path)
+            saved[epoch] = {"epoch": epoch, "step": step, "sha256": sha, "size": size, "blob": sha,
+                            "filename": os.path.basename(path)}
+        kept = {epoch: entry for epoch, entry in saved.items()
+                if epoch <= final["epoch"] and self.store.size_of(entry["sha256"]) is not None}
+        self.state.data["saved_epochs"] = {str(epoch): entry for epoch, entry in kept.items()}
+        return [kept[epoch] for epoch in sorted(kept)]
 
 
 def train_task(ctx, fields):

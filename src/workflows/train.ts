@@ -16,7 +16,7 @@ import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaim
 import { ledger, updateJob } from '../project/ledger.js';
 import { readManifest } from '../project/manifest.js';
 import { datasetsDir, downloadsDir } from '../project/layout.js';
-import { addModelVersion, checkModelName, findModel, type ModelVersion } from '../project/models.js';
+import { addModelVersion, checkModelName, findModel, type ModelVersion, type SavedEpoch } from '../project/models.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
 import { DATASET_MIN_SEC, MIN_SINGING_SHARE } from '../audio/quality.js';
 import { trainingSegments, trainingTotals } from '../project/sources.js';
@@ -346,6 +346,17 @@ export interface CollectOptions {
   onStage?: (message: string) => void;
 }
 
+/** The epochs the worker saved on the volume; an older worker lists none. */
+function savedEpochsOf(output: Record<string, unknown>): SavedEpoch[] {
+  if (!Array.isArray(output.saved_epochs)) return [];
+  return output.saved_epochs.flatMap((entry: unknown): SavedEpoch[] => {
+    if (typeof entry !== 'object' || entry === null) return [];
+    const { epoch, step, sha256, size, filename } = entry as Record<string, unknown>;
+    const valid = Number.isInteger(epoch) && Number.isInteger(step) && typeof sha256 === 'string' && /^[0-9a-f]{64}$/.test(sha256) && Number.isInteger(size) && typeof filename === 'string';
+    return valid ? [{ epoch: epoch as number, step: step as number, sha256: sha256 as string, size: size as number, filename: filename as string }] : [];
+  });
+}
+
 /** Follows a training job to its end and brings the model home as a new version. */
 export async function collectTraining(
   backend: Backend,
@@ -396,6 +407,7 @@ export async function collectTraining(
           speechMinutes: Math.round((dataset.speechSec / 60) * 10) / 10,
         },
         training: output.training as Record<string, unknown>,
+        savedEpochs: savedEpochsOf(output),
         timings: output.timings as Record<string, unknown>,
         ...(gpuSeconds === undefined ? {} : { gpuSeconds }),
         ...(costUsd === undefined ? {} : { costUsd }),
