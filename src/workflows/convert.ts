@@ -3,18 +3,18 @@
  * settings): one done before is copied from the project's cache without a GPU job. Inputs travel as 16 kHz
  * mono FLAC — Applio analyses its input at 16 kHz, so nothing it uses is lost — inline when small.
  */
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import { isEndpointUnusable, JobFailedError } from '../runpod/errors.js';
-import { CHUNK_BYTES, ensureUploaded, inlineOrBlobRef, saveWorkerFile } from '../runpod/transfer.js';
+import { ensureUploaded, saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { mapLimit } from '../util/concurrency.js';
 import { runEncode, type FfmpegTools } from '../audio/ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../tasks/choices.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from '../util/files.js';
-import { followRemoteJob, jobCharges, runRemoteJob } from './remote-job.js';
+import { followRemoteJob, jobCharges, runRemoteJob, sendInput } from './remote-job.js';
 import { updateJob } from '../project/ledger.js';
 import { conversionsDir } from '../project/layout.js';
 import type { ResolvedModel } from '../project/models.js';
@@ -277,17 +277,15 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         finished: fromCache,
         submit: async (sending) => {
           event('preparing');
-          const prepared = tempSibling(path.join(work, `${key}.input.flac`));
-          try {
-            await prepareInput(options.tools, input, prepared, options.signal);
-            const refs = await uploadModel();
-            const inputRef = await inlineOrBlobRef(backend.runTask, prepared, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
-            bytesSent = (await stat(prepared)).size;
-            sending();
-            return await backend.submit(convertInput(settings, refs.model, refs.index, inputRef, key), signalOption);
-          } finally {
-            await rm(prepared, { force: true });
-          }
+          // The model before the input: without a network volume, a model too large to travel inline is the error to report.
+          const refs = await uploadModel();
+          const input16k = await sendInput(backend, work, key, async (dest) => {
+            await prepareInput(options.tools, input, dest, options.signal);
+            return dest;
+          }, options.signal);
+          bytesSent = input16k.bytesSent;
+          sending();
+          return await backend.submit(convertInput(settings, refs.model, refs.index, input16k.ref, key), signalOption);
         },
         onJob: (_jobId, reattached) => {
           if (reattached) event('reattached');

@@ -14,7 +14,11 @@
  * 5. A finished job RunPod no longer keeps (it keeps results 30 minutes) is submitted again: the worker answers
  *    from the result it kept.
  */
+import { mkdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Backend } from '../runpod/backend.js';
+import { CHUNK_BYTES, inlineOrBlobRef, type FileRef } from '../runpod/transfer.js';
+import { tempSibling } from '../util/files.js';
 import type { Manifest } from '../project/types.js';
 import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed, type JobDescription } from './job-claims.js';
 import { followJob, type FollowedJob, type FollowEvents } from './follow.js';
@@ -97,4 +101,20 @@ export function jobCharges(done: Pick<FollowedJob, 'executionMs' | 'costUsd'>): 
     ...(done.executionMs === undefined ? {} : { gpuSeconds: Math.round(done.executionMs / 100) / 10 }),
     ...(done.costUsd === undefined ? {} : { costUsd: done.costUsd }),
   };
+}
+
+/**
+ * A job's input file as the worker gets it: `prepare` writes what is to be sent to `dest` (a temporary file in
+ * `dir`, removed afterwards) or returns another file to send as it is. It travels inline when small, else as a blob.
+ */
+export async function sendInput(backend: Backend, dir: string, key: string, prepare: (dest: string) => Promise<string>, signal?: AbortSignal): Promise<{ ref: FileRef; bytesSent: number }> {
+  await mkdir(dir, { recursive: true });
+  const dest = tempSibling(path.join(dir, `${key}.input.flac`));
+  try {
+    const file = await prepare(dest);
+    const ref = await inlineOrBlobRef(backend.runTask, file, { inlineMaxBytes: CHUNK_BYTES, ...(signal === undefined ? {} : { signal }) });
+    return { ref, bytesSent: (await stat(file)).size };
+  } finally {
+    await rm(dest, { force: true });
+  }
 }

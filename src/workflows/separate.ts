@@ -4,15 +4,15 @@
  * separated once however often it is converted. Like conversions, every job is written to the ledger before it is
  * waited on, and a later run reattaches to it instead of paying twice.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
-import { CHUNK_BYTES, inlineOrBlobRef, saveWorkerFile, type FileRef } from '../runpod/transfer.js';
+import { saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
-import { sha256File, sha256Text, tempSibling } from '../util/files.js';
-import { followRemoteJob, jobCharges, runRemoteJob } from './remote-job.js';
+import { sha256File, sha256Text } from '../util/files.js';
+import { followRemoteJob, jobCharges, runRemoteJob, sendInput } from './remote-job.js';
 import { ledger, updateJob } from '../project/ledger.js';
 import { readManifest } from '../project/manifest.js';
 import { separationsDir } from '../project/layout.js';
@@ -190,21 +190,12 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
     finished: fromEarlier,
     submit: async (sending) => {
       event({ stage: 'preparing' });
-      const work = separationsDir(projectDir);
-      await mkdir(work, { recursive: true });
-      const prepared = tempSibling(path.join(work, `${key}.input.flac`));
-      try {
-        const probe = options.probe ?? (await probeMedia(options.tools, input));
-        const sent = await prepareInput(options.tools, input, probe, prepared, options.signal);
-        const inputRef: FileRef = await inlineOrBlobRef(backend.runTask, sent, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
-        bytesSent = (await stat(sent)).size;
-        sending();
-        // The cache key is the worker's request key: a duplicate submit costs no second separation.
-        const job: WorkerInput = { task: 'separate', input: inputRef, stems: 'both', output_format: STEM_FORMAT, request_key: key };
-        return await backend.submit(job, signalOption);
-      } finally {
-        await rm(prepared, { force: true });
-      }
+      const sent = await sendInput(backend, separationsDir(projectDir), key, async (dest) => prepareInput(options.tools, input, options.probe ?? (await probeMedia(options.tools, input)), dest, options.signal), options.signal);
+      bytesSent = sent.bytesSent;
+      sending();
+      // The cache key is the worker's request key: a duplicate submit costs no second separation.
+      const job: WorkerInput = { task: 'separate', input: sent.ref, stems: 'both', output_format: STEM_FORMAT, request_key: key };
+      return await backend.submit(job, signalOption);
     },
     onJob: (_jobId, reattached) => {
       event({ stage: reattached ? 'reattached' : 'submitted' });
