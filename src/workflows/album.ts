@@ -4,7 +4,7 @@
  * worker that frees up gets its next job at once. The model is uploaded once.
  *
  * Nothing is done twice: separations, conversions and mixes are cached by content and settings, and every GPU job
- * is in the ledger before it is waited on (convert.ts, separate.ts), so a re-run of a finished album submits no job
+ * is in the ledger before it is waited on (remote-job.ts), so a re-run of a finished album submits no job
  * and a re-run after a crash or kill collects the jobs still running instead of paying for them again. Within one
  * run, two tracks that need the same work take turns, so the second finds it cached.
  *
@@ -23,6 +23,7 @@ import { isEndpointUnusable } from '../runpod/errors.js';
 import { MASTER_FORMAT } from '../audio/deliver.js';
 import { probeMedia, type FfmpegTools } from '../audio/ffmpeg.js';
 import { sha256File, tempSibling } from '../util/files.js';
+import { keyedTurns, semaphore } from '../util/concurrency.js';
 import { AUDIO_EXTENSIONS, VIDEO_EXTENSIONS } from './ingest.js';
 import { mixesDir } from '../project/layout.js';
 import { checkEqBand, GAIN_RANGE_DB, MIX_FORMATS, MIX_RATES, mixTrack, parseEq, TARGET_LUFS_RANGE, type MixResult, type MixSettings } from '../audio/mix.js';
@@ -502,47 +503,6 @@ export interface BatchOptions {
   onEvent?: (event: BatchEvent) => void;
 }
 
-/** A counting semaphore whose waits end on abort. */
-function semaphore(limit: number): (signal?: AbortSignal) => Promise<() => void> {
-  let free = limit;
-  const waiting: { grant: () => void; reject: (reason: unknown) => void }[] = [];
-  const release = (): void => {
-    const next = waiting.shift();
-    if (next === undefined) free += 1;
-    else next.grant();
-  };
-  return async (signal) => {
-    signal?.throwIfAborted();
-    if (free > 0) {
-      free -= 1;
-    } else {
-      await new Promise<void>((resolve, reject) => {
-        const entry = {
-          grant: () => {
-            signal?.removeEventListener('abort', onAbort);
-            resolve();
-          },
-          reject,
-        };
-        const onAbort = (): void => {
-          const at = waiting.indexOf(entry);
-          if (at >= 0) waiting.splice(at, 1);
-          reject(signal?.reason);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        waiting.push(entry);
-      });
-    }
-    let released = false;
-    return () => {
-      if (!released) {
-        released = true;
-        release();
-      }
-    };
-  };
-}
-
 /**
  * The backend with GPU jobs (convert, separate) limited to `limit` at once: a slot is taken before the submit and
  * given back when waiting on the job ends; a job an earlier run started takes one when waited on. Small tasks
@@ -594,21 +554,6 @@ export function gatedBackend(inner: Backend, limit: number): Backend & { busy: P
         release();
       }
     },
-  };
-}
-
-/** Runs `work` for one key at a time: tracks needing the same separation or conversion take turns. */
-function keyedTurns(): <T>(key: string, work: () => Promise<T>) => Promise<T> {
-  const tails = new Map<string, Promise<unknown>>();
-  return async <T>(key: string, work: () => Promise<T>): Promise<T> => {
-    const before = tails.get(key) ?? Promise.resolve();
-    const mine = before.catch(() => {}).then(work);
-    tails.set(key, mine);
-    try {
-      return await mine;
-    } finally {
-      if (tails.get(key) === mine) tails.delete(key);
-    }
   };
 }
 

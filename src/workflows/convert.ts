@@ -3,19 +3,18 @@
  * settings): one done before is copied from the project's cache without a GPU job. Inputs travel as 16 kHz
  * mono FLAC — Applio analyses its input at 16 kHz, so nothing it uses is lost — inline when small.
  */
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import { isEndpointUnusable, JobFailedError } from '../runpod/errors.js';
-import { CHUNK_BYTES, ensureUploaded, inlineOrBlobRef, saveWorkerFile } from '../runpod/transfer.js';
+import { ensureUploaded, saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { mapLimit } from '../util/concurrency.js';
 import { runEncode, type FfmpegTools } from '../audio/ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../tasks/choices.js';
-import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling, pathExists } from '../util/files.js';
-import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { followRemoteJob, jobCharges, runRemoteJob, sendInput } from './remote-job.js';
 import { updateJob } from '../project/ledger.js';
 import { conversionsDir } from '../project/layout.js';
 import type { ResolvedModel } from '../project/models.js';
@@ -222,7 +221,7 @@ export async function collectConversion(
   options: { tools: FfmpegTools; pricePerHour: number; cancelOnInterrupt: boolean; signal?: AbortSignal; onProgress?: (progress: WorkerProgress) => void },
 ): Promise<{ jobId: string; gpuSeconds?: number; costUsd?: number }> {
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
-  const done = await followJob(backend, projectDir, jobId, {
+  const done = await followRemoteJob(backend, projectDir, jobId, { task: 'convert', key: request.key, label: path.basename(request.output), request: { ...request } }, {
     long: false,
     pricePerHour: options.pricePerHour,
     cancelOnInterrupt: options.cancelOnInterrupt,
@@ -230,8 +229,6 @@ export async function collectConversion(
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
-  const holder = await adoptBusyHolder(projectDir, backend, jobId, done.output, { task: 'convert', key: request.key, label: path.basename(request.output), request: { ...request } });
-  if (holder !== undefined) return await collectConversion(backend, projectDir, holder, request, options);
   const cached = cachePath(projectDir, request.key, MASTER_FORMAT);
   const fetched = tempSibling(cached);
   await saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption);
@@ -241,12 +238,8 @@ export async function collectConversion(
   await mkdir(path.dirname(request.output), { recursive: true });
   const guide = request.input === undefined ? undefined : await guideTiming(options.tools, request.input);
   await deliverConversion(options.tools, cached, request.output, request.format, guide, options.signal);
-  await updateJob(projectDir, jobId, { result: { output: request.output, cache: path.relative(projectDir, cached) } });
-  return {
-    jobId,
-    ...(done.executionMs === undefined ? {} : { gpuSeconds: Math.round(done.executionMs / 100) / 10 }),
-    ...(done.costUsd === undefined ? {} : { costUsd: done.costUsd }),
-  };
+  await updateJob(projectDir, done.jobId, { result: { output: request.output, cache: path.relative(projectDir, cached) } });
+  return { jobId: done.jobId, ...jobCharges(done) };
 }
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
@@ -274,42 +267,31 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         event('cached');
         return { input, output, status: 'cached', ...known };
       };
-      const before = await fromCache();
-      if (before !== undefined) return before;
       const request: ConversionRequest = { key, output, format: settings.format, input, model: options.model.label };
       let bytesSent = 0;
-      for (;;) {
-        const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'convert', key, label: path.basename(input), request: { ...request } }, signalOption);
-        let jobId: string;
-        // Another run may have finished this conversion between the look at the cache and the claim.
-        if (claim.pendingId !== undefined) {
-          const meanwhile = await fromCache();
-          if (meanwhile !== undefined) {
-            await releaseClaim(projectDir, claim.pendingId);
-            return meanwhile;
-          }
-        }
-        if (claim.follow !== undefined) {
-          jobId = claim.follow.id;
-          event('reattached');
-        } else {
+      return await runRemoteJob<ConvertItem>({
+        projectDir,
+        backend,
+        job: { task: 'convert', key, label: path.basename(input), request: { ...request } },
+        ...signalOption,
+        finished: fromCache,
+        submit: async (sending) => {
           event('preparing');
-          const prepared = tempSibling(path.join(work, `${key}.input.flac`));
-          try {
-            jobId = await submitClaimed(projectDir, claim.pendingId, async (sending) => {
-              await prepareInput(options.tools, input, prepared, options.signal);
-              const refs = await uploadModel();
-              const inputRef = await inlineOrBlobRef(backend.runTask, prepared, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
-              bytesSent = (await stat(prepared)).size;
-              sending();
-              return await backend.submit(convertInput(settings, refs.model, refs.index, inputRef, key), signalOption);
-            });
-          } finally {
-            await rm(prepared, { force: true });
-          }
-        }
-        event('converting');
-        try {
+          // The model before the input: without a network volume, a model too large to travel inline is the error to report.
+          const refs = await uploadModel();
+          const input16k = await sendInput(backend, work, key, async (dest) => {
+            await prepareInput(options.tools, input, dest, options.signal);
+            return dest;
+          }, options.signal);
+          bytesSent = input16k.bytesSent;
+          sending();
+          return await backend.submit(convertInput(settings, refs.model, refs.index, input16k.ref, key), signalOption);
+        },
+        onJob: (_jobId, reattached) => {
+          if (reattached) event('reattached');
+          event('converting');
+        },
+        collect: async (jobId) => {
           const collected = await collectConversion(backend, projectDir, jobId, request, {
             tools: options.tools,
             pricePerHour: options.pricePerHour,
@@ -319,11 +301,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
           });
           event('done');
           return { input, output, status: 'converted', bytesSent, ...collected, ...known };
-        } catch (error) {
-          if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
-          throw error;
-        }
-      }
+        },
+      });
     } catch (error) {
       // An unusable endpoint ends the whole command once, instead of failing each input the same way.
       if (options.signal?.aborted || isEndpointUnusable(error)) throw error;

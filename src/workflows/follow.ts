@@ -1,5 +1,5 @@
 /**
- * Following a submitted job to its end, for train and convert alike: progress with the cost so far, the
+ * Following a submitted job to its end, for every paid task (remote-job.ts): progress with the cost so far, the
  * outcome recorded in the job ledger, and Ctrl-C that detaches (the job keeps running and is collected by
  * the next run) or, when asked, cancels the remote job.
  */

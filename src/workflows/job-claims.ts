@@ -23,13 +23,19 @@ interface JobOwner {
   started?: string;
 }
 
-export type NewJob = Pick<LedgerJob, 'backend' | 'target' | 'task' | 'key' | 'label' | 'request'>;
+/** What a job is for: its task, key, label and request, as its ledger record keeps them. */
+export type JobDescription = Pick<LedgerJob, 'task' | 'key' | 'label' | 'request'>;
 
-export type Claim =
+export type NewJob = Pick<LedgerJob, 'backend' | 'target'> & JobDescription;
+
+type ClaimKind =
   /** Follow this job: running, or finished and not yet collected. */
   | { follow: LedgerJob; pendingId?: undefined }
   /** Submit now; the record `pendingId` (SUBMITTING) is ours. */
   | { pendingId: string; follow?: undefined };
+
+/** `manifest`: the project as the claim wrote it, so that the run need not read it again. */
+export type Claim = ClaimKind & { manifest: Manifest };
 
 /** How often a run waiting for another live process's submit looks at the ledger again. */
 const WAIT_POLL_MS = 200;
@@ -114,7 +120,7 @@ export async function claimJob(projectDir: string, job: NewJob, options: { signa
       await sleep(WAIT_POLL_MS, undefined, options.signal === undefined ? {} : { signal: options.signal });
       continue;
     }
-    const { result: claim } = await updateManifest(projectDir, (m): Claim | undefined => {
+    const { result: claim, manifest } = await updateManifest(projectDir, (m): ClaimKind | undefined => {
       const decision = decide(m, job);
       if (decision.kind === 'wait') return undefined;
       if (decision.kind === 'follow') return { follow: decision.job };
@@ -133,7 +139,7 @@ export async function claimJob(projectDir: string, job: NewJob, options: { signa
       m.jobs.push({ ...job, id: pendingId, status: 'SUBMITTING', submittedAt: now, updatedAt: now, owner: currentOwner() } satisfies LedgerJob);
       return { pendingId };
     });
-    if (claim !== undefined) return claim;
+    if (claim !== undefined) return { ...claim, manifest };
   }
 }
 
@@ -198,7 +204,7 @@ export async function adoptBusyHolder(
   backend: Pick<Backend, 'kind' | 'target'>,
   jobId: string,
   output: Record<string, unknown>,
-  job: Pick<LedgerJob, 'task' | 'key' | 'label' | 'request'>,
+  job: JobDescription,
 ): Promise<string | undefined> {
   const holder = busyHolder(backend, output);
   if (holder === undefined) return undefined;

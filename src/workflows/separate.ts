@@ -4,19 +4,19 @@
  * separated once however often it is converted. Like conversions, every job is written to the ledger before it is
  * waited on, and a later run reattaches to it instead of paying twice.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
-import { CHUNK_BYTES, inlineOrBlobRef, saveWorkerFile, type FileRef } from '../runpod/transfer.js';
+import { saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
 import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
-import { followJob } from './follow.js';
-import { sha256File, sha256Text, tempSibling } from '../util/files.js';
-import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { sha256File, sha256Text } from '../util/files.js';
+import { followRemoteJob, jobCharges, runRemoteJob, sendInput } from './remote-job.js';
 import { ledger, updateJob } from '../project/ledger.js';
 import { readManifest } from '../project/manifest.js';
 import { separationsDir } from '../project/layout.js';
+import type { Manifest } from '../project/types.js';
 
 /** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
 const SEPARATION_CACHE_VERSION = 1;
@@ -138,7 +138,7 @@ export async function collectSeparation(
   request: SeparationRequest,
   options: { pricePerHour: number; cancelOnInterrupt: boolean; signal?: AbortSignal; onProgress?: (progress: WorkerProgress) => void; onDownload?: () => void },
 ): Promise<{ stems: Stems; jobId: string; gpuSeconds?: number; costUsd?: number }> {
-  const done = await followJob(backend, projectDir, jobId, {
+  const done = await followRemoteJob(backend, projectDir, jobId, { task: 'separate', key: request.key, label: path.basename(request.input), request: { ...request } }, {
     long: false,
     pricePerHour: options.pricePerHour,
     cancelOnInterrupt: options.cancelOnInterrupt,
@@ -146,19 +146,12 @@ export async function collectSeparation(
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
-  const holder = await adoptBusyHolder(projectDir, backend, jobId, done.output, { task: 'separate', key: request.key, label: path.basename(request.input), request: { ...request } });
-  if (holder !== undefined) return await collectSeparation(backend, projectDir, holder, request, options);
-  const produced = producedStems(done.output, jobId, request.input);
-  await updateJob(projectDir, jobId, { result: { produced } });
+  const produced = producedStems(done.output, done.jobId, request.input);
+  await updateJob(projectDir, done.jobId, { result: { produced } });
   options.onDownload?.();
   const stems = await downloadStems(backend, projectDir, request.key, produced, options.signal);
-  await updateJob(projectDir, jobId, { result: { produced, stems: { vocals: path.relative(projectDir, stems.vocals), instrumental: path.relative(projectDir, stems.instrumental) } } });
-  return {
-    stems,
-    jobId,
-    ...(done.executionMs === undefined ? {} : { gpuSeconds: Math.round(done.executionMs / 100) / 10 }),
-    ...(done.costUsd === undefined ? {} : { costUsd: done.costUsd }),
-  };
+  await updateJob(projectDir, done.jobId, { result: { produced, stems: { vocals: path.relative(projectDir, stems.vocals), instrumental: path.relative(projectDir, stems.instrumental) } } });
+  return { stems, jobId: done.jobId, ...jobCharges(done) };
 }
 
 /** Separates `input` into vocals and instrumental, from the cache when it was done before. */
@@ -168,15 +161,16 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
   const event = options.onEvent ?? (() => {});
   const key = separationKey(options.inputSha ?? (await sha256File(input, options.signal)));
   const request: SeparationRequest = { key, input };
-  const fromEarlier = async (): Promise<SeparationOutcome | undefined> => {
+  /** `manifest`: the project as a claim just left it; read here when not given. */
+  const fromEarlier = async (manifest?: Manifest): Promise<SeparationOutcome | undefined> => {
     const cached = await cachedStems(projectDir, key);
     if (cached !== undefined) {
       event({ stage: 'cached' });
       return { key, stems: cached, status: 'cached' };
     }
-    const manifest = await readManifest(projectDir);
+    const jobs = manifest ?? (await readManifest(projectDir));
     // A job that finished before but whose stems never arrived (a failed download, a kill): fetch them from the store.
-    const finished = manifest === undefined ? undefined : ledger(manifest).filter((j) => j.task === 'separate' && j.key === key && j.status === 'COMPLETED' && j.result?.produced !== undefined).at(-1);
+    const finished = jobs === undefined ? undefined : ledger(jobs).filter((j) => j.task === 'separate' && j.key === key && j.status === 'COMPLETED' && j.result?.produced !== undefined).at(-1);
     if (finished === undefined) return undefined;
     try {
       const stems = await downloadStems(backend, projectDir, key, producedStems({ stems: finished.result?.produced }, finished.id, input), options.signal);
@@ -187,46 +181,27 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
       return undefined; // The blobs are gone from the volume: separate again.
     }
   };
-  const before = await fromEarlier();
-  if (before !== undefined) return before;
   let bytesSent = 0;
-  for (;;) {
-    const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'separate', key, label: path.basename(input), request: { ...request } }, signalOption);
-    // Another run may have finished this separation between the first look and the claim.
-    if (claim.pendingId !== undefined) {
-      const meanwhile = await fromEarlier();
-      if (meanwhile !== undefined) {
-        await releaseClaim(projectDir, claim.pendingId);
-        return meanwhile;
-      }
-    }
-    let jobId: string;
-    if (claim.follow !== undefined) {
-      jobId = claim.follow.id;
-      event({ stage: 'reattached' });
-    } else {
+  return await runRemoteJob<SeparationOutcome>({
+    projectDir,
+    backend,
+    job: { task: 'separate', key, label: path.basename(input), request: { ...request } },
+    ...signalOption,
+    finished: fromEarlier,
+    submit: async (sending) => {
       event({ stage: 'preparing' });
-      const work = separationsDir(projectDir);
-      await mkdir(work, { recursive: true });
-      const prepared = tempSibling(path.join(work, `${key}.input.flac`));
-      try {
-        jobId = await submitClaimed(projectDir, claim.pendingId, async (sending) => {
-          const probe = options.probe ?? (await probeMedia(options.tools, input));
-          const sent = await prepareInput(options.tools, input, probe, prepared, options.signal);
-          const inputRef: FileRef = await inlineOrBlobRef(backend.runTask, sent, { inlineMaxBytes: CHUNK_BYTES, ...signalOption });
-          bytesSent = (await stat(sent)).size;
-          sending();
-          // The cache key is the worker's request key: a duplicate submit costs no second separation.
-          const job: WorkerInput = { task: 'separate', input: inputRef, stems: 'both', output_format: STEM_FORMAT, request_key: key };
-          return await backend.submit(job, signalOption);
-        });
-        event({ stage: 'submitted' });
-      } finally {
-        await rm(prepared, { force: true });
-      }
-    }
-    event({ stage: 'separating' });
-    try {
+      const sent = await sendInput(backend, separationsDir(projectDir), key, async (dest) => prepareInput(options.tools, input, options.probe ?? (await probeMedia(options.tools, input)), dest, options.signal), options.signal);
+      bytesSent = sent.bytesSent;
+      sending();
+      // The cache key is the worker's request key: a duplicate submit costs no second separation.
+      const job: WorkerInput = { task: 'separate', input: sent.ref, stems: 'both', output_format: STEM_FORMAT, request_key: key };
+      return await backend.submit(job, signalOption);
+    },
+    onJob: (_jobId, reattached) => {
+      event({ stage: reattached ? 'reattached' : 'submitted' });
+      event({ stage: 'separating' });
+    },
+    collect: async (jobId, reattached) => {
       const collected = await collectSeparation(backend, projectDir, jobId, request, {
         pricePerHour: options.pricePerHour,
         cancelOnInterrupt: options.cancelOnInterrupt,
@@ -235,10 +210,7 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
         onDownload: () => event({ stage: 'downloading' }),
       });
       event({ stage: 'done' });
-      return { key, stems: collected.stems, status: claim.follow === undefined ? 'separated' : 'reattached', jobId: collected.jobId, bytesSent, ...(collected.gpuSeconds === undefined ? {} : { gpuSeconds: collected.gpuSeconds }), ...(collected.costUsd === undefined ? {} : { costUsd: collected.costUsd }) };
-    } catch (error) {
-      if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
-      throw error;
-    }
-  }
+      return { key, stems: collected.stems, status: reattached ? 'reattached' : 'separated', jobId: collected.jobId, bytesSent, ...(collected.gpuSeconds === undefined ? {} : { gpuSeconds: collected.gpuSeconds }), ...(collected.costUsd === undefined ? {} : { costUsd: collected.costUsd }) };
+    },
+  });
 }

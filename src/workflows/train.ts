@@ -12,7 +12,7 @@ import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from '../audio/ffmpeg.js';
 import { fromProject, sha256File, sha256Text, tempSibling } from '../util/files.js';
 import { ingest } from './ingest.js';
-import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
+import { followRemoteJob, runRemoteJob } from './remote-job.js';
 import { ledger, updateJob } from '../project/ledger.js';
 import { readManifest } from '../project/manifest.js';
 import { datasetsDir, downloadsDir } from '../project/layout.js';
@@ -22,7 +22,6 @@ import { DATASET_MIN_SEC, MIN_SINGING_SHARE } from '../audio/quality.js';
 import { trainingSegments, trainingTotals } from '../project/sources.js';
 import { writeTar } from '../project/tar.js';
 import type { Manifest, QualityWarning, TrainingSampleRate } from '../project/types.js';
-import { followJob } from './follow.js';
 import type { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../tasks/choices.js';
 
 
@@ -282,39 +281,31 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const backend = options.backend;
   if (backend === undefined) throw new VoicestudioError(ErrorCode.Config, 'No backend to train on.', { suggestion: 'Set RUNPOD_ENDPOINT_ID and RUNPOD_API_KEY, or use --backend local.' });
 
-  const manifest = await readManifest(projectDir);
-  const finished = manifest === undefined ? undefined : finishedTraining(manifest, runId, settings);
-  if (finished !== undefined) return { ...base, jobId: finished.jobId, reattached: false, model: finished.model, alreadyTrained: true };
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
   const request: TrainingRequest = { settings, dataset, runId };
   let upload: TrainResult['upload'];
-  for (;;) {
-    const claim = await claimJob(projectDir, { backend: backend.kind, target: backend.target, task: 'train', key: runId, label: settings.name, request: { ...request } }, signalOption);
-    // Another run may have brought this model home between the first look and the claim.
-    if (claim.pendingId !== undefined) {
-      const now = await readManifest(projectDir);
-      const meanwhile = now === undefined ? undefined : finishedTraining(now, runId, settings);
-      if (meanwhile !== undefined) {
-        await releaseClaim(projectDir, claim.pendingId);
-        return { ...base, jobId: meanwhile.jobId, reattached: false, model: meanwhile.model, alreadyTrained: true };
-      }
-    }
-    const reattached = claim.follow !== undefined;
-    const jobId =
-      claim.follow !== undefined
-        ? claim.follow.id
-        : await submitClaimed(projectDir, claim.pendingId, async (sending) => {
-        options.onEvent?.({ type: 'stage', message: `uploading the dataset (${(dataset.bytes / 1e6).toFixed(1)} MB) unless the volume has it` });
-        const { files: [uploaded] } = await ensureUploaded(backend.runTask, [dataset.archive], {
-          ...signalOption,
-          onProgress: (sentBytes: number, totalBytes: number) => options.onEvent?.({ type: 'upload', sentBytes, totalBytes }),
-        });
-        upload = { bytesSent: uploaded?.bytesSent ?? 0, alreadyThere: uploaded?.uploaded === false };
-        sending();
-        return await backend.submit(trainInput(settings, runId, dataset.sha256), { policy: estimate.policy, ...signalOption });
+  return await runRemoteJob<TrainResult>({
+    projectDir,
+    backend,
+    job: { task: 'train', key: runId, label: settings.name, request: { ...request } },
+    ...signalOption,
+    finished: async (claimed) => {
+      const manifest = claimed ?? (await readManifest(projectDir));
+      const finished = manifest === undefined ? undefined : finishedTraining(manifest, runId, settings);
+      return finished === undefined ? undefined : { ...base, jobId: finished.jobId, reattached: false, model: finished.model, alreadyTrained: true };
+    },
+    submit: async (sending) => {
+      options.onEvent?.({ type: 'stage', message: `uploading the dataset (${(dataset.bytes / 1e6).toFixed(1)} MB) unless the volume has it` });
+      const { files: [uploaded] } = await ensureUploaded(backend.runTask, [dataset.archive], {
+        ...signalOption,
+        onProgress: (sentBytes: number, totalBytes: number) => options.onEvent?.({ type: 'upload', sentBytes, totalBytes }),
       });
-    options.onEvent?.({ type: 'submitted', jobId, reattached });
-    try {
+      upload = { bytesSent: uploaded?.bytesSent ?? 0, alreadyThere: uploaded?.uploaded === false };
+      sending();
+      return await backend.submit(trainInput(settings, runId, dataset.sha256), { policy: estimate.policy, ...signalOption });
+    },
+    onJob: (jobId, reattached) => options.onEvent?.({ type: 'submitted', jobId, reattached }),
+    collect: async (jobId, reattached) => {
       const collected = await collectTraining(backend, projectDir, jobId, request, {
         pricePerHour: options.pricePerHour,
         cancelOnInterrupt: options.cancelOnInterrupt,
@@ -324,11 +315,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       });
       // `collected.jobId` is the job that trained the model: ours, or the one our submit found already running.
       return { ...base, ...(upload === undefined ? {} : { upload }), reattached, ...collected };
-    } catch (error) {
-      if (await resubmitForgotten(projectDir, claim, error, options.signal)) continue;
-      throw error;
-    }
-  }
+    },
+  });
 }
 
 /** What a training job was asked to do, kept in its ledger record so any later run can collect it. */
@@ -367,21 +355,17 @@ export async function collectTraining(
 ): Promise<{ model: ModelVersion; jobId: string; gpuSeconds?: number; costUsd?: number }> {
   const { settings, dataset, runId } = request;
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
-  const completed = await followJob(backend, projectDir, jobId, {
+  const completed = await followRemoteJob(backend, projectDir, jobId, { task: 'train', key: runId, label: settings.name, request: { ...request } }, {
     long: true,
     pricePerHour: options.pricePerHour,
     cancelOnInterrupt: options.cancelOnInterrupt,
     resumeHint: `voicestudio train ${projectDir} --name ${settings.name} --epochs ${settings.epochs}`,
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    // Our submit was a duplicate: the run is already training in that job, which we follow instead.
+    onAdopted: (holder) => options.onStage?.(`following job ${holder}, which is already training this run`),
   });
   const output = completed.output;
-  const holder = await adoptBusyHolder(projectDir, backend, jobId, output, { task: 'train', key: runId, label: settings.name, request: { ...request } });
-  if (holder !== undefined) {
-    // Our submit was a duplicate: the run is already training in that job, which we follow instead.
-    options.onStage?.(`following job ${holder}, which is already training this run`);
-    return await collectTraining(backend, projectDir, holder, request, options);
-  }
   options.onStage?.('bringing the model home');
   const downloads = downloadsDir(projectDir);
   await mkdir(downloads, { recursive: true });
@@ -411,13 +395,13 @@ export async function collectTraining(
         timings: output.timings as Record<string, unknown>,
         ...(gpuSeconds === undefined ? {} : { gpuSeconds }),
         ...(costUsd === undefined ? {} : { costUsd }),
-        jobId,
+        jobId: completed.jobId,
         runId,
       },
       'trained',
     );
-    await updateJob(projectDir, jobId, { result: { model: `${model.name}@${model.version}` } });
-    return { model, jobId, ...(gpuSeconds === undefined ? {} : { gpuSeconds }), ...(costUsd === undefined ? {} : { costUsd }) };
+    await updateJob(projectDir, completed.jobId, { result: { model: `${model.name}@${model.version}` } });
+    return { model, jobId: completed.jobId, ...(gpuSeconds === undefined ? {} : { gpuSeconds }), ...(costUsd === undefined ? {} : { costUsd }) };
   } finally {
     await rm(pth, { force: true });
     await rm(index, { force: true });
