@@ -167,13 +167,14 @@ function scaleTicks(scale: Scale): number[] {
   return ticks;
 }
 
-/** Similarities span at least 10 points of 0..1, so small differences are not blown up. */
+/** Similarities span at least 10 points of 0..1, so small differences are not blown up, with room below and above. */
 function similarityScale(values: readonly number[]): Scale {
   const finite = values.filter(Number.isFinite);
   const lo = Math.min(...finite, 1);
   const hi = Math.max(...finite, 0);
   const middle = (lo + hi) / 2;
-  const [from, to] = hi - lo >= 0.1 ? [lo, hi] : [middle - 0.05, middle + 0.05];
+  const margin = 0.02;
+  const [from, to] = hi - lo >= 0.1 ? [lo - margin, hi + margin] : [middle - 0.05 - margin, middle + 0.05 + margin];
   const scale = roundScale(Math.max(0, from), Math.min(1, to));
   return { ...scale, lo: Math.max(0, scale.lo), hi: Math.min(1, scale.hi) };
 }

@@ -11,8 +11,12 @@ import { runFfmpeg, type FfmpegTools } from './ffmpeg.js';
 
 export const SPECTROGRAM_WIDTH = 480;
 export const SPECTROGRAM_HEIGHT = 160;
-/** Part of each picture's name: a change here draws every picture anew. */
-const SPECTROGRAM_FILTER = `showspectrumpic=s=${SPECTROGRAM_WIDTH}x${SPECTROGRAM_HEIGHT}:legend=0`;
+/**
+ * Part of each picture's name: a change here draws every picture anew. Resampled to 22.05 kHz first, so the picture
+ * spans 0–11 kHz (harmonics, formants and sibilants; above is air the eye cannot compare at this size), which FFmpeg
+ * 4.1's showspectrumpic has no option for; the fourth-root scale keeps the noise floor dark and the harmonics apart.
+ */
+const SPECTROGRAM_FILTER = `aresample=22050,showspectrumpic=s=${SPECTROGRAM_WIDTH}x${SPECTROGRAM_HEIGHT}:legend=0:scale=4thrt`;
 /** A picture's name: these many hex digits of its key, then .png; only such files are pruned. */
 const NAME_DIGITS = 16;
 const PICTURE_NAME = new RegExp(`^[0-9a-f]{${NAME_DIGITS}}\\.png$`);

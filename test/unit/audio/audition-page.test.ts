@@ -154,6 +154,8 @@ describe('renderAuditionHtml', () => {
     // The baseline (mean 60 %) is under every epoch's similarity.
     const baselineY = Number(/<line class="baseline" x1="[^"]*" x2="[^"]*" y1="([^"]*)"/.exec(svg)![1]);
     for (const e of [50, 100, 150, 200]) expect(cy(e)).toBeLessThan(baselineY);
+    // ...and drawn above the axis, not on it.
+    expect(baselineY).toBeLessThan(Number(/<line class="axis" x1="[^"]*" x2="[^"]*" y1="([^"]*)"/.exec(svg)![1]));
   });
 
   it('draws a single epoch and missing scores without breaking the chart', () => {
