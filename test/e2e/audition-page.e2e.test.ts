@@ -4,25 +4,19 @@
  * epoch with the recommended one marked, every player reads its file (the duration ffprobe measures), every spectrogram
  * loads, and the A/B player switches between guide and epochs, and between epochs, at the same playback position.
  */
-import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 import { SPECTROGRAM_HEIGHT, SPECTROGRAM_WIDTH } from '../../src/audio/spectrogram.js';
 import { SPECTROGRAMS_DIR, writeAuditionPage, type AuditionPageInput } from '../../src/audio/audition-page.js';
 import { auditionDir } from '../../src/project/layout.js';
 import { durationOf, testTools, writePhrases } from '../helpers/audio.js';
+import { chromiumAvailable, withBrowserPage } from '../helpers/browser.js';
 import { makeTempDir } from '../helpers/cli.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = await access(CHROMIUM, constants.X_OK).then(
-  () => true,
-  () => false,
-);
-if (!hasChromium) console.warn(`audition page browser test skipped: no Chromium at ${CHROMIUM}; install it with "apt-get install chromium" or set CHROMIUM_PATH.`);
+const hasChromium = await chromiumAvailable('audition page');
 
 /** A guide's file name a page must link and show as text: markup, quotes, a hash, non-ASCII. */
 const AWKWARD_NAME = `"solo" <b>take #2 – süß & co.wav`;
@@ -83,29 +77,10 @@ describe.skipIf(!hasChromium)('the audition page in headless Chromium', () => {
   });
 
   it('loads cleanly, plays every file, shows every spectrogram, and A/B keeps the playback position', async () => {
-    const { chromium } = await import('playwright-core');
-    const userDataDir = await mkdtemp(path.join(tmpdir(), 'vs-chromium-'));
-    const browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    try {
-      const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on('console', (message) => {
-        if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()}`);
-      });
-      page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-      page.on('requestfailed', (request) => {
-        // Chromium stops reading a media file once it has what preload="metadata" asks (and when a player's source
-        // changes): an abort, not a missing file, which would fail as ERR_FILE_NOT_FOUND.
-        if (request.resourceType() === 'media' && request.failure()?.errorText === 'net::ERR_ABORTED') return;
-        problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
-      });
-      const requests: string[] = [];
-      page.on('request', (request) => requests.push(request.url()));
-
+    // Chromium stops reading a media file once it has what preload="metadata" asks (and when a player's source
+    // changes): an abort, not a missing file, which would fail as ERR_FILE_NOT_FOUND.
+    const mediaAbort = (request: Request): boolean => request.resourceType() === 'media' && request.failure()?.errorText === 'net::ERR_ABORTED';
+    await withBrowserPage(async ({ page, problems, requests }) => {
       const pageUrl = pathToFileURL(pageFile).href;
       const response = await page.goto(pageUrl, { waitUntil: 'load' });
       expect(response?.ok()).toBe(true);
@@ -202,10 +177,7 @@ describe.skipIf(!hasChromium)('the audition page in headless Chromium', () => {
         const file = fileURLToPath(url);
         expect(file === pageFile || expectedFiles.includes(file) || path.dirname(file) === pictures, file).toBe(true);
       }
-    } finally {
-      await browser.close();
-      await rm(userDataDir, { recursive: true, force: true });
-    }
+    }, mediaAbort);
   });
 });
 

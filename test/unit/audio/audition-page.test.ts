@@ -204,6 +204,19 @@ describe('renderAuditionHtml', () => {
   });
 });
 
+/** alto@1 auditioned with one guide, "verse": each epoch's converted file; the last epoch recommended. */
+function oneGuide(guide: string, converted: ReadonlyMap<number, string>): AuditionPageInput {
+  const scores = { similarity: 0.8, f0RmseCents: 20, voicingAgreement: 0.9 };
+  return {
+    model: 'alto@1',
+    createdAt: '2026-03-01T14:05:09Z',
+    guides: [{ id: 'verse', label: 'verse', file: guide, baselineSimilarity: 0.6 }],
+    epochs: [...converted].map(([epoch, file]) => ({ epoch, ...scores, phrases: [{ guideId: 'verse', file, ...scores }] })),
+    recommended: { epoch: Math.max(...converted.keys()), reason: 'the last' },
+    naturalness: { available: false },
+  };
+}
+
 describe('writeAuditionPage', () => {
   it('draws each spectrogram once, keeps it while its audio is the same and replaces it when the audio changes', async () => {
     const { dir: root, cleanup } = await makeTempDir('audition-page');
@@ -218,14 +231,7 @@ describe('writeAuditionPage', () => {
         writePhrases(converted(10), { seconds: 2, phraseSec: 1.5, pauseSec: 0.5, frequency: 330 }),
         writePhrases(converted(20), { seconds: 2, phraseSec: 1.5, pauseSec: 0.5, frequency: 440 }),
       ]);
-      const input: AuditionPageInput = {
-        model: 'alto@1',
-        createdAt: '2026-03-01T14:05:09Z',
-        guides: [{ id: 'verse', label: 'verse', file: guide, baselineSimilarity: 0.6 }],
-        epochs: [10, 20].map((n) => ({ epoch: n, similarity: 0.8, f0RmseCents: 20, voicingAgreement: 0.9, phrases: [{ guideId: 'verse', file: converted(n), similarity: 0.8, f0RmseCents: 20, voicingAgreement: 0.9 }] })),
-        recommended: { epoch: 20, reason: 'best' },
-        naturalness: { available: false },
-      };
+      const input = oneGuide(guide, new Map([10, 20].map((n) => [n, converted(n)])));
       const tools = await testTools();
       const page = await writeAuditionPage(dir, input, tools, { concurrency: 2 });
       expect(page).toBe(path.join(dir, AUDITION_PAGE_FILE));
@@ -263,14 +269,7 @@ describe('writeAuditionPage', () => {
       const missing = path.join(dir, 'e10', 'gone.wav');
       const guide = path.join(dir, 'guide.wav');
       await writeFile(guide, '');
-      const input: AuditionPageInput = {
-        model: 'alto@1',
-        createdAt: '2026-03-01T14:05:09Z',
-        guides: [{ id: 'g', label: 'g', file: guide, baselineSimilarity: 0.6 }],
-        epochs: [{ epoch: 10, similarity: 0.8, f0RmseCents: 20, voicingAgreement: 0.9, phrases: [{ guideId: 'g', file: missing, similarity: 0.8, f0RmseCents: 20, voicingAgreement: 0.9 }] }],
-        recommended: { epoch: 10, reason: 'only' },
-        naturalness: { available: false },
-      };
+      const input = oneGuide(guide, new Map([[10, missing]]));
       await expect(writeAuditionPage(dir, input, await testTools())).rejects.toMatchObject({ code: 'media_unreadable', subject: missing });
       await expect(stat(path.join(dir, AUDITION_PAGE_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {
