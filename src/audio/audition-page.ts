@@ -258,7 +258,7 @@ function chartSvg(input: AuditionPageInput): string {
     ['plateau', input.plateau],
   ];
   for (const [kind, mark] of marks) {
-    if (mark === undefined) continue;
+    if (mark === undefined || !epochs.some((e) => e.epoch === mark.epoch)) continue;
     const px = x(mark.epoch).toFixed(1);
     parts.push(
       `<g class="mark ${kind}" data-epoch="${mark.epoch}"><line x1="${px}" x2="${px}" y1="${CHART.top}" y2="${PLOT_BOTTOM}"/>` +
@@ -331,6 +331,20 @@ interface EpochTableOptions {
   prefix: TakePrefix;
   recommended?: number;
   plateau?: number;
+  /** The guides' own row (the first table only: the guides are the same for every version). */
+  withGuides: boolean;
+}
+
+const OWN_SIMILARITY = "The guide singer's own similarity to the singer";
+
+/** The guides as the model heard them: a player each, with its own similarity to the singer. */
+function guideRow(input: AuditionPageInput, files: AuditionPageFiles, metrics: readonly Metric[]): string {
+  const scores = metrics.map((m) => (m.key === 'similarity' ? `<td class="num" title="${OWN_SIMILARITY}">${formatScore(m, mean(input.guides.map((g) => g.baselineSimilarity)))}</td>` : '<td></td>'));
+  const cells = input.guides.map((g) => {
+    const label = `guide, ${g.label}`;
+    return `<td class="phrase">${player(files, g.file, GUIDE_TAKE, g.id, label)}<div class="scores"><span title="${OWN_SIMILARITY}">own sim <b>${formatScore(METRICS[0]!, g.baselineSimilarity)}</b></span></div>${spectrogramImg(files, g.file, label)}</td>`;
+  });
+  return `<tr class="guide"><th>guide <small>as the model heard it</small></th>${scores.join('')}${cells.join('')}</tr>`;
 }
 
 function epochTable(input: AuditionPageInput, files: AuditionPageFiles, epochs: readonly AuditionEpoch[], options: EpochTableOptions): string {
@@ -338,14 +352,6 @@ function epochTable(input: AuditionPageInput, files: AuditionPageFiles, epochs: 
   const head =
     `<tr><th>epoch</th>${metrics.map((m) => `<th class="num" title="${escapeHtml(m.help)}">${m.label}</th>`).join('')}` +
     `${input.guides.map((g) => `<th class="phrase">${escapeHtml(g.label)}</th>`).join('')}</tr>`;
-  const guideScores = metrics.map((m) => (m.key === 'similarity' ? `<td class="num" title="The guide singer's own similarity to the singer">${formatScore(m, mean(input.guides.map((g) => g.baselineSimilarity)))}</td>` : '<td></td>')).join('');
-  const guideCells = input.guides
-    .map((g) => {
-      const label = `guide, ${g.label}`;
-      return `<td class="phrase">${player(files, g.file, GUIDE_TAKE, g.id, label)}<div class="scores"><span title="The guide singer's own similarity to the singer">own sim <b>${formatScore(METRICS[0]!, g.baselineSimilarity)}</b></span></div>${spectrogramImg(files, g.file, label)}</td>`;
-    })
-    .join('');
-  const guideRow = `<tr class="guide"><th>guide <small>as the model heard it</small></th>${guideScores}${guideCells}</tr>`;
   const rows = epochs.map((epoch) => {
     const recommended = epoch.epoch === options.recommended;
     const plateau = epoch.epoch === options.plateau;
@@ -362,7 +368,7 @@ function epochTable(input: AuditionPageInput, files: AuditionPageFiles, epochs: 
       '</tr>'
     );
   });
-  return `<table class="epochs" id="${options.id}s"><thead>${head}${guideRow}</thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<table class="epochs" id="${options.id}s"><thead>${head}${options.withGuides ? guideRow(input, files, metrics) : ''}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 // ---- the A/B player ----
@@ -524,10 +530,10 @@ export function renderAuditionHtml(input: AuditionPageInput, files: AuditionPage
     headerHtml(input),
     input.epochs.length === 0 ? '<p class="empty">No epoch was auditioned.</p>' : `<section id="scores"><h2>Scores over epochs</h2>${chartSvg(input)}${chartLegend(input)}</section>`,
     abPanel(input, files),
-    `<section id="listen"><h2>Every epoch</h2>${epochTable(input, files, input.epochs, { id: 'epoch', model: input.model, prefix: 'e', recommended: input.recommended.epoch, ...(input.plateau === undefined ? {} : { plateau: input.plateau.epoch }) })}</section>`,
+    `<section id="listen"><h2>Every epoch</h2>${epochTable(input, files, input.epochs, { id: 'epoch', model: input.model, prefix: 'e', withGuides: true, recommended: input.recommended.epoch, ...(input.plateau === undefined ? {} : { plateau: input.plateau.epoch }) })}</section>`,
   ];
   if (input.compare !== undefined) {
-    body.push(`<section id="compare"><h2>${escapeHtml(input.compare.model)}, for comparison</h2>${epochTable(input, files, input.compare.epochs, { id: 'compare-epoch', model: input.compare.model, prefix: 'c' })}</section>`);
+    body.push(`<section id="compare"><h2>${escapeHtml(input.compare.model)}, for comparison</h2>${epochTable(input, files, input.compare.epochs, { id: 'compare-epoch', model: input.compare.model, prefix: 'c', withGuides: false })}</section>`);
   }
   body.push('<footer>Written by voicestudio audition. Scores are objective estimates: listen before you choose.</footer>');
   return [

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page, Request } from 'playwright-core';
 import { SPECTROGRAM_HEIGHT, SPECTROGRAM_WIDTH } from '../../src/audio/spectrogram.js';
-import { SPECTROGRAMS_DIR, writeAuditionPage, type AuditionPageInput } from '../../src/audio/audition-page.js';
+import { SPECTROGRAMS_DIR, writeAuditionPage, type AuditionEpoch, type AuditionPageInput } from '../../src/audio/audition-page.js';
 import { auditionDir } from '../../src/project/layout.js';
 import { durationOf, testTools, writePhrases } from '../helpers/audio.js';
 import { chromiumAvailable, withBrowserPage } from '../helpers/browser.js';
@@ -22,6 +22,8 @@ const hasChromium = await chromiumAvailable('audition page');
 const AWKWARD_NAME = `"solo" <b>take #2 – süß & co.wav`;
 const EPOCHS = [50, 100, 150, 200] as const;
 const RECOMMENDED = 150;
+/** The compared version's one epoch. */
+const COMPARED = 100;
 /** Where the A/B test seeks to, and how close the other file's position must be. */
 const POSITION_SEC = 1.5;
 const TOLERANCE_SEC = 0.05;
@@ -41,29 +43,31 @@ describe.skipIf(!hasChromium)('the audition page in headless Chromium', () => {
       { id: 'verse', label: `verse <i>"one"</i>`, file: path.join(project, 'guides', AWKWARD_NAME), baselineSimilarity: 0.61 },
       { id: 'chorus', label: 'chorus', file: path.join(project, 'guides', 'chorus #2.wav'), baselineSimilarity: 0.57 },
     ];
-    const converted = (epoch: number, guideId: string): string => path.join(dir, `epoch ${epoch}`, `${guideId} #${epoch}.wav`);
-    await Promise.all([mkdir(path.join(project, 'guides'), { recursive: true }), ...EPOCHS.map((e) => mkdir(path.join(dir, `epoch ${e}`), { recursive: true }))]);
+    await mkdir(path.join(project, 'guides'), { recursive: true });
     // Phrases of different lengths and pitches, so each file is told apart by its duration and content.
     await Promise.all([
       writePhrases(guides[0]!.file, { seconds: 3.2, phraseSec: 2.5, pauseSec: 0.7, frequency: 220 }),
       writePhrases(guides[1]!.file, { seconds: 2.8, phraseSec: 2, pauseSec: 0.8, frequency: 262 }),
-      ...EPOCHS.flatMap((epoch, i) => [
-        writePhrases(converted(epoch, 'verse'), { seconds: 3.2, phraseSec: 2.5, pauseSec: 0.7, frequency: 230 + 20 * i }),
-        writePhrases(converted(epoch, 'chorus'), { seconds: 2.8, phraseSec: 2, pauseSec: 0.8, frequency: 270 + 20 * i }),
-      ]),
     ]);
+    /** Each epoch's conversions of the guides, written into a version's audition folder, and their scores. */
+    const auditioned = async (folder: string, epochs: readonly number[], hz: number): Promise<AuditionEpoch[]> =>
+      Promise.all(
+        epochs.map(async (epoch, i) => {
+          await mkdir(path.join(folder, `epoch ${epoch}`), { recursive: true });
+          const scores = { similarity: 0.7 + 0.05 * i, f0RmseCents: 40 - 5 * i, voicingAgreement: 0.9 };
+          const phrases = guides.map((g) => ({ guideId: g.id, file: path.join(folder, `epoch ${epoch}`, `${g.id} #${epoch}.wav`), ...scores }));
+          await writePhrases(phrases[0]!.file, { seconds: 3.2, phraseSec: 2.5, pauseSec: 0.7, frequency: hz + 20 * i });
+          await writePhrases(phrases[1]!.file, { seconds: 2.8, phraseSec: 2, pauseSec: 0.8, frequency: hz + 40 + 20 * i });
+          return { epoch, step: epoch * 10, ...scores, phrases };
+        }),
+      );
     input = {
       model: 'alto@2',
       createdAt: '2026-03-01T14:05:09Z',
       guides,
-      epochs: EPOCHS.map((epoch, i) => ({
-        epoch,
-        step: epoch * 10,
-        similarity: 0.7 + 0.05 * i,
-        f0RmseCents: 40 - 5 * i,
-        voicingAgreement: 0.9,
-        phrases: guides.map((g) => ({ guideId: g.id, file: converted(epoch, g.id), similarity: 0.7 + 0.05 * i, f0RmseCents: 40 - 5 * i, voicingAgreement: 0.9 })),
-      })),
+      epochs: await auditioned(dir, EPOCHS, 230),
+      // The version before, whose files sit in its own audition folder: A/B across versions, linked across folders.
+      compare: { model: 'alto@1', epochs: await auditioned(auditionDir(project, 'alto', 1), [COMPARED], 300) },
       recommended: { epoch: RECOMMENDED, reason: 'highest similarity with pitch error under 35 cents' },
       plateau: { epoch: 200, reason: 'similarity rises less than a point after it' },
       naturalness: { available: false, note: 'no DNSMOS package in this worker' },
@@ -92,7 +96,7 @@ describe.skipIf(!hasChromium)('the audition page in headless Chromium', () => {
       expect(rows.filter((r) => r.badge).map((r) => Number(r.epoch))).toEqual([RECOMMENDED]);
       expect(await page.$eval('#recommendation', (p) => p.getAttribute('data-epoch'))).toBe(String(RECOMMENDED));
       // The chart: one similarity point per epoch.
-      expect(await page.$$eval('svg.chart circle.point.sim', (points) => points.map((p) => Number(p.getAttribute('data-epoch'))))).toEqual([...EPOCHS]);
+      expect(await page.$$eval('svg.chart circle.point.sim:not(.compare)', (points) => points.map((p) => Number(p.getAttribute('data-epoch'))))).toEqual([...EPOCHS]);
 
       // The awkward guide label is text, not markup.
       expect(await page.$$eval('#epochs thead th.phrase', (ths) => ths.map((th) => ({ text: th.textContent, elements: th.children.length })))).toContainEqual({ text: `verse <i>"one"</i>`, elements: 0 });
@@ -114,7 +118,8 @@ describe.skipIf(!hasChromium)('the audition page in headless Chromium', () => {
         ),
         HAVE_METADATA,
       );
-      const expectedFiles = [...input.guides.map((g) => g.file), ...input.epochs.flatMap((e) => e.phrases.map((p) => p.file))];
+      const epochs = [...input.epochs, ...input.compare!.epochs];
+      const expectedFiles = [...input.guides.map((g) => g.file), ...epochs.flatMap((e) => e.phrases.map((p) => p.file))];
       // The page's players and the A/B player (which starts on the first guide).
       expect(players.map((p) => fileURLToPath(p.src)).sort()).toEqual([...expectedFiles, input.guides[0]!.file].sort());
       for (const player of players) {
@@ -164,9 +169,22 @@ describe.skipIf(!hasChromium)('the audition page in headless Chromium', () => {
       expect(Math.abs(back.position - 2.25)).toBeLessThanOrEqual(TOLERANCE_SEC);
       expect(await page.$eval('#ab-play-b', (b) => b.getAttribute('aria-pressed'))).toBe('true');
 
+      // Between versions: the compared version's epoch, from its own folder, at the same moment.
+      await page.selectOption('#ab-b', `c${COMPARED}`);
+      const otherVersion = await abState(page, 'b', input.compare!.epochs[0]!.phrases.find((p) => p.guideId === 'verse')!.file);
+      expect(Math.abs(otherVersion.position - 2.25)).toBeLessThanOrEqual(TOLERANCE_SEC);
+
+      // A switch while playing goes on playing.
+      await page.$eval('#ab-player', (player) => player.play());
+      await page.click('#ab-switch');
+      const playing = await abState(page, 'a', verse(200));
+      expect(playing.position).toBeGreaterThanOrEqual(2.25 - TOLERANCE_SEC);
+      expect(await page.$eval('#ab-player', (player) => Boolean(player.paused))).toBe(false);
+      await page.$eval('#ab-player', (player) => player.pause());
+
       // Another phrase starts from its beginning.
       await page.selectOption('#ab-phrase', 'chorus');
-      const chorus = await abState(page, 'b', input.epochs.find((e) => e.epoch === RECOMMENDED)!.phrases.find((p) => p.guideId === 'chorus')!.file);
+      const chorus = await abState(page, 'a', input.epochs.find((e) => e.epoch === 200)!.phrases.find((p) => p.guideId === 'chorus')!.file);
       expect(chorus.position).toBe(0);
 
       expect(problems).toEqual([]);

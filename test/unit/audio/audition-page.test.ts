@@ -166,6 +166,8 @@ describe('renderAuditionHtml', () => {
     expect(count(html, /<circle class="point sim"/)).toBe(1);
     expect(count(html, /<rect class="point f0"/)).toBe(0);
     expect(html).toContain('<td class="phrase missing">not converted</td>');
+    // A recommendation of an epoch that is not in the list is not drawn off the chart.
+    expect(renderAuditionHtml({ ...single, recommended: { epoch: 99, reason: 'elsewhere' } }, NO_SPECTROGRAMS)).not.toContain('class="mark recommended"');
   });
 
   it('lists another version for A/B in the chart, the selects and a table of its own', () => {
@@ -176,6 +178,8 @@ describe('renderAuditionHtml', () => {
     expect(count(html, /<circle class="point sim compare" data-epoch="100"/)).toBe(1);
     expect(count(html, /<option value="c100">alto@1 epoch 100<\/option>/)).toBe(2);
     expect(count(html, /data-take="c100"/)).toBe(2);
+    // The guides are the same for both versions: one row of them.
+    expect(count(html, /<tr class="guide">/)).toBe(1);
   });
 
   it('lets its one script run by hash and nothing else', () => {
