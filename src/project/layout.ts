@@ -74,3 +74,8 @@ export function modelDir(projectDir: string, name: string): string {
 export function modelVersionDir(projectDir: string, name: string, version: number): string {
   return path.join(projectDir, MODELS_DIR, name, `v${version}`);
 }
+
+/** A model version's audition page and what it shows: converted phrases per epoch, spectrograms (see audio/audition-page.ts). */
+export function auditionDir(projectDir: string, name: string, version: number): string {
+  return path.join(modelVersionDir(projectDir, name, version), 'audition');
+}

@@ -3,22 +3,16 @@
  * playwright-core): the page loads without errors or failed requests, shows one waveform per source, escapes file names,
  * and every player's clip exists on disk and plays (Chromium reads its duration).
  */
-import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetQualityReport, Manifest } from '../../src/project/types.js';
 import { writePhrases } from '../helpers/audio.js';
+import { chromiumAvailable, withBrowserPage } from '../helpers/browser.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = await access(CHROMIUM, constants.X_OK).then(
-  () => true,
-  () => false,
-);
-if (!hasChromium) console.warn(`report.html browser test skipped: no Chromium at ${CHROMIUM}; install it with "apt-get install chromium" or set CHROMIUM_PATH.`);
+const hasChromium = await chromiumAvailable('report.html');
 
 /** A file name a page must show as text: markup, quotes, a hash, non-ASCII. */
 const AWKWARD_NAME = `"solo" <b>take #2 – süß & co.wav`;
@@ -60,29 +54,12 @@ describe.skipIf(!hasChromium)('report.html in headless Chromium', () => {
   });
 
   it('loads cleanly, draws one waveform per source and every player plays its clip', async () => {
-    const { chromium } = await import('playwright-core');
     const report = JSON.parse(await readFile(path.join(project, '.voicestudio', 'quality-report.json'), 'utf8')) as DatasetQualityReport;
     const manifest = JSON.parse(await readFile(path.join(project, 'voicestudio.json'), 'utf8')) as Manifest;
     expect(report.sources).toHaveLength(3);
     expect(manifest.segments.length).toBeGreaterThanOrEqual(3);
 
-    const userDataDir = await mkdtemp(path.join(tmpdir(), 'vs-chromium-'));
-    const browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    try {
-      const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on('console', (message) => {
-        if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()}`);
-      });
-      page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-      page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`));
-      const requests: string[] = [];
-      page.on('request', (request) => requests.push(request.url()));
-
+    await withBrowserPage(async ({ page, problems, requests }) => {
       const pageUrl = pathToFileURL(path.join(project, '.voicestudio', 'report.html')).href;
       const response = await page.goto(pageUrl, { waitUntil: 'load' });
       expect(response?.ok()).toBe(true);
@@ -132,9 +109,6 @@ describe.skipIf(!hasChromium)('report.html in headless Chromium', () => {
         expect(duration as number).toBeCloseTo(bySrc.get(players[index]!.src)!, 0);
       }
       expect(problems.filter((p) => !p.startsWith('request failed'))).toEqual([]);
-    } finally {
-      await browser.close();
-      await rm(userDataDir, { recursive: true, force: true });
-    }
+    });
   });
 });
