@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { CURRENT_MANIFEST_VERSION, upgradeManifest } from './manifest-migrations.js';
-import { SOURCE_KINDS, TRAINING_SAMPLE_RATES, type Manifest } from './types.js';
+import { DROP_REASONS, SOURCE_KINDS, TRAINING_SAMPLE_RATES } from './manifest-choices.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Values. Every issue a value can raise carries the same message, what the value should be: a problem reads
@@ -27,8 +27,6 @@ const positiveInteger = z.int({ error: 'a whole number > 0' }).min(1, { error: '
 const list = <T extends z.ZodType>(item: T) => z.array(item, { error: 'a list' });
 const OBJECT = { error: 'an object' };
 
-/** Why a stretch of a source did not reach a clip. */
-export const DROP_REASONS = ['silence', 'clipping', 'too_short'] as const;
 const dropReason = z.enum(DROP_REASONS, { error: `one of ${DROP_REASONS.join(', ')}` });
 const sourceKind = z.enum(SOURCE_KINDS, { error: `one of ${SOURCE_KINDS.join(', ')}` });
 const trainingSampleRate = z.literal(TRAINING_SAMPLE_RATES, { error: `one of ${TRAINING_SAMPLE_RATES.join(', ')}` });
@@ -236,6 +234,8 @@ export const manifestSchema = keepingUnknownFields({
     });
   }
 });
+
+type Manifest = z.output<typeof manifestSchema>;
 
 /** What is read before migrating: a JSON object, and its version when it has one (v0 had none). */
 const manifestHeader = z.looseObject({ version: nonNegativeInteger.optional() }, OBJECT);

@@ -4,9 +4,9 @@
  * Imports of the schema are type-only, so this module loads no zod.
  */
 import type { z } from 'zod';
+import type { DROP_REASONS, SOURCE_KINDS, TRAINING_SAMPLE_RATES } from './manifest-choices.js';
 import type {
   clipExclusionSchema,
-  DROP_REASONS,
   droppedClipSchema,
   exclusionSchema,
   jobRecordSchema,
@@ -22,10 +22,9 @@ import type {
   sourceSchema,
 } from './manifest-schema.js';
 
-export const SOURCE_KINDS = ['singing', 'speech'] as const;
+export { SOURCE_KINDS, TRAINING_SAMPLE_RATES } from './manifest-choices.js';
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
-export const TRAINING_SAMPLE_RATES = [32000, 40000, 48000] as const;
 export type TrainingSampleRate = (typeof TRAINING_SAMPLE_RATES)[number];
 
 export type Manifest = z.output<typeof manifestSchema>;
