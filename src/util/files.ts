@@ -145,13 +145,15 @@ export async function writeAtomically(file: string, data: string | Uint8Array, o
 }
 
 /**
- * writeAtomically for a file something else writes (FFmpeg, a download): `produce` fills the temp path it is given,
- * which then replaces `file`; if `produce` or the rename fails, the temp file is removed.
+ * writeAtomically for a file something else writes (FFmpeg, a download, an archive): `produce` fills the temp path it
+ * is given, which then replaces `file`; if `produce` or the rename fails, the temp file is removed. Returns what
+ * `produce` returns.
  */
-export async function produceAtomically(file: string, produce: (temp: string) => Promise<void>, temp: string = tempSibling(file)): Promise<void> {
+export async function produceAtomically<T>(file: string, produce: (temp: string) => Promise<T>, temp: string = tempSibling(file)): Promise<T> {
   try {
-    await produce(temp);
+    const result = await produce(temp);
     await rename(temp, file);
+    return result;
   } catch (error) {
     await rm(temp, { force: true, recursive: true });
     throw error;

@@ -3,7 +3,7 @@
  * settings): one done before is copied from the project's cache without a GPU job. Inputs travel as 16 kHz
  * mono FLAC — Applio analyses its input at 16 kHz, so nothing it uses is lost — inline when small.
  */
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
@@ -14,7 +14,7 @@ import { mapLimit } from '../util/concurrency.js';
 import { runEncode, type FfmpegTools } from '../audio/ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../tasks/choices.js';
 import { followJob } from './follow.js';
-import { sha256File, sha256Text, tempSibling, pathExists } from '../util/files.js';
+import { produceAtomically, sha256File, sha256Text, tempSibling, pathExists } from '../util/files.js';
 import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed } from './job-claims.js';
 import { updateJob } from '../project/ledger.js';
 import { conversionsDir } from '../project/layout.js';
@@ -233,11 +233,9 @@ export async function collectConversion(
   const holder = await adoptBusyHolder(projectDir, backend, jobId, done.output, { task: 'convert', key: request.key, label: path.basename(request.output), request: { ...request } });
   if (holder !== undefined) return await collectConversion(backend, projectDir, holder, request, options);
   const cached = cachePath(projectDir, request.key, MASTER_FORMAT);
-  const fetched = tempSibling(cached);
-  await saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption);
   // In the cache first: the ledger already says the job completed, and a run stopped from here on finds the result
   // there instead of paying for it again. The cache is never scanned by ingest; the delivered copy carries the mark.
-  await rename(fetched, cached);
+  await produceAtomically(cached, (fetched) => saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption));
   await mkdir(path.dirname(request.output), { recursive: true });
   const guide = request.input === undefined ? undefined : await guideTiming(options.tools, request.input);
   await deliverConversion(options.tools, cached, request.output, request.format, guide, options.signal);
