@@ -120,11 +120,21 @@ describe('migrateManifest', () => {
     ['sources[0].excludedClips is missing', edit((m) => delete m.sources[0].excludedClips)],
     ['sources[0].excluded.excludedAt is missing', edit((m) => delete m.sources[0].excluded.excludedAt)],
     ['sources[0].excludedClips[0].startSec is not a number ≥ 0 (got "0")', edit((m) => (m.sources[0].excludedClips[0].startSec = '0'))],
+    ['sources[0].excludedClips[0].clipId is not a non-empty string (got "")', edit((m) => (m.sources[0].excludedClips[0].clipId = ''))],
     ['segments[0].endSec is missing', edit((m) => delete m.segments[0].endSec)],
+    ['segments[1].id duplicates segments[0].id ("abababababab-0000")', edit((m) => m.segments.push({ ...m.segments[0] }))],
     ['preprocess is missing', edit((m) => delete m.preprocess)],
     [
       'preprocess.settings.sampleRate is not one of 32000, 40000, 48000 (got 44100)',
       edit((m) => (m.preprocess.settings.sampleRate = 44100)),
+    ],
+    [
+      'preprocess.settings.silenceThresholdDb is not a number (got "loud")',
+      edit((m) => (m.preprocess.settings.silenceThresholdDb = 'loud')),
+    ],
+    [
+      'preprocess.records[0].report.clippedShare is not a share between 0 and 1 (got 1.5)',
+      edit((m) => (m.preprocess.records[0].report.clippedShare = 1.5)),
     ],
     [
       'preprocess.records[0].report.clips.histogram[0].count is not a whole number ≥ 0 (got -2)',
@@ -145,6 +155,21 @@ describe('migrateManifest', () => {
     expect(error.message).toBe(`${FILE} is damaged: ${problem}.`);
     expect(error.subject).toBe(FILE);
     expect(error.suggestion).toContain(FILE);
+  });
+
+  it('keeps unknown fields of models and jobs, and drops them inside exclusions, settings and reports', () => {
+    const manifest: Record<string, any> = fullManifest();
+    manifest.models[0].note = 'best so far';
+    manifest.jobs[0].extra = { nested: true };
+    manifest.sources[0].excluded.by = 'ann';
+    manifest.preprocess.settings.legacy = 1;
+    manifest.preprocess.records[0].report.extra = 2;
+    const migrated = migrateManifest(manifest, FILE);
+    expect(migrated.models[0]).toStrictEqual({ ...fullManifest().models[0], note: 'best so far' });
+    expect(migrated.jobs[0]).toStrictEqual({ ...fullManifest().jobs[0], extra: { nested: true } });
+    expect(migrated.sources[0]!.excluded).toStrictEqual(fullManifest().sources[0]!.excluded);
+    expect(migrated.preprocess.settings).toStrictEqual(fullManifest().preprocess.settings);
+    expect(migrated.preprocess.records[0]!.report).toStrictEqual(fullManifest().preprocess.records[0]!.report);
   });
 
   it('validates a v0 manifest after migrating it, so damage is still named', () => {
