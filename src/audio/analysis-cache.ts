@@ -11,10 +11,10 @@
  *   rmsDb                       frameCount × float32
  *   clippedPerHop               clippedHopCount × uint16
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ANALYZER_VERSION, type PcmAnalysis } from './analysis.js';
-import { tempSibling } from '../util/files.js';
+import { writeAtomically } from '../util/files.js';
 
 /** Bump when the layout above changes. */
 export const ANALYSIS_FORMAT_VERSION = 1;
@@ -133,14 +133,7 @@ export function deserializeAnalysis(bytes: Buffer): PcmAnalysis | undefined {
 export async function writeAnalysisFile(file: string, analysis: PcmAnalysis): Promise<void> {
   const bytes = serializeAnalysis(analysis);
   await mkdir(path.dirname(file), { recursive: true });
-  const temp = tempSibling(file);
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeAtomically(file, bytes);
 }
 
 /** The analysis saved in `file`; undefined when there is none or it is stale or unreadable as an analysis. */

@@ -4,9 +4,8 @@
  * exact length, so it lines up sample for sample with the guide in a DAW. Another format costs an encode,
  * never a GPU job.
  */
-import { rename, rm } from 'node:fs/promises';
 import { probeMedia, renderTagOptions, runFfmpeg, type FfmpegTools } from './ffmpeg.js';
-import { tempSibling } from '../util/files.js';
+import { produceAtomically } from '../util/files.js';
 import { DITHER, ENCODE_OPTIONS, type MixFormat } from './mix.js';
 
 /** What the worker is asked for and the cache keeps. */
@@ -43,18 +42,14 @@ export async function deliverConversion(tools: FfmpegTools, master: string, outp
     filters.push(`aresample=${rate}`, `apad=whole_len=${samples}`, `atrim=end_sample=${samples}`);
   }
   filters.push(...DITHER[format]);
-  const temp = tempSibling(output);
-  try {
-    await runFfmpeg(tools, ['-i', master, '-map', '0:a:0', ...(filters.length === 0 ? [] : ['-filter:a', filters.join(',')]), ...renderTagOptions('conversion'), ...ENCODE_OPTIONS[format], temp], {
+  await produceAtomically(output, (temp) =>
+    runFfmpeg(tools, ['-i', master, '-map', '0:a:0', ...(filters.length === 0 ? [] : ['-filter:a', filters.join(',')]), ...renderTagOptions('conversion'), ...ENCODE_OPTIONS[format], temp], {
       subject: master,
       doing: `encoding the conversion as ${format}`,
       suggestion: 'Run the same command again: the conversion is in the project cache, so no GPU job is needed.',
       ...(signal === undefined ? {} : { signal }),
-    });
-    await rename(temp, output);
-  } finally {
-    await rm(temp, { force: true });
-  }
+    }),
+  );
 }
 
 function nearest(candidates: readonly number[], value: number): number {

@@ -3,14 +3,14 @@
  * else, and only for ffprobe: FFmpeg itself runs through execa. (fluent-ffmpeg asks `-formats` and
  * `-encoders` before every run it starts: two more FFmpeg starts each time, for answers nothing here needs.)
  */
-import { access, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import fluentFfmpeg from 'fluent-ffmpeg';
 import { diskFullError, ErrorCode, notWritableError, VoicestudioError } from '../errors.js';
-import { commitTemp, tempSibling } from '../util/files.js';
+import { writeAtomically } from '../util/files.js';
 
 export type ToolSource = 'env' | 'path' | 'bundled';
 
@@ -442,12 +442,7 @@ export class CapabilityCache {
     }
     binaries[binary] = record;
     await mkdir(path.dirname(this.file), { recursive: true });
-    const temp = tempSibling(this.file);
-    await writeFile(temp, `${JSON.stringify({ version: CAPABILITIES_FILE_VERSION, binaries })}\n`).catch(async (error: unknown) => {
-      await rm(temp, { force: true });
-      throw error;
-    });
-    await commitTemp(temp, this.file);
+    await writeAtomically(this.file, `${JSON.stringify({ version: CAPABILITIES_FILE_VERSION, binaries })}\n`);
   }
 }
 

@@ -17,7 +17,7 @@ import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { ffmpegFeatures, probeMedia, renderTagOptions, runFfmpeg, type FfmpegFeatures, type FfmpegTools } from './ffmpeg.js';
-import { sha256Text, tempSibling } from '../util/files.js';
+import { produceAtomically, sha256Text, tempSibling } from '../util/files.js';
 import { mixesDir } from '../project/layout.js';
 
 export const MIX_FORMATS = ['wav', 'flac', 'mp3'] as const;
@@ -367,9 +367,7 @@ export async function mixTrack(options: MixOptions): Promise<MixResult> {
   const recordFile = path.join(dir, `${key}.json`);
   const deliver = async (record: MixRecord, cached: boolean): Promise<MixResult> => {
     await mkdir(path.dirname(options.output), { recursive: true });
-    const temp = tempSibling(options.output);
-    await copyFile(cache, temp);
-    await rename(temp, options.output);
+    await produceAtomically(options.output, (temp) => copyFile(cache, temp));
     return { output: options.output, cache, cached, ...record };
   };
 

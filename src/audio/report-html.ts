@@ -6,11 +6,10 @@
  * The waveform is drawn from the level map ingest saved (the analysis: RMS every hop), never from a new decode, and is
  * reduced to at most WAVEFORM_COLUMNS columns, so an hour-long source's waveform stays a few tens of kilobytes.
  */
-import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readAnalysisFile } from './analysis-cache.js';
 import { DB_FLOOR } from './analysis.js';
-import { commitTemp, fromProject, tempSibling } from '../util/files.js';
+import { fromProject, writeAtomically } from '../util/files.js';
 import { analysisPath, htmlReportPath } from '../project/layout.js';
 import type { DatasetQualityReport, DroppedClip, LostSound, QualityWarning, Segment, SourceQualityReport } from '../project/types.js';
 
@@ -632,13 +631,6 @@ export async function writeReportHtml(projectDir: string, content: ReportPageCon
     if (analysis !== undefined) levels.set(source.sourceId, levelEnvelope(analysis.rmsDb, analysis.hopSec));
   }
   const file = htmlReportPath(projectDir);
-  const temp = tempSibling(file);
-  try {
-    await writeFile(temp, renderReportHtml({ ...content, projectDir, levels }));
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await commitTemp(temp, file);
+  await writeAtomically(file, renderReportHtml({ ...content, projectDir, levels }));
   return file;
 }

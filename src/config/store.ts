@@ -7,7 +7,8 @@ import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import Conf from 'conf';
 import { ErrorCode, UsageError, VoicestudioError } from '../errors.js';
-import { DEFAULT_ENDPOINT_BASE_URL, parseSetting, SETTING_KEYS, SETTINGS, type ResolvedSetting, type SettingKey, type SettingSpec, type ValueSource } from './settings.js';
+import { parseSetting } from './setting-values.js';
+import { DEFAULT_ENDPOINT_BASE_URL, SETTING_KEYS, SETTINGS, type ResolvedSetting, type SettingKey, type SettingSpec, type ValueSource } from './settings.js';
 
 export interface ConfigStoreOptions {
   env?: NodeJS.ProcessEnv;

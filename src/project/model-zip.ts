@@ -13,7 +13,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw, inflateRawSync } from 'node:zlib';
 import { ErrorCode, VoicestudioError } from '../errors.js';
-import { commitTemp, tempSibling } from '../util/files.js';
+import { commitTemp, produceAtomically, tempSibling } from '../util/files.js';
 
 export interface ModelZipContents {
   /** The extracted voice model. */
@@ -276,21 +276,14 @@ export async function writeModelZip(zipFile: string, files: readonly ModelZipFil
   const names = files.map((entry) => encodeEntryName(entry.name, zipFile));
   if (new Set(files.map((entry) => entry.name)).size !== files.length) throw zipError(zipFile, `${zipFile}: two entries have the same name`, 'Give every file in the zip its own name.');
   if (files.length >= ZIP64_MARK_16) throw zip64Error(zipFile);
-  const temp = tempSibling(zipFile);
-  try {
+  return produceAtomically(zipFile, async (temp) => {
     const out = await open(temp, 'w');
-    let bytes: number;
     try {
-      bytes = await writeZipEntries(out, files, names, zipFile);
+      return { bytes: await writeZipEntries(out, files, names, zipFile) };
     } finally {
       await out.close();
     }
-    await commitTemp(temp, zipFile);
-    return { bytes };
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  });
 }
 
 interface WrittenEntry {

@@ -5,9 +5,9 @@
  * same bytes and so the same sha256, which lets the blob store recognise a dataset it already has.
  * Headers match what python's tarfile writes in USTAR_FORMAT; the worker reads the archive with it.
  */
-import { open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { ErrorCode, VoicestudioError } from '../errors.js';
-import { commitTemp, tempSibling } from '../util/files.js';
+import { produceAtomically } from '../util/files.js';
 
 export interface TarEntry {
   /** Relative POSIX path inside the archive. */
@@ -26,8 +26,7 @@ const COPY_BUFFER_BYTES = 1 << 20;
 export async function writeTar(dest: string, entries: readonly TarEntry[], options: { signal?: AbortSignal } = {}): Promise<{ bytes: number }> {
   const headerNames = entries.map((entry) => splitUstarName(entry.name, dest));
   assertUniqueNames(entries, dest);
-  const temp = tempSibling(dest);
-  try {
+  return produceAtomically(dest, async (temp) => {
     const out = await open(temp, 'w');
     let bytes = 0;
     try {
@@ -40,12 +39,8 @@ export async function writeTar(dest: string, entries: readonly TarEntry[], optio
     } finally {
       await out.close();
     }
-    await commitTemp(temp, dest);
     return { bytes };
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  });
 }
 
 interface UstarName {

@@ -1,6 +1,6 @@
 /** File helpers shared by every layer: hashing, project-relative paths, atomic placement. */
 import { createHash } from 'node:crypto';
-import { access, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -113,5 +113,63 @@ export async function commitTemp(temp: string, final: string): Promise<void> {
   } catch (error) {
     await rm(temp, { force: true, recursive: true });
     throw error;
+  }
+}
+
+export interface WriteAtomicallyOptions {
+  /** Flush the data and the rename to the disk before returning, so the new file survives a power cut. */
+  durable?: boolean;
+  /** The temp file to write first; a tempSibling of the target unless a caller's sweep looks for another name. */
+  temp?: string;
+}
+
+/**
+ * Replaces `file` whole or not at all: `data` goes to a temp sibling that is renamed over `file`, so a reader
+ * sees the old file or the new one, never half of one. On failure the temp file is removed and `file` is as it was.
+ */
+export async function writeAtomically(file: string, data: string | Uint8Array, options: WriteAtomicallyOptions = {}): Promise<void> {
+  await produceAtomically(
+    file,
+    async (temp) => {
+      const handle = await open(temp, 'wx');
+      try {
+        await handle.writeFile(data);
+        if (options.durable === true) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    },
+    options.temp,
+  );
+  if (options.durable === true) await syncDirectory(path.dirname(file));
+}
+
+/**
+ * writeAtomically for a file something else writes (FFmpeg, a download, an archive): `produce` fills the temp path it
+ * is given, which then replaces `file`; if `produce` or the rename fails, the temp file is removed. Returns what
+ * `produce` returns.
+ */
+export async function produceAtomically<T>(file: string, produce: (temp: string) => Promise<T>, temp: string = tempSibling(file)): Promise<T> {
+  try {
+    const result = await produce(temp);
+    await rename(temp, file);
+    return result;
+  } catch (error) {
+    await rm(temp, { force: true, recursive: true });
+    throw error;
+  }
+}
+
+/** Makes a rename durable. Some platforms (Windows) cannot open or fsync a directory: best effort. */
+async function syncDirectory(directory: string): Promise<void> {
+  try {
+    const handle = await open(directory, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // The rename has happened; only its durability across a power cut is weaker here.
   }
 }

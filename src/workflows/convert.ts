@@ -3,7 +3,7 @@
  * settings): one done before is copied from the project's cache without a GPU job. Inputs travel as 16 kHz
  * mono FLAC — Applio analyses its input at 16 kHz, so nothing it uses is lost — inline when small.
  */
-import { mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
@@ -13,7 +13,7 @@ import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js
 import { mapLimit } from '../util/concurrency.js';
 import { runEncode, type FfmpegTools } from '../audio/ffmpeg.js';
 import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../tasks/choices.js';
-import { sha256File, sha256Text, tempSibling, pathExists } from '../util/files.js';
+import { produceAtomically, sha256File, sha256Text, pathExists } from '../util/files.js';
 import { followRemoteJob, jobCharges, runRemoteJob, sendInput } from './remote-job.js';
 import { updateJob } from '../project/ledger.js';
 import { conversionsDir } from '../project/layout.js';
@@ -230,11 +230,9 @@ export async function collectConversion(
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
   const cached = cachePath(projectDir, request.key, MASTER_FORMAT);
-  const fetched = tempSibling(cached);
-  await saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption);
   // In the cache first: the ledger already says the job completed, and a run stopped from here on finds the result
   // there instead of paying for it again. The cache is never scanned by ingest; the delivered copy carries the mark.
-  await rename(fetched, cached);
+  await produceAtomically(cached, (fetched) => saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption));
   await mkdir(path.dirname(request.output), { recursive: true });
   const guide = request.input === undefined ? undefined : await guideTiming(options.tools, request.input);
   await deliverConversion(options.tools, cached, request.output, request.format, guide, options.signal);

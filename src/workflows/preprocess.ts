@@ -4,7 +4,7 @@
  * denoise, loudness gain, training sample rate, FLAC). A long source is cut by one FFmpeg run per core,
  * each covering a stretch between clips, so a single hour-long take still uses every core.
  */
-import { mkdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, rename, rm, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { readAnalysisFile, writeAnalysisFile } from '../audio/analysis-cache.js';
@@ -12,7 +12,7 @@ import { ANALYZER_VERSION, levelStatistics, PcmAnalyzer, type LevelStatistics, t
 import { createLimiter, mapLimit } from '../util/concurrency.js';
 import { setFlacTotalSamples } from '../audio/container-headers.js';
 import { fastReadOptions, runEncode, streamPcm, type FfmpegTools } from '../audio/ffmpeg.js';
-import { fromProject, projectRelative, sha256Text, tempSibling, pathExists } from '../util/files.js';
+import { fromProject, projectRelative, sha256Text, tempSibling, pathExists, writeAtomically } from '../util/files.js';
 import { analysisPath, clipsDir, qualityReportPath } from '../project/layout.js';
 import { resolvePreprocessSettings } from '../audio/preprocess-settings.js';
 import { readManifest, requireProjectFolder, updateManifest } from '../project/manifest.js';
@@ -358,9 +358,7 @@ export async function preprocess(given: PreprocessOptions): Promise<PreprocessRe
     new Date(),
   );
   const reportFile = qualityReportPath(projectDir);
-  const temp = tempSibling(reportFile);
-  await writeFile(temp, `${JSON.stringify(report, null, 2)}\n`);
-  await rename(temp, reportFile);
+  await writeAtomically(reportFile, `${JSON.stringify(report, null, 2)}\n`);
   // The manifest as this run left it: its clips and exclusions are what the page shows.
   const { manifest: after } = await updateManifest(projectDir, (m) => {
     m.preprocess.settings = options.settings;

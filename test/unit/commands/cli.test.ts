@@ -4,7 +4,6 @@ import { run } from '../../../src/cli.js';
 import { Output } from '../../../src/ui/output.js';
 import { integerInRange, numberInRange } from '../../../src/commands/shared/options.js';
 import { renderTable } from '../../../src/ui/table.js';
-import { maskSecret, parseSetting } from '../../../src/config/settings.js';
 import { ErrorCode, ExitCode, VoicestudioError } from '../../../src/errors.js';
 
 function capture(isTTY = false, columns = 80): { stream: PassThrough & { isTTY?: boolean; columns?: number }; text: () => string } {
@@ -116,20 +115,6 @@ describe('option parsers', () => {
     const lufs = numberInRange(-40, -10);
     expect(lufs('-23.5')).toBe(-23.5);
     expect(() => lufs('-5')).toThrow(/from -40 to -10/);
-  });
-});
-
-describe('settings', () => {
-  it('parses and checks values, naming the setting', () => {
-    expect(parseSetting('gpu-price-per-hour', '0.69')).toBe(0.69);
-    expect(parseSetting('endpoint-id', ' abc-123 ')).toBe('abc-123');
-    expect(() => parseSetting('concurrency', '0')).toThrow(/concurrency: "0" is not valid/);
-    expect(() => parseSetting('endpoint-id', 'a/b', 'RUNPOD_ENDPOINT_ID')).toThrow(/RUNPOD_ENDPOINT_ID \(endpoint-id\)/);
-  });
-
-  it('masks secrets', () => {
-    expect(maskSecret('rpa_ABCDEFGHIJKL1234')).toBe('rpa…1234');
-    expect(maskSecret('short')).toBe('****');
   });
 });
 
