@@ -12,6 +12,7 @@ export const DEFAULT_PREPROCESS_SETTINGS: PreprocessSettings = {
   maxClipSec: 15,
   silenceThresholdDb: 'auto',
   minSilenceMs: DEFAULT_MIN_SILENCE_SEC * 1000,
+  holdout: true,
 };
 
 /** The ranges of the settings a user may change: the CLI's parsers and resolvePreprocessSettings read them here. */

@@ -7,12 +7,12 @@
  * Bumped whenever a field is added: a voicestudio that does not know a field keeps it but does not act on it, so an
  * older one must refuse a newer manifest (ManifestTooNew) rather than silently ignore, say, an exclusion.
  */
-export const CURRENT_MANIFEST_VERSION = 2;
+export const CURRENT_MANIFEST_VERSION = 3;
 
 export type ManifestFields = Record<string, unknown>;
 
 /** MIGRATIONS[n] turns a version-n manifest into version n+1. */
-const MIGRATIONS: readonly ((manifest: ManifestFields) => ManifestFields)[] = [migrateV0ToV1, migrateV1ToV2];
+const MIGRATIONS: readonly ((manifest: ManifestFields) => ManifestFields)[] = [migrateV0ToV1, migrateV1ToV2, migrateV2ToV3];
 
 /** Brings a version-`version` manifest to CURRENT_MANIFEST_VERSION. Pure: returns new objects, the input is untouched. */
 export function upgradeManifest(manifest: ManifestFields, version: number): ManifestFields {
@@ -60,6 +60,13 @@ function migrateV1ToV2(manifest: ManifestFields): ManifestFields {
     sources: Array.isArray(sources) ? sources.map((source: unknown) => (isFields(source) ? { ...source, excludedClips: source.excludedClips ?? [] } : source)) : sources,
     preprocess: { ...preprocess, ...(settings === undefined ? {} : { settings }), records: [] },
   };
+}
+
+/** v2 to v3: a few clips are held out of training for audition; none yet (the next preprocess chooses them). */
+function migrateV2ToV3(manifest: ManifestFields): ManifestFields {
+  const preprocess = isFields(manifest.preprocess) ? manifest.preprocess : {};
+  const settings = isFields(preprocess.settings) ? { ...preprocess.settings, holdout: preprocess.settings.holdout ?? true } : undefined;
+  return { ...manifest, version: 3, preprocess: { ...preprocess, ...(settings === undefined ? {} : { settings }), heldOut: preprocess.heldOut ?? [] } };
 }
 
 function isFields(value: unknown): value is ManifestFields {

@@ -117,6 +117,8 @@ export const preprocessSettingsSchema = z.object(
     silenceThresholdDb: z.union([z.literal('auto'), finiteNumber], { error: 'a number' }),
     /** Shortest silence (ms) where a clip may be cut; shorter pauses and breaths stay inside clips. */
     minSilenceMs: nonNegativeNumber,
+    /** Whether a few clips are held out of training for audition to score against (holdout.ts). */
+    holdout: boolean,
   },
   OBJECT,
 );
@@ -221,7 +223,12 @@ export const manifestSchema = keepingUnknownFields({
   updatedAt: timestamp,
   sources: list(sourceSchema),
   segments: list(segmentSchema),
-  preprocess: keepingUnknownFields({ settings: preprocessSettingsSchema.optional(), records: list(preprocessRecordSchema) }),
+  preprocess: keepingUnknownFields({
+    settings: preprocessSettingsSchema.optional(),
+    records: list(preprocessRecordSchema),
+    /** The clips held out of training for audition, by id (chosen by the last preprocess; holdout.ts). */
+    heldOut: list(nonEmptyText),
+  }),
   models: list(modelRecordSchema),
   jobs: list(jobRecordSchema),
 }).superRefine((manifest, context) => {
@@ -251,7 +258,7 @@ export function emptyManifest(now: Date = new Date()): Manifest {
     updatedAt: timestamp,
     sources: [],
     segments: [],
-    preprocess: { records: [] },
+    preprocess: { records: [], heldOut: [] },
     models: [],
     jobs: [],
   };

@@ -36,8 +36,10 @@ export interface ModelCard {
   settings?: Record<string, unknown>;
   dataset?: { sha256: string; clips: number; minutes: number; singingMinutes: number; speechMinutes: number };
   training?: Record<string, unknown>;
-  /** The epochs training saved on the volume, oldest first; the last is this model. */
+  /** The epochs training saved on the volume, oldest first (for a trained version the last is the model itself). */
   savedEpochs?: SavedEpoch[];
+  /** Set on a version made by `models pick`: the version and epoch whose weights it holds. */
+  pickedFrom?: { model: string; epoch: number; step: number };
   timings?: Record<string, unknown>;
   gpuSeconds?: number;
   costUsd?: number;

@@ -54,13 +54,28 @@ export function excludedSegments(manifest: SourcesAndSegments): Map<string, Excl
   return excluded;
 }
 
-/** The clips training uses, in manifest order: excluded sources and clips (and clips of no known source) left out. */
-export function trainingSegments(manifest: SourcesAndSegments): Segment[] {
+/** The clips not excluded, in manifest order (excluded sources and clips, and clips of no known source, left out). */
+export function includedSegments(manifest: SourcesAndSegments): Segment[] {
   const byId = new Map(manifest.sources.map((s) => [s.id, s]));
   return manifest.segments.filter((segment) => {
     const source = byId.get(segment.sourceId);
     return source !== undefined && segmentExclusion(source, segment) === undefined;
   });
+}
+
+/** The sources and clips, and the clips the last preprocess held out for audition. */
+type TrainingView = SourcesAndSegments & { preprocess?: { heldOut?: readonly string[] } };
+
+/** The clips training uses, in manifest order: the included ones less those held out for audition. */
+export function trainingSegments(manifest: TrainingView): Segment[] {
+  const heldOut = new Set(manifest.preprocess?.heldOut ?? []);
+  return includedSegments(manifest).filter((segment) => !heldOut.has(segment.id));
+}
+
+/** The clips held out of training for audition to score against, while they are not excluded. */
+export function heldOutSegments(manifest: TrainingView): Segment[] {
+  const heldOut = new Set(manifest.preprocess?.heldOut ?? []);
+  return includedSegments(manifest).filter((segment) => heldOut.has(segment.id));
 }
 
 export interface TrainingTotals {
@@ -70,16 +85,26 @@ export interface TrainingTotals {
   speechSec: number;
   /** Share (0..1) of totalSec that is singing; 0 when there is nothing. */
   singingShare: number;
+  /** The clips held out for audition (not counted above). */
+  heldOut: { clips: number; seconds: number };
 }
 
 /** What training would get: clips and seconds of the training clips, by the kind of their source. */
-export function trainingTotals(manifest: SourcesAndSegments): TrainingTotals {
+export function trainingTotals(manifest: TrainingView): TrainingTotals {
   const kindOf = new Map(manifest.sources.map((s) => [s.id, s.kind]));
   const seconds: Record<SourceKind, number> = { singing: 0, speech: 0 };
   const segments = trainingSegments(manifest);
   for (const segment of segments) seconds[kindOf.get(segment.sourceId)!] += segment.endSec - segment.startSec;
   const totalSec = seconds.singing + seconds.speech;
-  return { clips: segments.length, totalSec, singingSec: seconds.singing, speechSec: seconds.speech, singingShare: totalSec === 0 ? 0 : seconds.singing / totalSec };
+  const heldOut = heldOutSegments(manifest);
+  return {
+    clips: segments.length,
+    totalSec,
+    singingSec: seconds.singing,
+    speechSec: seconds.speech,
+    singingShare: totalSec === 0 ? 0 : seconds.singing / totalSec,
+    heldOut: { clips: heldOut.length, seconds: secondsOf(heldOut) },
+  };
 }
 
 // ------------------------------------------------------------------------------------------------ list ----
@@ -150,7 +175,7 @@ export async function listSources(projectDir: string): Promise<SourcesList> {
   return { project, sources, training: trainingTotals(manifest) };
 }
 
-function secondsOf(segments: Segment[]): number {
+function secondsOf(segments: readonly Segment[]): number {
   return segments.reduce((sum, s) => sum + (s.endSec - s.startSec), 0);
 }
 

@@ -18,7 +18,8 @@ import { resolvePreprocessSettings } from '../audio/preprocess-settings.js';
 import { readManifest, requireProjectFolder, updateManifest } from '../project/manifest.js';
 import { buildDatasetReport, buildSourceReport, describeSlices, type ClipSpan, type SlicedClips } from '../audio/quality.js';
 import { writeReportHtml } from '../audio/report-html.js';
-import { excludedSegments, type ExclusionCause } from '../project/sources.js';
+import { excludedSegments, includedSegments, trainingTotals, type ExclusionCause } from '../project/sources.js';
+import { chooseHoldout } from '../project/holdout.js';
 import { sliceByRms, suggestSilenceThreshold } from '../audio/slicer.js';
 import type { DatasetQualityReport, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from '../project/types.js';
 
@@ -58,6 +59,8 @@ export interface PreprocessResult {
   sources: SourceOutcome[];
   failed: number;
   report: DatasetQualityReport;
+  /** The clips held out of training for audition (none with --no-holdout, or under 20 clips). */
+  heldOut: { clips: number; seconds: number };
   reportFile: string;
   /** The same report as a page: waveforms with the clips marked, figures, a player per clip. */
   htmlReportFile: string;
@@ -362,11 +365,14 @@ export async function preprocess(given: PreprocessOptions): Promise<PreprocessRe
   // The manifest as this run left it: its clips and exclusions are what the page shows.
   const { manifest: after } = await updateManifest(projectDir, (m) => {
     m.preprocess.settings = options.settings;
+    m.preprocess.heldOut = options.settings.holdout ? [...chooseHoldout(includedSegments(m), m.sources)].sort() : [];
   });
   const excludedSources = new Set(after.sources.filter((source) => source.excluded !== undefined).map((source) => source.id));
   const sources = outcomes.map((o): SourceOutcome => (excludedSources.has(o.outcome.sourceId) ? { ...o.outcome, excluded: true } : o.outcome));
   const failed = sources.filter((s) => s.status === 'failed');
   const excluded = new Map([...excludedSegments(after)].map(([id, cause]) => [id, exclusionText(cause)]));
+  for (const id of after.preprocess.heldOut) if (!excluded.has(id)) excluded.set(id, 'held out for audition: not trained on, scored against');
   const htmlReportFile = await writeReportHtml(projectDir, { report, segments: after.segments, failed, excluded });
-  return { project: projectDir, settings: options.settings, sources, failed: failed.length, report, reportFile, htmlReportFile };
+  const { heldOut } = trainingTotals(after);
+  return { project: projectDir, settings: options.settings, sources, failed: failed.length, report, heldOut, reportFile, htmlReportFile };
 }

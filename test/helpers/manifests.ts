@@ -10,7 +10,7 @@ export const SHA = 'ab'.repeat(32);
 /** A current-version manifest with every field set, opaque model and job fields included. */
 export function fullManifest(): Manifest {
   return {
-    version: 2,
+    version: 3,
     createdAt: '2024-05-01T10:00:00.000Z',
     updatedAt: '2024-05-02T11:00:00.000Z',
     sources: [
@@ -42,7 +42,7 @@ export function fullManifest(): Manifest {
       },
     ],
     preprocess: {
-      settings: { sampleRate: 40000, denoise: true, highpassHz: 80, targetLufs: -20, minClipSec: 5, maxClipSec: 15, silenceThresholdDb: 'auto', minSilenceMs: 300 },
+      settings: { sampleRate: 40000, denoise: true, highpassHz: 80, targetLufs: -20, minClipSec: 5, maxClipSec: 15, silenceThresholdDb: 'auto', minSilenceMs: 300, holdout: true },
       records: [
         {
           sourceId: 'abababababab',
@@ -80,6 +80,7 @@ export function fullManifest(): Manifest {
           processedAt: '2024-05-02T11:00:00.000Z',
         },
       ],
+      heldOut: ['abababababab-0000'],
     },
     models: [{ name: 'alto', version: 2, epochs: 200, files: { index: 'm.index' } }],
     jobs: [{ id: 'job-1', kind: 'train', status: 'done' }],
@@ -105,6 +106,14 @@ export function v1Manifest(): Record<string, unknown> {
   return { ...manifest, version: 1, sources: [source] };
 }
 
+
+/** Version 2: no clips held out for audition, no holdout setting. */
+export function v2Manifest(): Record<string, unknown> {
+  const manifest = fullManifest();
+  const { heldOut: _heldOut, settings, ...preprocess } = manifest.preprocess;
+  const { holdout: _holdout, ...v2Settings } = settings!;
+  return { ...manifest, version: 2, preprocess: { ...preprocess, settings: v2Settings } };
+}
 
 /** A clock whose sleep only advances time, so lock waits take no real time. */
 export function fakeClock(start = Date.now()): Clock & { elapsedMs(): number } {

@@ -4,7 +4,7 @@ import { ErrorCode } from '../../../src/errors.js';
 import { MANIFEST_FILE, manifestPath, workDir, WORK_DIR } from '../../../src/project/layout.js';
 import { CURRENT_MANIFEST_VERSION } from '../../../src/project/manifest-migrations.js';
 import { emptyManifest, migrateManifest } from '../../../src/project/manifest-schema.js';
-import { fullManifest, thrownBy, v0Manifest, v1Manifest, v1Source } from '../../helpers/manifests.js';
+import { fullManifest, thrownBy, v0Manifest, v1Manifest, v1Source, v2Manifest } from '../../helpers/manifests.js';
 
 const FILE = '/projects/demo/voicestudio.json';
 
@@ -12,7 +12,7 @@ describe('paths and constants', () => {
   it('puts the manifest and the work folder in the project', () => {
     expect(MANIFEST_FILE).toBe('voicestudio.json');
     expect(WORK_DIR).toBe('.voicestudio');
-    expect(CURRENT_MANIFEST_VERSION).toBe(2);
+    expect(CURRENT_MANIFEST_VERSION).toBe(3);
     expect(manifestPath('/p')).toBe(join('/p', 'voicestudio.json'));
     expect(workDir('/p')).toBe(join('/p', '.voicestudio'));
   });
@@ -25,7 +25,7 @@ describe('paths and constants', () => {
       updatedAt: now.toISOString(),
       sources: [],
       segments: [],
-      preprocess: { records: [] },
+      preprocess: { records: [], heldOut: [] },
       models: [],
       jobs: [],
     });
@@ -47,7 +47,7 @@ describe('migrateManifest', () => {
       updatedAt: '2023-01-02T00:00:00.000Z',
       sources: [{ ...v1Source(), aliases: [], streamIndex: 0 }],
       segments: [],
-      preprocess: { records: [] },
+      preprocess: { records: [], heldOut: [] },
       models: [],
       jobs: [],
     });
@@ -68,8 +68,14 @@ describe('migrateManifest', () => {
     const full = fullManifest();
     const { silenceThresholdDb: _threshold, minSilenceMs: _minSilence, ...v1Settings } = full.preprocess.settings!;
     const migrated = migrateManifest({ ...v1, preprocess: { settings: v1Settings, records: full.preprocess.records } }, FILE);
-    expect(migrated).toStrictEqual({ ...full, sources: [v1Source()], preprocess: { settings: full.preprocess.settings, records: [] } });
+    expect(migrated).toStrictEqual({ ...full, sources: [v1Source()], preprocess: { settings: full.preprocess.settings, records: [], heldOut: [] } });
     expect(migrated.sources[0]).not.toHaveProperty('excluded');
+  });
+
+  it('migrates a v2 manifest: holdout on, no clip held out until the next preprocess chooses them', () => {
+    const full = fullManifest();
+    const migrated = migrateManifest(v2Manifest(), FILE);
+    expect(migrated).toStrictEqual({ ...full, preprocess: { ...full.preprocess, heldOut: [] } });
   });
 
   it('does not modify its input', () => {

@@ -12,6 +12,7 @@ import {
   listSources,
   matchesStretch,
   removeSources,
+  heldOutSegments,
   trainingSegments,
   trainingTotals,
 } from '../../../src/project/sources.js';
@@ -124,7 +125,12 @@ describe('trainingSegments and trainingTotals', () => {
     ];
     const m = { sources: [a, b, c], segments };
     expect(ids(trainingSegments(m))).toEqual(['aaaaaaaaaaaa-0001', 'aaaaaaaaaaaa-0002', 'bbbbbbbbbbbb-0001', 'bbbbbbbbbbbb-0003']);
-    expect(trainingTotals(m)).toEqual({ clips: 4, totalSec: 34, singingSec: 18, speechSec: 16, singingShare: 18 / 34 });
+    expect(trainingTotals(m)).toEqual({ clips: 4, totalSec: 34, singingSec: 18, speechSec: 16, singingShare: 18 / 34, heldOut: { clips: 0, seconds: 0 } });
+    // A clip held out for audition is out of training; one held out and excluded is out of both.
+    const held = { ...m, preprocess: { heldOut: ['aaaaaaaaaaaa-0002', 'bbbbbbbbbbbb-0002'] } };
+    expect(ids(trainingSegments(held))).toEqual(['aaaaaaaaaaaa-0001', 'bbbbbbbbbbbb-0001', 'bbbbbbbbbbbb-0003']);
+    expect(ids(heldOutSegments(held))).toEqual(['aaaaaaaaaaaa-0002']);
+    expect(trainingTotals(held)).toMatchObject({ clips: 3, totalSec: 26, heldOut: { clips: 1, seconds: 8 } });
     const why = excludedSegments(m);
     expect(why.get('bbbbbbbbbbbb-0002')).toMatchObject({ by: 'clip', exclusion: { clipId: 'bbbbbbbbbbbb-0002' } });
     expect(why.get('cccccccccccc-0001')).toMatchObject({ by: 'source', exclusion: { reason: 'guest' } });
@@ -132,7 +138,7 @@ describe('trainingSegments and trainingTotals', () => {
   });
 
   it('is empty with nothing to train on', () => {
-    expect(trainingTotals({ sources: [], segments: [] })).toEqual({ clips: 0, totalSec: 0, singingSec: 0, speechSec: 0, singingShare: 0 });
+    expect(trainingTotals({ sources: [], segments: [] })).toEqual({ clips: 0, totalSec: 0, singingSec: 0, speechSec: 0, singingShare: 0, heldOut: { clips: 0, seconds: 0 } });
   });
 });
 
