@@ -32,8 +32,11 @@ export async function guideTiming(tools: FfmpegTools, guide: string): Promise<Gu
   return { sampleRate: stream.sampleRate, samples: Math.round((stream.durationSec ?? probe.durationSec) * stream.sampleRate) };
 }
 
-/** Encodes `master` as `output` in `format`, fitted to the guide's rate and length when `guide` is given. */
-export async function deliverConversion(tools: FfmpegTools, master: string, output: string, format: MixFormat, guide: GuideTiming | undefined, signal?: AbortSignal): Promise<void> {
+/**
+ * FFmpeg's arguments that encode `master` into `dest` in `format`, fitted to the guide's rate and exact length when
+ * `guide` is given (MP3 at the nearest rate its encoder takes at full bandwidth).
+ */
+export function deliveryArgs(master: string, dest: string, format: MixFormat, guide: GuideTiming | undefined): string[] {
   const filters: string[] = [];
   if (guide !== undefined) {
     const rate = format === 'mp3' && !MP3_RATES.includes(guide.sampleRate) ? nearest(MP3_RATES, guide.sampleRate) : guide.sampleRate;
@@ -42,8 +45,13 @@ export async function deliverConversion(tools: FfmpegTools, master: string, outp
     filters.push(`aresample=${rate}`, `apad=whole_len=${samples}`, `atrim=end_sample=${samples}`);
   }
   filters.push(...DITHER[format]);
+  return ['-i', master, '-map', '0:a:0', ...(filters.length === 0 ? [] : ['-filter:a', filters.join(',')]), ...renderTagOptions('conversion'), ...ENCODE_OPTIONS[format], dest];
+}
+
+/** Encodes `master` as `output` in `format`, fitted to the guide's rate and length when `guide` is given. */
+export async function deliverConversion(tools: FfmpegTools, master: string, output: string, format: MixFormat, guide: GuideTiming | undefined, signal?: AbortSignal): Promise<void> {
   await produceAtomically(output, (temp) =>
-    runFfmpeg(tools, ['-i', master, '-map', '0:a:0', ...(filters.length === 0 ? [] : ['-filter:a', filters.join(',')]), ...renderTagOptions('conversion'), ...ENCODE_OPTIONS[format], temp], {
+    runFfmpeg(tools, deliveryArgs(master, temp, format, guide), {
       subject: master,
       doing: `encoding the conversion as ${format}`,
       suggestion: 'Run the same command again: the conversion is in the project cache, so no GPU job is needed.',

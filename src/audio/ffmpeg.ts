@@ -290,10 +290,15 @@ export interface EncodeJob {
   signal?: AbortSignal;
 }
 
+/** FFmpeg's arguments for one encode (after the options every run gets). */
+export function encodeArgs(job: Omit<EncodeJob, 'signal'>): string[] {
+  const filters = job.audioFilters !== undefined && job.audioFilters.length > 0 ? ['-filter:a', job.audioFilters.join(',')] : [];
+  return [...(job.inputOptions ?? []), '-i', job.input, ...filters, ...job.outputOptions, job.output];
+}
+
 /** Runs one FFmpeg encode. Rejects with FfmpegFailed quoting FFmpeg's last error line. */
 export async function runEncode(tools: FfmpegTools, job: EncodeJob): Promise<void> {
-  const filters = job.audioFilters !== undefined && job.audioFilters.length > 0 ? ['-filter:a', job.audioFilters.join(',')] : [];
-  const { exitCode, stderr } = await execFfmpeg(tools, [...(job.inputOptions ?? []), '-i', job.input, ...filters, ...job.outputOptions, job.output], job.signal);
+  const { exitCode, stderr } = await execFfmpeg(tools, encodeArgs(job), job.signal);
   if (exitCode !== 0) {
     throwIfOutputRefused(stderr, job.output);
     throw new VoicestudioError(ErrorCode.FfmpegFailed, `${job.input}: FFmpeg failed (${ffmpegReason(stderr) ?? 'no error message'}).`, {

@@ -278,9 +278,14 @@ function runMixFfmpeg(tools: FfmpegTools, args: string[], subject: string, signa
   });
 }
 
+/** FFmpeg's arguments that measure a file's loudness (the summary lands on stderr). */
+export function loudnessArgs(file: string): string[] {
+  return ['-i', file, '-map', '0:a:0', '-filter:a', 'ebur128=peak=true:framelog=verbose', '-f', 'null', '-'];
+}
+
 /** Integrated loudness (BS.1770, all channels) and true peak of a file. */
 export async function measureLoudness(tools: FfmpegTools, file: string, signal?: AbortSignal): Promise<Loudness> {
-  const stderr = await runMixFfmpeg(tools, ['-i', file, '-map', '0:a:0', '-filter:a', 'ebur128=peak=true:framelog=verbose', '-f', 'null', '-'], file, signal);
+  const stderr = await runMixFfmpeg(tools, loudnessArgs(file), file, signal);
   const loudness = parseEbur128Summary(stderr);
   if (loudness === undefined) throw measureError(file);
   return loudness;
@@ -379,12 +384,7 @@ export async function mixTrack(options: MixOptions): Promise<MixResult> {
   const encoded = tempSibling(cache);
   try {
     // Pass 1: the mix in 32-bit float, measured on the way.
-    const pass1 = await runMixFfmpeg(
-      tools,
-      ['-i', options.vocals, '-i', options.instrumental, '-filter_complex', plan.graph, '-map', '[mix]', '-c:a', 'pcm_f32le', '-f', 'wav', premaster],
-      options.output,
-      signal,
-    );
+    const pass1 = await runMixFfmpeg(tools, mixPassArgs(options.vocals, options.instrumental, plan.graph, premaster), options.output, signal);
     const measured = parseEbur128Summary(pass1);
     if (measured === undefined) throw measureError(options.output);
 
@@ -424,9 +424,19 @@ export async function mixTrack(options: MixOptions): Promise<MixResult> {
   }
 }
 
-async function encodeMaster(tools: FfmpegTools, premaster: string, dest: string, master: string[], settings: MixSettings, subject: string, signal?: AbortSignal): Promise<Loudness> {
+/** Pass 1's FFmpeg arguments: both stems through the graph into a 32-bit float WAV, measured on the way. */
+export function mixPassArgs(vocals: string, instrumental: string, graph: string, premaster: string): string[] {
+  return ['-i', vocals, '-i', instrumental, '-filter_complex', graph, '-map', '[mix]', '-c:a', 'pcm_f32le', '-f', 'wav', premaster];
+}
+
+/** Pass 2's FFmpeg arguments: the pre-master through the master chain and dither, encoded as the mix's format, rate and tags. */
+export function masterPassArgs(premaster: string, dest: string, master: readonly string[], settings: Pick<MixSettings, 'format' | 'rate'>): string[] {
   const chain = [...master, ...DITHER[settings.format]];
-  await runMixFfmpeg(tools, ['-i', premaster, ...(chain.length === 0 ? [] : ['-filter:a', chain.join(',')]), '-ar', String(settings.rate), '-ac', '2', ...renderTagOptions('mix'), ...ENCODE_OPTIONS[settings.format], dest], subject, signal);
+  return ['-i', premaster, ...(chain.length === 0 ? [] : ['-filter:a', chain.join(',')]), '-ar', String(settings.rate), '-ac', '2', ...renderTagOptions('mix'), ...ENCODE_OPTIONS[settings.format], dest];
+}
+
+async function encodeMaster(tools: FfmpegTools, premaster: string, dest: string, master: string[], settings: MixSettings, subject: string, signal?: AbortSignal): Promise<Loudness> {
+  await runMixFfmpeg(tools, masterPassArgs(premaster, dest, master, settings), subject, signal);
   return measureLoudness(tools, dest, signal);
 }
 

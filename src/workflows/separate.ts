@@ -10,7 +10,8 @@ import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import { saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
-import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
+import { probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
+import { separationInputJob } from '../audio/separation-input.js';
 import { sha256File, sha256Text } from '../util/files.js';
 import { followRemoteJob, jobCharges, runRemoteJob, sendInput } from './remote-job.js';
 import { ledger, updateJob } from '../project/ledger.js';
@@ -21,8 +22,6 @@ import type { Manifest } from '../project/types.js';
 /** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
 const SEPARATION_CACHE_VERSION = 1;
 const STEM_FORMAT = 'flac';
-/** Lossy audio-only inputs travel as they are: decoding them to FLAC would only make them bigger. */
-const SEND_AS_IS_CODECS: ReadonlySet<string> = new Set(['mp3', 'aac', 'vorbis', 'opus']);
 
 export interface Stems {
   vocals: string;
@@ -83,19 +82,11 @@ export async function cachedStems(projectDir: string, key: string): Promise<Stem
   return (await exists(stems.vocals)) && (await exists(stems.instrumental)) ? stems : undefined;
 }
 
-/** The file to send: the input itself when it is lossy audio, else its best audio stream as FLAC (lossless, about half a WAV). */
+/** The file to send: the input itself, or the encode separationInputJob asks for. */
 async function prepareInput(tools: FfmpegTools, input: string, probe: MediaProbe, dest: string, signal?: AbortSignal): Promise<string> {
-  const stream = pickAudioStream(probe);
-  if (stream === undefined) {
-    throw new VoicestudioError(ErrorCode.MediaUnreadable, `${input} has no audio stream to separate.`, { subject: input, suggestion: 'Give an audio file, or a video with a soundtrack.' });
-  }
-  if (!probe.hasVideo && probe.audioStreams.length === 1 && SEND_AS_IS_CODECS.has(stream.codec)) return input;
-  await runEncode(tools, {
-    input,
-    outputOptions: ['-map', `0:a:${stream.audioIndex}`, '-vn', ...(stream.channels > 2 ? ['-ac', '2'] : []), '-c:a', 'flac', '-sample_fmt', 's16', '-compression_level', '5', '-f', 'flac'],
-    output: dest,
-    ...(signal === undefined ? {} : { signal }),
-  });
+  const job = separationInputJob(input, probe, dest);
+  if (job === undefined) return input;
+  await runEncode(tools, { ...job, ...(signal === undefined ? {} : { signal }) });
   return dest;
 }
 

@@ -15,6 +15,7 @@ import { startHoldingProxy, type HoldingProxy } from '../emulator/holding-proxy.
 import { startEmulator, type EmulatedJob, type Emulator } from '../emulator/runpod-emulator.js';
 import { writePhrases } from '../helpers/audio.js';
 import { BIN, makeTempDir, parseJson, REPO_ROOT, runCli } from '../helpers/cli.js';
+import { printed } from '../helpers/wait.js';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -72,7 +73,7 @@ function spawnCli(args: string[], env: NodeJS.ProcessEnv) {
   return execa(process.execPath, [BIN, ...args], { env: { ...env, CI: 'true', NO_COLOR: '1' }, reject: false, stdin: 'ignore' });
 }
 
-describe.concurrent('a submit in flight when the CLI stops', () => {
+describe('a submit in flight when the CLI stops', () => {
   it('convert, kill -9: the re-run follows the job already created and pays for one conversion', async () => {
     const emulator = await emulatorFor();
     const proxy = await proxyFor(emulator);
@@ -132,7 +133,7 @@ describe('two batch runs at once on one project', () => {
     emulator.holdApplio();
     const args = ['batch', album, '-m', model, '-p', project, '-o', path.join(root, 'album-out'), '--concurrency', '2', '--json'];
     const runs = [spawnCli(args, env), spawnCli(args, env)];
-    await Promise.all(runs.map((child) => new Promise<void>((resolve) => child.stderr.on('data', (chunk: Buffer) => chunk.toString().includes('01 song.wav') && resolve()))));
+    await Promise.all(runs.map((child) => printed(child.stderr, /01 song\.wav/)));
     emulator.releaseApplio();
     const results = await Promise.all(runs);
     for (const result of results) expect(result.exitCode, String(result.stderr)).toBe(0);
@@ -146,7 +147,7 @@ describe('two batch runs at once on one project', () => {
   });
 });
 
-describe.concurrent('training', () => {
+describe('training', () => {
   async function trainingProject(emulator: Emulator, name: string): Promise<{ project: string; env: NodeJS.ProcessEnv }> {
     const project = path.join(root, name);
     await mkdir(project);

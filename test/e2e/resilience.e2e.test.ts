@@ -12,6 +12,7 @@ import type { Manifest } from '../../src/project/types.js';
 import { startEmulator, type Emulator } from '../emulator/runpod-emulator.js';
 import { writePhrases } from '../helpers/audio.js';
 import { BIN, makeTempDir, parseJson, runCli } from '../helpers/cli.js';
+import { printed } from '../helpers/wait.js';
 
 let template: string;
 const stops: (() => Promise<void>)[] = [];
@@ -82,11 +83,7 @@ describe('a CLI killed mid-training', () => {
     // Applio waits until released, so the job is certainly still running when the CLI dies.
     emulator.holdApplio();
     const child = execa(process.execPath, [BIN, 'train', project, '--force', '--name', 'killed', '--epochs', '2', '--save-every', '1'], { env: { ...env, CI: 'true' }, reject: false, stdin: 'ignore' });
-    await new Promise<void>((resolve) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('submitted job')) resolve();
-      });
-    });
+    await printed(child.stderr, /submitted job/);
     child.kill('SIGKILL');
     expect((await child).signal).toBe('SIGKILL');
     const manifest = JSON.parse(await readFile(path.join(project, 'voicestudio.json'), 'utf8')) as Manifest;
@@ -108,11 +105,7 @@ describe('a CLI killed mid-training', () => {
     const { project, env } = await projectWith(emulator, 'cancelled');
     emulator.holdApplio();
     const child = execa(process.execPath, [BIN, 'train', project, '--force', '--name', 'cancelled', '--epochs', '2', '--cancel-on-interrupt'], { env: { ...env, CI: 'true' }, reject: false, stdin: 'ignore' });
-    await new Promise<void>((resolve) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('submitted job')) resolve();
-      });
-    });
+    await printed(child.stderr, /submitted job/);
     child.kill('SIGINT');
     const result = await child;
     emulator.releaseApplio();

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../helpers/wait.js';
 import { startEmulator, type Emulator, type EmulatedJob, type FaultPlan } from './runpod-emulator.js';
 
 const GPU_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'gpu');
@@ -66,18 +67,6 @@ function call(emu: Emulator, method: 'GET' | 'POST', op: string, options: CallOp
   });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    last = value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last probe: ${JSON.stringify(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 15));
-  }
-}
-
 async function submit(emu: Emulator, input: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
   const answer = await call(emu, 'POST', 'run', { body: { input, ...extra } });
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
@@ -90,7 +79,7 @@ async function status(emu: Emulator, id: string): Promise<Answer> {
 }
 
 function waitStatus(emu: Emulator, id: string, accept: (body: Json) => boolean, what = 'a status'): Promise<Json> {
-  return waitFor(`${what} of job ${id}`, async () => {
+  return until(`${what} of job ${id}`, async () => {
     const answer = await status(emu, id);
     return answer.status === 200 && accept(answer.body) ? answer.body : undefined;
   });
@@ -207,7 +196,7 @@ describe('RunPod emulator: API surface', () => {
     emu.holdApplio();
     try {
       const ids = [await submit(emu, { task: 'info' }), await submit(emu, { task: 'info' }), await submit(emu, { task: 'info' })];
-      await waitFor('two running jobs', () => emu.jobs().filter((j) => j.status === 'IN_PROGRESS').length === 2);
+      await until('two running jobs', () => emu.jobs().filter((j) => j.status === 'IN_PROGRESS').length === 2);
       const busy = (await call(emu, 'GET', 'health')).body;
       expect(busy.jobs).toMatchObject({ inProgress: 2, inQueue: 1 });
       expect(busy.workers).toEqual({ idle: 0, running: 2 });
@@ -220,7 +209,7 @@ describe('RunPod emulator: API surface', () => {
     await finished(emu, failed);
     await call(emu, 'POST', `retry/${failed}`);
     await finished(emu, failed);
-    await waitFor('idle workers', () => emu.jobs().every((j) => !j.running));
+    await until('idle workers', () => emu.jobs().every((j) => !j.running));
     const after = (await call(emu, 'GET', 'health')).body;
     expect(after.jobs).toEqual({
       completed: before.jobs.completed + 3,
@@ -285,7 +274,7 @@ describe('RunPod emulator: API surface', () => {
       const id = await submit(emu, { task: 'blob_has', hashes: ['a'.repeat(64)] });
       const first = await finished(emu, id);
       expect(first.status).toBe('COMPLETED');
-      const twice = await waitFor('the second run', () => {
+      const twice = await until('the second run', () => {
         const j = job(emu, id);
         return j && j.attempts === 2 && !j.running ? j : undefined;
       });
@@ -310,9 +299,10 @@ describe('RunPod emulator: API surface', () => {
     try {
       const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/done`;
       const id = await submit(emu, { task: 'blob_has', hashes: [] }, { webhook: url });
-      const delivered = await waitFor('the webhook', () => received.find((b) => b.id === id));
-      expect(delivered).toMatchObject({ id, status: 'COMPLETED', output: { present: [] } });
-      expect(emu.webhookDeliveries.find((d) => d.jobId === id)).toMatchObject({ url, attempt: 1, status: 200 });
+      // The emulator records a delivery once the hook has answered: wait for that record, not only for the POST.
+      const delivery = await emu.webhookDelivered(id);
+      expect(delivery).toMatchObject({ url, attempt: 1, status: 200 });
+      expect(received.filter((b) => b.id === id)).toMatchObject([{ id, status: 'COMPLETED', output: { present: [] } }]);
     } finally {
       await new Promise((resolve) => hook.close(resolve));
     }
@@ -375,7 +365,7 @@ describe('RunPod emulator: one worker, queueing and time limits', () => {
       expect(body.status).toBe('TIMED_OUT');
       expect(body.executionTime).toBeGreaterThanOrEqual(300);
       expect(body.output).toBeUndefined();
-      await waitFor('the worker processes to die', () => emu.liveProcesses().length === 0);
+      await until('the worker processes to die', () => emu.liveProcesses().length === 0);
     } finally {
       emu.releaseApplio();
     }
@@ -386,14 +376,14 @@ describe('RunPod emulator: one worker, queueing and time limits', () => {
     try {
       const a = await submit(emu, { task: 'info' });
       await waitStatus(emu, a, (b) => b.status === 'IN_PROGRESS');
-      await waitFor('a held worker process', () => emu.liveProcesses().length > 0);
+      await until('a held worker process', () => emu.liveProcesses().length > 0);
       const b = await submit(emu, { task: 'info' });
       expect(await call(emu, 'POST', `cancel/${b}`)).toEqual({ status: 200, body: { id: b, status: 'CANCELLED' } });
       expect((await status(emu, b)).body).toEqual({ id: b, status: 'CANCELLED' });
       expect(job(emu, b)?.attempts).toBe(0);
 
       expect(await call(emu, 'POST', `cancel/${a}`)).toEqual({ status: 200, body: { id: a, status: 'CANCELLED' } });
-      await waitFor('the cancelled worker to die', () => emu.liveProcesses().length === 0 && !job(emu, a)?.running);
+      await until('the cancelled worker to die', () => emu.liveProcesses().length === 0 && !job(emu, a)?.running);
       emu.releaseApplio();
       const after = await call(emu, 'GET', 'health');
       expect(after.body.workers).toEqual({ idle: 1, running: 0 });
@@ -435,7 +425,7 @@ describe('RunPod emulator: one worker, queueing and time limits', () => {
       clock.offset += 30_001;
       expect((await status(emu, a)).status).toBe(404);
       expect((await status(emu, b)).status).toBe(404);
-      await waitFor('the expired job’s worker to die', () => emu.liveProcesses().length === 0 && emu.jobs().every((j) => !j.running));
+      await until('the expired job’s worker to die', () => emu.liveProcesses().length === 0 && emu.jobs().every((j) => !j.running));
     } finally {
       emu.releaseApplio();
     }

@@ -76,8 +76,11 @@ export interface EmulatorOptions {
   maxOutputBytes?: number;
   /** Default 30 min; that long after completion, /status answers 404. */
   retentionMs?: number;
-  /** Default 600 000 (10 min); `policy.executionTimeout` overrides it per job. */
-  defaultExecutionTimeoutMs?: number;
+  /**
+   * Default 600 000 (10 min); `policy.executionTimeout` overrides it per job. A function is asked once per job, at
+   * submission, so a test can give one job a short limit without racing the others against it.
+   */
+  defaultExecutionTimeoutMs?: number | ((job: { task: unknown }) => number);
   /** Default 24 h; `policy.ttl` overrides it per job. Covers queue and run time; on expiry the job is deleted. */
   defaultTtlMs?: number;
   /** FAKE_APPLIO_FAULT for the worker processes (see gpu/tests/fake_applio/README.md). */
@@ -159,6 +162,8 @@ export interface Emulator {
   applioDir: string;
   requests: RecordedRequest[];
   webhookDeliveries: WebhookDelivery[];
+  /** Resolves with the first delivery attempt for `jobId` recorded in webhookDeliveries (at once if there is one). */
+  webhookDelivered(jobId: string): Promise<WebhookDelivery>;
   jobs(): EmulatedJob[];
   setFaults(faults: FaultPlan | undefined): void;
   /**
@@ -494,6 +499,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const queue: string[] = [];
     const requests: RecordedRequest[] = [];
     const webhookDeliveries: WebhookDelivery[] = [];
+    const deliveryWaiters = new Map<string, ((delivery: WebhookDelivery) => void)[]>();
+    const webhookDelivered = (jobId: string): Promise<WebhookDelivery> => {
+      const delivered = webhookDeliveries.find((d) => d.jobId === jobId);
+      if (delivered !== undefined) return Promise.resolve(delivered);
+      return new Promise((resolve) => deliveryWaiters.set(jobId, [...(deliveryWaiters.get(jobId) ?? []), resolve]));
+    };
     const webhookTimers = new Set<NodeJS.Timeout>();
     const webhookAbort = new AbortController();
     const counters = { completed: 0, failed: 0, retried: 0 };
@@ -547,7 +558,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
             () => 0,
           )
           .then((status) => {
-            webhookDeliveries.push({ jobId: job.id, url, attempt: n, status, at: clock.now() });
+            const delivery: WebhookDelivery = { jobId: job.id, url, attempt: n, status, at: clock.now() };
+            webhookDeliveries.push(delivery);
+            for (const resolve of deliveryWaiters.get(job.id) ?? []) resolve(delivery);
+            deliveryWaiters.delete(job.id);
             // "Your webhook should return a 200 … Runpod retries up to 2 more times with a 10-second delay."
             if (status !== 200 && n < 3 && !stopped) {
               const timer = setTimeout(() => {
@@ -855,7 +869,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       }
       const policy = request.policy;
       if (policy !== undefined && policy !== null && !isPlainObject(policy)) throw new HttpError(400, 'policy must be an object');
-      const executionTimeoutMs = positiveMs(isPlainObject(policy) ? policy.executionTimeout : undefined, 'executionTimeout') ?? defaultExecutionTimeoutMs;
+      const executionTimeoutMs =
+        positiveMs(isPlainObject(policy) ? policy.executionTimeout : undefined, 'executionTimeout') ??
+        (typeof defaultExecutionTimeoutMs === 'function' ? defaultExecutionTimeoutMs({ task: isPlainObject(request.input) ? request.input.task : undefined }) : defaultExecutionTimeoutMs);
       const ttlMs = positiveMs(isPlainObject(policy) ? policy.ttl : undefined, 'ttl') ?? defaultTtlMs;
       const webhook = request.webhook;
       if (webhook !== undefined && webhook !== null && typeof webhook !== 'string') throw new HttpError(400, 'webhook must be a URL string');
@@ -1109,6 +1125,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       applioDir,
       requests,
       webhookDeliveries,
+      webhookDelivered,
       jobs: () =>
         [...jobs.values()].map((job) => {
           const view: EmulatedJob = {

@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/errors.js';
 import { manifestPath, workDir } from '../../../src/project/layout.js';
 import { readManifest, updateManifest } from '../../../src/project/manifest.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, LOCK_FILE, LOCK_MAX_AGE_MS } from '../../../src/project/manifest-lock.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, LOCK_FILE, LOCK_MAX_AGE_MS, type Clock } from '../../../src/project/manifest-lock.js';
 import { appendJob, deadPid, fakeClock, rejection } from '../../helpers/manifests.js';
 
 let projectDir: string;
@@ -109,21 +110,32 @@ describe('manifest lock', () => {
 
   it('takes the lock as soon as the holder releases it', async () => {
     await writeLock({ pid: process.ppid, hostname: hostname(), startedAt: new Date().toISOString() });
-    const update = updateManifest(projectDir, appendJob('waited'));
-    await new Promise((done) => setTimeout(done, 20));
-    await rm(lockPath());
-    const { manifest } = await update;
+    // The holder lets go while the update waits for it (its first pause), not after some real time.
+    let pauses = 0;
+    const clock: Clock = {
+      now: () => Date.now(),
+      sleep: async () => {
+        if (++pauses === 1) await rm(lockPath());
+      },
+    };
+    const { manifest } = await updateManifest(projectDir, appendJob('waited'), { clock });
+    expect(pauses).toBe(1);
     expect(manifest.jobs).toStrictEqual([{ id: 'waited' }]);
   });
 
   it('stops waiting when the signal aborts', async () => {
     await writeLock({ pid: process.ppid, hostname: hostname(), startedAt: new Date().toISOString() });
     const controller = new AbortController();
-    const update = updateManifest(projectDir, appendJob('x'), { signal: controller.signal });
-    setTimeout(() => controller.abort(), 10);
-    const started = Date.now();
-    await expect(update).rejects.toMatchObject({ name: 'AbortError' });
-    expect(Date.now() - started).toBeLessThan(1000);
+    // The abort lands while the update waits out a pause far longer than the test may run: only the signal ends it.
+    const clock: Clock = {
+      now: () => Date.now(),
+      sleep: (_ms, signal) => {
+        const pausing = delay(60 * 60_000, undefined, signal === undefined ? {} : { signal });
+        controller.abort();
+        return pausing;
+      },
+    };
+    await expect(updateManifest(projectDir, appendJob('x'), { signal: controller.signal, clock })).rejects.toMatchObject({ name: 'AbortError' });
     expect((await stat(lockPath())).isFile()).toBe(true);
   });
 });

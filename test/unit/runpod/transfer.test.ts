@@ -96,8 +96,13 @@ class FakeBlobWorker {
   /** Runs before each task: lets a test change files, drop staged chunks, or fail a task. */
   beforeTask: (input: WorkerInput) => void | Promise<void> = () => {};
   corruptDownloads = false;
-  /** How long a blob_put takes, so that overlapping calls are observable. */
-  putMilliseconds = 1;
+  /**
+   * When set, each blob_put waits until this many are in flight at once (then the gate stays open): overlapping
+   * calls become certain, whatever the machine's load, and a limit below it never lets the test finish.
+   */
+  putsMeet: number | undefined;
+  private gateOpened: (() => void) | undefined;
+  private readonly gate = new Promise<void>((resolve) => (this.gateOpened = resolve));
 
   readonly run: TaskRunner = async (input, options) => {
     options?.signal?.throwIfAborted();
@@ -107,7 +112,10 @@ class FakeBlobWorker {
     this.putsInFlight += 1;
     this.peakPutsInFlight = Math.max(this.peakPutsInFlight, this.putsInFlight);
     try {
-      await new Promise((resolve) => setTimeout(resolve, this.putMilliseconds));
+      if (this.putsMeet !== undefined) {
+        if (this.putsInFlight >= this.putsMeet) this.gateOpened?.();
+        await this.gate;
+      }
       return this.handle(input);
     } finally {
       this.putsInFlight -= 1;
@@ -416,12 +424,12 @@ describe('ensureUploaded', () => {
 
   it('keeps at most `concurrency` chunks in flight (default 3), across files too', async () => {
     const files = await Promise.all(Array.from({ length: 6 }, (_, i) => fileWith(`clip${i}.flac`, randomBytes(1000))));
-    worker.putMilliseconds = 10;
+    worker.putsMeet = 2;
     await ensureUploaded(worker.run, files, { concurrency: 2 });
     expect(worker.peakPutsInFlight).toBe(2);
 
     const other = new FakeBlobWorker();
-    other.putMilliseconds = 10;
+    other.putsMeet = 3;
     await ensureUploaded(other.run, files);
     expect(other.peakPutsInFlight).toBe(3);
     expect(other.blobs.size).toBe(6);

@@ -221,6 +221,9 @@ describe('the GPU gate', () => {
     return { backend, finish, most: () => most };
   }
 
+  /** The backend and the gate live in memory: once the microtask queue has drained, every flow has got as far as it can. */
+  const settled = () => new Promise((resolve) => setImmediate(resolve));
+
   it('keeps at most `limit` GPU jobs in flight, lets small tasks through, and counts reattached jobs when waited on', async () => {
     const memory = memoryBackend();
     const gated = gatedBackend(memory.backend, 2);
@@ -229,17 +232,17 @@ describe('the GPU gate', () => {
       await gated.wait(id);
     };
     const flows = [flow(), flow(), flow()];
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await settled();
     expect([...memory.finish.keys()]).toEqual(['convert-0', 'convert-1']);
     expect(await gated.submit({ task: 'blob_has' })).toBe('blob_has-2');
     // A job an earlier run started takes a slot when waited on.
     const reattached = gated.wait('old-job');
     memory.finish.get('convert-0')?.();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await settled();
     expect(memory.finish.has('convert-3')).toBe(true);
     expect(memory.finish.has('old-job')).toBe(false);
     memory.finish.get('convert-1')?.();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await settled();
     expect(memory.finish.has('old-job')).toBe(true);
     memory.finish.get('convert-3')?.();
     memory.finish.get('old-job')?.();
