@@ -7,7 +7,8 @@
 import { rename, rm } from 'node:fs/promises';
 import { probeMedia, renderTagOptions, runFfmpeg, type FfmpegTools } from './ffmpeg.js';
 import { tempSibling } from '../util/files.js';
-import { DITHER, ENCODE_OPTIONS, type MixFormat } from './mix.js';
+import { DITHER, ENCODE_OPTIONS } from './mix.js';
+import type { MixFormat } from '../tasks/mix.js';
 
 /** What the worker is asked for and the cache keeps. */
 export const MASTER_FORMAT = 'flac';

@@ -1,10 +1,11 @@
 /** Domain types shared by the manifest, ingest, preprocess and the quality report. */
+import type { TrainingSampleRate } from '../tasks/train.js';
+
+/** The sample rates are the train task's (tasks/train.ts): clips are cut at the rate the model is trained at. */
+export { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../tasks/train.js';
 
 export type SourceKind = 'singing' | 'speech';
 export const SOURCE_KINDS: readonly SourceKind[] = ['singing', 'speech'];
-
-export type TrainingSampleRate = 32000 | 40000 | 48000;
-export const TRAINING_SAMPLE_RATES: readonly TrainingSampleRate[] = [32000, 40000, 48000];
 
 /** One distinct piece of audio the user gave us, identified by the sha256 of the original file. */
 export interface Source {

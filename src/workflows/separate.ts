@@ -8,8 +8,11 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
-import { CHUNK_BYTES, inlineOrBlobRef, saveWorkerFile, type FileRef } from '../runpod/transfer.js';
-import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
+import { CHUNK_BYTES, inlineOrBlobRef, saveWorkerFile } from '../runpod/transfer.js';
+import type { WorkerProgress } from '../runpod/types.js';
+import { SEPARATE_SETTINGS } from '../tasks/separate.js';
+import { wireValues } from '../tasks/settings.js';
+import { separateOutput, type FileRef, type SeparateInput, type SeparateOutput } from '../tasks/wire.js';
 import { pickAudioStream, probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
 import { followJob } from './follow.js';
 import { sha256File, sha256Text, tempSibling } from '../util/files.js';
@@ -20,7 +23,7 @@ import { separationsDir } from '../project/layout.js';
 
 /** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
 const SEPARATION_CACHE_VERSION = 1;
-const STEM_FORMAT = 'flac';
+const STEM_FORMAT = SEPARATE_SETTINGS.outputFormat.default;
 /** Lossy audio-only inputs travel as they are: decoding them to FLAC would only make them bigger. */
 const SEND_AS_IS_CODECS: ReadonlySet<string> = new Set(['mp3', 'aac', 'vorbis', 'opus']);
 
@@ -99,25 +102,10 @@ async function prepareInput(tools: FfmpegTools, input: string, probe: MediaProbe
   return dest;
 }
 
-type ProducedStems = Record<keyof Stems, WorkerFile>;
-
-function isWorkerFile(value: unknown): value is WorkerFile {
-  if (typeof value !== 'object' || value === null) return false;
-  const file = value as Record<string, unknown>;
-  return typeof file.sha256 === 'string' && typeof file.size === 'number' && (typeof file.blob === 'string' || typeof file.data === 'string');
-}
+type ProducedStems = SeparateOutput['stems'];
 
 function producedStems(output: unknown, jobId: string, input: string): ProducedStems {
-  const stems = (typeof output === 'object' && output !== null ? (output as { stems?: unknown }).stems : undefined) as Record<string, unknown> | undefined;
-  const vocals = stems?.vocals;
-  const instrumental = stems?.instrumental;
-  if (!isWorkerFile(vocals) || !isWorkerFile(instrumental)) {
-    throw new VoicestudioError(ErrorCode.JobOutputMissing, `Separation job ${jobId} for ${input} did not return both stems.`, {
-      subject: input,
-      suggestion: 'Check that the endpoint runs the voicestudio worker image that matches this version of voicestudio.',
-    });
-  }
-  return { vocals, instrumental };
+  return separateOutput(output, { jobId, subject: input }).stems;
 }
 
 /** Fetches both stems into the cache (each checked against its sha256 and put in place atomically). */
@@ -217,7 +205,7 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
           bytesSent = (await stat(sent)).size;
           sending();
           // The cache key is the worker's request key: a duplicate submit costs no second separation.
-          const job: WorkerInput = { task: 'separate', input: inputRef, stems: 'both', output_format: STEM_FORMAT, request_key: key };
+          const job: SeparateInput = { task: 'separate', input: inputRef, ...wireValues(SEPARATE_SETTINGS, { stems: 'both', outputFormat: STEM_FORMAT }), request_key: key };
           return await backend.submit(job, signalOption);
         });
         event({ stage: 'submitted' });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import { saveWorkerFile, ensureUploaded } from '../runpod/transfer.js';
-import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
+import type { JobPolicy, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from '../audio/ffmpeg.js';
 import { fromProject, sha256File, sha256Text, tempSibling } from '../util/files.js';
 import { ingest } from './ingest.js';
@@ -21,22 +21,14 @@ import { preprocess, type PreprocessResult } from './preprocess.js';
 import { DATASET_MIN_SEC, MIN_SINGING_SHARE } from '../audio/quality.js';
 import { trainingSegments, trainingTotals } from '../project/sources.js';
 import { writeTar } from '../project/tar.js';
-import type { Manifest, QualityWarning, TrainingSampleRate } from '../project/types.js';
+import type { Manifest, QualityWarning } from '../project/types.js';
 import { followJob } from './follow.js';
-import type { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../tasks/choices.js';
+import { wireValues } from '../tasks/settings.js';
+import { TRAIN_SETTINGS, type TrainingSampleRate, type TrainTaskSettings } from '../tasks/train.js';
+import { trainOutput, type TrainInput } from '../tasks/wire.js';
 
-
-export interface TrainSettings {
-  name: string;
-  epochs: number;
-  batchSize: number;
-  sampleRate: TrainingSampleRate;
-  f0Method: (typeof F0_METHODS)[number];
-  embedder: (typeof EMBEDDERS)[number];
-  saveEvery: number;
-  vocoder: (typeof VOCODERS)[number];
-  indexAlgorithm: (typeof INDEX_ALGORITHMS)[number];
-}
+/** The model's name, and the train task's settings (tasks/train.ts). */
+export type TrainSettings = { name: string } & TrainTaskSettings;
 
 /**
  * GPU time per epoch per minute of clips, from the brief's RTX 4090 figures (300 epochs of 60 minutes take
@@ -230,19 +222,13 @@ function finishedTraining(manifest: Manifest, runId: string, settings: TrainSett
   return undefined;
 }
 
-export function trainInput(settings: TrainSettings, runId: string, datasetSha256: string): Record<string, unknown> & { task: 'train' } {
+export function trainInput(settings: TrainSettings, runId: string, datasetSha256: string): TrainInput {
+  const { name: _modelName, ...taskSettings } = settings;
   return {
     task: 'train',
     run_id: runId,
     dataset: { blob: datasetSha256 },
-    sample_rate: settings.sampleRate,
-    epochs: settings.epochs,
-    batch_size: settings.batchSize,
-    save_every: settings.saveEvery,
-    f0_method: settings.f0Method,
-    embedder: settings.embedder,
-    vocoder: settings.vocoder,
-    index_algorithm: settings.indexAlgorithm,
+    ...wireValues(TRAIN_SETTINGS, taskSettings),
     // If another job already trains this run (say, one whose submit we could not confirm), follow it.
     if_busy: 'report',
   };
@@ -364,22 +350,23 @@ export async function collectTraining(
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  const output = completed.output;
-  const holder = await adoptBusyHolder(projectDir, backend, jobId, output, { task: 'train', key: runId, label: settings.name, request: { ...request } });
+  const holder = await adoptBusyHolder(projectDir, backend, jobId, completed.output, { task: 'train', key: runId, label: settings.name, request: { ...request } });
   if (holder !== undefined) {
     // Our submit was a duplicate: the run is already training in that job, which we follow instead.
     options.onStage?.(`following job ${holder}, which is already training this run`);
     return await collectTraining(backend, projectDir, holder, request, options);
   }
+  const output = trainOutput(completed.output, { jobId, subject: settings.name });
   options.onStage?.('bringing the model home');
   const downloads = downloadsDir(projectDir);
   await mkdir(downloads, { recursive: true });
   const pth = tempSibling(path.join(downloads, `${runId}.pth`));
   const index = tempSibling(path.join(downloads, `${runId}.index`));
   try {
-    await saveWorkerFile(backend.runTask, output.model as WorkerFile, pth, signalOption);
-    const hasIndex = typeof output.index === 'object' && output.index !== null;
-    if (hasIndex) await saveWorkerFile(backend.runTask, output.index as WorkerFile, index, signalOption);
+    await saveWorkerFile(backend.runTask, output.model, pth, signalOption);
+    const producedIndex = output.index ?? undefined;
+    const hasIndex = producedIndex !== undefined;
+    if (producedIndex !== undefined) await saveWorkerFile(backend.runTask, producedIndex, index, signalOption);
     const gpuSeconds = completed.executionMs === undefined ? undefined : Math.round(completed.executionMs / 1000);
     const costUsd = completed.costUsd;
     const model = await addModelVersion(
@@ -395,8 +382,8 @@ export async function collectTraining(
           singingMinutes: Math.round((dataset.singingSec / 60) * 10) / 10,
           speechMinutes: Math.round((dataset.speechSec / 60) * 10) / 10,
         },
-        training: output.training as Record<string, unknown>,
-        timings: output.timings as Record<string, unknown>,
+        training: output.training,
+        timings: output.timings,
         ...(gpuSeconds === undefined ? {} : { gpuSeconds }),
         ...(costUsd === undefined ? {} : { costUsd }),
         jobId,
