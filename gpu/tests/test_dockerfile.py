@@ -88,7 +88,7 @@ class DockerfileTests(unittest.TestCase):
     def test_every_accepted_embedder_is_baked_and_verified(self):
         # Applio downloads a missing embedder with wget on first use (on every cold
         # worker) and later treats a partial download as present.
-        from vsworker.training import EMBEDDERS
+        from vsworker.choices import EMBEDDERS
 
         step = next(r for r in self.runs if "fetch-embedders" in r)
         parts = [p.strip() for p in step.split("&&")]

@@ -98,7 +98,7 @@ class CudaCheckTests(unittest.TestCase):
         self.assertEqual(self.probes(), 2)  # a failed probe is not cached
 
     def test_probe_runs_once_per_process_and_not_at_all_when_cpu_is_allowed(self):
-        from vsworker.info import require_cuda
+        from vsworker.hardware import require_cuda
 
         python = self.fake_python(version="2.11.0+cu128", cuda_build="12.8", cuda_available=True,
                                   gpu_name="NVIDIA GeForce RTX 4090")
@@ -141,7 +141,7 @@ class CudaCheckTests(unittest.TestCase):
 
     def test_torch_that_does_not_load_is_reported(self):
         from vsworker.errors import ConfigError
-        from vsworker.info import require_cuda
+        from vsworker.hardware import require_cuda
 
         python = self.fake_python(error="ModuleNotFoundError: No module named 'torch'")
         with self.assertRaises(ConfigError) as caught:
@@ -249,13 +249,16 @@ class LocalJobTests(unittest.TestCase):
                         self.assertTrue(root in sys.stdlib_module_names or root == "vsworker", name)
 
     def test_importing_the_handler_loads_no_third_party_module(self):
+        gpu = os.path.dirname(HANDLER)
         code = (
-            "import sys; sys.path.insert(0, %r); import handler; "
-            "import vsworker.tasks, vsworker.training, vsworker.convert, vsworker.separate, vsworker.info; "
-            "bad = [m for m in ('runpod', 'torch', 'numpy') if m in sys.modules]; print(bad)"
-        ) % os.path.dirname(HANDLER)
+            "import glob, importlib, os, sys; sys.path.insert(0, %r); import handler; "
+            "[importlib.import_module('vsworker.' + os.path.basename(p)[:-3]) "
+            " for p in sorted(glob.glob(os.path.join(%r, 'vsworker', '*.py'))) if not p.endswith('__init__.py')]; "
+            "bad = [m for m in ('runpod', 'torch', 'numpy') if m in sys.modules]; "
+            "print(bad, 'vsworker.stages' in sys.modules)"
+        ) % (gpu, gpu)
         proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, timeout=60)
-        self.assertEqual(proc.stdout.strip(), "[]")
+        self.assertEqual(proc.stdout.strip(), "[] True")  # every module imported, none of the three loaded
 
 
 if __name__ == "__main__":

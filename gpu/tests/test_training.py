@@ -108,6 +108,19 @@ class FullRunTests(TrainingTestCase):
         blob_path = os.path.join(self.env.volume, "voicestudio", "blobs",
                                  result["model"]["sha256"][:2], result["model"]["sha256"])
         self.assertEqual(rvc_model_info(blob_path, "model")["epochs"], 6)
+
+        # Every saved epoch's inference model is a blob too (for audition); the last one is the model itself.
+        saved = result["saved_epochs"]
+        self.assertEqual([(s["epoch"], s["filename"]) for s in saved],
+                         [(2, "alice_2e_10s.pth"), (4, "alice_4e_20s.pth"), (6, "alice_6e_30s.pth")])
+        self.assertEqual(saved[-1]["sha256"], result["model"]["sha256"])
+        for entry in saved:
+            path = os.path.join(self.env.volume, "voicestudio", "blobs", entry["sha256"][:2], entry["sha256"])
+            self.assertEqual(os.path.getsize(path), entry["size"])
+            self.assertEqual(rvc_model_info(path, entry["filename"])["epochs"], entry["epoch"])
+        self.assertEqual(len({s["sha256"] for s in saved}), 3)
+        # The run's folder keeps only the final model; the store holds the others.
+        self.assertFalse(os.path.exists(self.exp_file("alice_2e_10s.pth")))
         self.assertTrue(self.env.read_blob(result["index"]["sha256"]).startswith(b"FAKE-FAISS"))
 
         # Layout: integer speaker folder, Applio link, one checkpoint pair kept.
@@ -311,6 +324,10 @@ class ResumeTests(TrainingTestCase):
         self.assertNotEqual(more["model"]["sha256"], first["model"]["sha256"])
         self.assertEqual(more["index"]["sha256"], first["index"]["sha256"])  # features unchanged
         self.assertFalse(os.path.exists(self.exp_file("alice_4e_20s.pth")))
+        # The epochs saved by the first job stay listed beside the new ones.
+        self.assertEqual([s["epoch"] for s in first["saved_epochs"]], [2, 4])
+        self.assertEqual([s["epoch"] for s in more["saved_epochs"]], [2, 4, 6])
+        self.assertEqual(more["saved_epochs"][1]["sha256"], first["model"]["sha256"])
         # the earlier model is still downloadable
         self.assertEqual(sha256(self.env.read_blob(first["model"]["sha256"])), first["model"]["sha256"])
 
@@ -324,7 +341,7 @@ class NpyHeaderTests(unittest.TestCase):
     def test_rows_and_completeness_come_from_the_header(self):
         import tempfile
 
-        from vsworker.training import npy_is_complete, npy_rows
+        from vsworker.applio_limits import npy_is_complete, npy_rows
 
         tmp = tempfile.mkdtemp(prefix="vs-npy-")
         self.addCleanup(__import__("shutil").rmtree, tmp, True)
@@ -357,7 +374,7 @@ class CpuLimitTests(unittest.TestCase):
         return root
 
     def test_host_cores_are_bounded_by_the_cgroup_quota_and_a_cap(self):
-        from vsworker.training import cpu_limit
+        from vsworker.applio_limits import cpu_limit
 
         self.assertEqual(cpu_limit(self.cgroup({"cpu.max": "150000 100000\n"}), affinity=64), 2)
         self.assertEqual(cpu_limit(self.cgroup({"cpu.max": "max 100000\n"}), affinity=64), 8)

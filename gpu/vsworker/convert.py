@@ -6,21 +6,15 @@ import time
 import uuid
 
 from .audio import OUTPUT_FORMATS, encode, to_wav, wav_info
+from .choices import CONVERT_F0_METHODS, EMBEDDERS, OUTPUT_MODES, UNIMPLEMENTED_F0
 from .converter import get_converter, has_model_loaded
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref
-from .info import require_cuda
+from .hardware import require_cuda
 from .pthmeta import rvc_model_info
 from .requests import run_keyed
-from .training import EMBEDDERS
 
 TASK = "convert"
-F0_METHODS = ("rmvpe", "fcpe", "crepe", "crepe-tiny")
-# Accepted by Applio's CLI but not implemented in rvc/infer/pipeline.py (get_f0).
-UNIMPLEMENTED_F0 = (
-    "hybrid[crepe+rmvpe]", "hybrid[crepe+fcpe]", "hybrid[rmvpe+fcpe]", "hybrid[crepe+rmvpe+fcpe]",
-)
-OUTPUT_MODES = ("auto", "inline", "blob")
 INDEX_READ_ERROR = "An error occurred reading the FAISS index"
 MAX_INPUT_SECONDS = 3600
 STAGED_MODELS_KEPT = 16  # staged model/index files kept in scratch for warm reuse
@@ -45,7 +39,7 @@ def parse_request(fields):
             f"input.f0_method {fields.data['f0_method']!r}: Applio 3.6.4 accepts the hybrid "
             "methods but does not implement them; use rmvpe, fcpe, crepe or crepe-tiny"
         )
-    req.f0_method = fields.enum("f0_method", F0_METHODS, default="rmvpe")
+    req.f0_method = fields.enum("f0_method", CONVERT_F0_METHODS, default="rmvpe")
     req.split_audio = fields.boolean("split_audio", default=False)
     req.autotune = fields.boolean("autotune", default=False)
     req.autotune_strength = fields.number("autotune_strength", 0.0, 1.0, default=1.0)

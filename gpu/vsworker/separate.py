@@ -10,13 +10,12 @@ import time
 
 from .applio import quote_lines
 from .audio import to_wav, wav_info
+from .choices import STEM_FORMATS, STEMS
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
 from .requests import run_keyed
 
 TASK = "separate"
-STEMS = ("both", "vocals", "instrumental")
-FORMATS = ("flac", "wav")
 MAX_INPUT_SECONDS = 3600
 SEPARATE_TIMEOUT_SECONDS = 3600
 # audio-separator names its files after the stem unless told otherwise.
@@ -27,7 +26,7 @@ def parse_request(fields):
     budget = InlineBudget()
     audio = parse_file_ref(fields, "input", required=True, budget=budget)
     stems = fields.enum("stems", STEMS, default="both")
-    fmt = fields.enum("output_format", FORMATS, default="flac")
+    fmt = fields.enum("output_format", STEM_FORMATS, default="flac")
     key = fields.request_key()
     fields.finish("task 'separate'")
     return audio, stems, fmt, key

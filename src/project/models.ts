@@ -21,11 +21,23 @@ export interface ModelFile {
   size: number;
 }
 
+/** An epoch's inference model that training saved on the endpoint's volume (every --save-every epochs), for audition. */
+export interface SavedEpoch {
+  epoch: number;
+  step: number;
+  /** The blob on the volume: its sha256 names it. */
+  sha256: string;
+  size: number;
+  filename: string;
+}
+
 /** Everything known about how a model came to be: shown by `models show`, saved as model-card.json. */
 export interface ModelCard {
   settings?: Record<string, unknown>;
   dataset?: { sha256: string; clips: number; minutes: number; singingMinutes: number; speechMinutes: number };
   training?: Record<string, unknown>;
+  /** The epochs training saved on the volume, oldest first; the last is this model. */
+  savedEpochs?: SavedEpoch[];
   timings?: Record<string, unknown>;
   gpuSeconds?: number;
   costUsd?: number;

@@ -27,11 +27,21 @@ export type ConvertInput = { task: 'convert'; request_key: string; model: FileRe
 
 export type SeparateInput = { task: 'separate'; request_key: string; input: FileRef } & WireValues<typeof SEPARATE_SETTINGS>;
 
+/** An epoch the worker kept on the volume (its checkpoint's file and hash). */
+const savedEpochSchema = z.object({ epoch: z.int(), step: z.int(), sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.int(), filename: z.string() });
+
 const trainOutputSchema = z.looseObject({
   model: workerFileSchema,
   index: workerFileSchema.nullish(),
   training: z.record(z.string(), z.unknown()),
   timings: z.record(z.string(), z.unknown()),
+  // An older worker lists none; an entry that is not understood is left out rather than failing the whole result.
+  saved_epochs: z.unknown().transform((entries) =>
+    (Array.isArray(entries) ? entries : []).flatMap((entry: unknown) => {
+      const parsed = savedEpochSchema.safeParse(entry);
+      return parsed.success ? [parsed.data] : [];
+    }),
+  ),
 });
 
 /** The converted file, under "output" (or, from a worker of an older protocol, the file itself). */

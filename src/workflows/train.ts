@@ -383,6 +383,7 @@ export async function collectTraining(
           speechMinutes: Math.round((dataset.speechSec / 60) * 10) / 10,
         },
         training: output.training,
+        savedEpochs: output.saved_epochs,
         timings: output.timings,
         ...(gpuSeconds === undefined ? {} : { gpuSeconds }),
         ...(costUsd === undefined ? {} : { costUsd }),

@@ -2,6 +2,7 @@
  * ingest → preprocess → train → convert through bin/voicestudio against the RunPod emulator, which runs the
  * real gpu/handler.py with the Applio 3.6.4 stand-in. Checks models, the job ledger, caching, costs.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +79,12 @@ describe('train', () => {
     expect((await stat(path.join(project, 'models', 'alice', 'v1', 'alice.index'))).size).toBeGreaterThan(0);
     const card = JSON.parse(await readFile(path.join(project, 'models', 'alice', 'v1', 'model-card.json'), 'utf8')) as Record<string, unknown>;
     expect(card).toMatchObject({ name: 'alice', version: 1, jobId: result.jobId, settings: { epochs: 4, embedder: 'contentvec' } });
+    // Every --save-every epoch's model stays on the volume, listed for audition; the last one is the model itself.
+    const saved = card.savedEpochs as { epoch: number; sha256: string; filename: string }[];
+    expect(saved.map((s) => s.epoch)).toEqual([2, 4]);
+    expect(saved.map((s) => s.filename)).toEqual([expect.stringMatching(/^alice-[0-9a-f]+_2e_\d+s\.pth$/), expect.stringMatching(/^alice-[0-9a-f]+_4e_\d+s\.pth$/)]);
+    expect(saved[1]!.sha256).toBe(createHash('sha256').update(await readFile(path.join(project, 'models', 'alice', 'v1', 'alice.pth'))).digest('hex'));
+    expect(saved[0]!.sha256).not.toBe(saved[1]!.sha256);
 
     const manifest = await manifestOf(project);
     const job = (manifest.jobs as LedgerJob[]).find((j) => j.id === result.jobId);

@@ -177,7 +177,8 @@ def main():
             save_checkpoint(os.path.join(exp_dir, "D_" + suffix), epoch, torn=epoch == torn_at)
             if epoch == torn_at:
                 crash(epoch)
-            if save_every_weights:
+            # At the last epoch Applio adds the same file name for both reasons and writes it once (below).
+            if save_every_weights and epoch < total_epoch:
                 extract_model(exp_dir, model_name, os.path.join(exp_dir, f"{model_name}_{epoch}e_{step}s.pth"),
                               epoch, step, sample_rate, vocoder)
         if epoch == crash_at:
