@@ -2,7 +2,7 @@
  * The program: builds the command tree, runs it, and is the single place that maps outcomes to exit codes.
  */
 import { createRequire } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { ExitCode, InterruptedError } from './errors.js';
 import type { CliIo, RunState } from './ui/context.js';
 import { registerConfig } from './commands/config.js';

@@ -10,10 +10,10 @@ import time
 
 from .applio import quote_lines
 from .audio import to_wav, wav_info
-from .choices import STEM_FORMATS, STEMS
 from .errors import ConfigError, JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
 from .requests import run_keyed
+from .task_settings import read
 
 TASK = "separate"
 MAX_INPUT_SECONDS = 3600
@@ -25,8 +25,8 @@ OUTPUT_NAMES = {"Vocals": "vocals", "Instrumental": "instrumental"}
 def parse_request(fields):
     budget = InlineBudget()
     audio = parse_file_ref(fields, "input", required=True, budget=budget)
-    stems = fields.enum("stems", STEMS, default="both")
-    fmt = fields.enum("output_format", STEM_FORMATS, default="flac")
+    stems = read(fields, "separate", "stems")
+    fmt = read(fields, "separate", "output_format")
     key = fields.request_key()
     fields.finish("task 'separate'")
     return audio, stems, fmt, key

@@ -4,12 +4,10 @@ fingerprints of each stage's inputs, which decide what a retried or re-submitted
 import hashlib
 import json
 
-from .choices import (
-    CHUNK_LENS, CUT_MODES, EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, NORMALIZATION_MODES, OVERLAP_LENS,
-    SAMPLE_RATES, VOCODERS,
-)
+from .choices import CHUNK_LENS, CUT_MODES, NORMALIZATION_MODES, OVERLAP_LENS
 from .errors import ValidationError
 from .fileref import InlineBudget, parse_file_ref
+from .task_settings import read
 
 
 class TrainRequest:
@@ -21,17 +19,18 @@ def parse_request(fields):
     req.run_id = fields.run_id("run_id")
     budget = InlineBudget()
     req.dataset = parse_file_ref(fields, "dataset", required=True, budget=budget)
-    req.sample_rate = fields.integer("sample_rate", 0, 0, default=40000, choices=SAMPLE_RATES)
-    req.epochs = fields.integer("epochs", 1, 10000, default=300)
-    req.batch_size = fields.integer("batch_size", 1, 50, default=8)
-    req.save_every = fields.integer("save_every", 1, 100, default=50)
-    req.f0_method = fields.enum("f0_method", F0_METHODS, default="rmvpe")
-    req.embedder = fields.enum("embedder", EMBEDDERS, default="contentvec")
-    req.vocoder = fields.enum("vocoder", VOCODERS, default="HiFi-GAN")
+    # What the CLI sends: ranges, choices and defaults from task_settings.json.
+    req.sample_rate = read(fields, "train", "sample_rate")
+    req.epochs = read(fields, "train", "epochs")
+    req.batch_size = read(fields, "train", "batch_size")
+    req.save_every = read(fields, "train", "save_every")
+    req.f0_method = read(fields, "train", "f0_method")
+    req.embedder = read(fields, "train", "embedder")
+    req.vocoder = read(fields, "train", "vocoder")
     req.pretrained = fields.boolean("pretrained", default=True)
     req.pretrained_g = parse_file_ref(fields, "pretrained_g", inline=False)
     req.pretrained_d = parse_file_ref(fields, "pretrained_d", inline=False)
-    req.index_algorithm = fields.enum("index_algorithm", INDEX_ALGORITHMS, default="Auto")
+    req.index_algorithm = read(fields, "train", "index_algorithm")
     req.cut_preprocess = fields.enum("cut_preprocess", CUT_MODES, default="Automatic")
     req.chunk_len = fields.number("chunk_len", 0.5, 5.0, default=3.0)
     req.overlap_len = fields.number("overlap_len", 0.0, 0.4, default=0.3)

@@ -6,7 +6,8 @@
  */
 import { probeMedia, renderTagOptions, runFfmpeg, type FfmpegTools } from './ffmpeg.js';
 import { produceAtomically } from '../util/files.js';
-import { DITHER, ENCODE_OPTIONS, type MixFormat } from './mix.js';
+import { DITHER, ENCODE_OPTIONS } from './mix.js';
+import type { MixFormat } from '../tasks/mix.js';
 
 /** What the worker is asked for and the cache keeps. */
 export const MASTER_FORMAT = 'flac';

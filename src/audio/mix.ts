@@ -19,11 +19,8 @@ import { ErrorCode, VoicestudioError } from '../errors.js';
 import { ffmpegFeatures, probeMedia, renderTagOptions, runFfmpeg, type FfmpegFeatures, type FfmpegTools } from './ffmpeg.js';
 import { produceAtomically, sha256Text, tempSibling } from '../util/files.js';
 import { mixesDir } from '../project/layout.js';
+import type { MixFormat, MixRate, MixSettings } from '../tasks/mix.js';
 
-export const MIX_FORMATS = ['wav', 'flac', 'mp3'] as const;
-export type MixFormat = (typeof MIX_FORMATS)[number];
-export const MIX_RATES = [44100, 48000] as const;
-export type MixRate = (typeof MIX_RATES)[number];
 /** The true-peak ceiling of every mix, dBTP (EBU R128 / streaming delivery specs ask for −1). */
 export const TRUE_PEAK_CEILING_DB = -1;
 /** The limiter's ceiling in the 4× oversampled domain, a little under the true-peak ceiling for the final resampling. */
@@ -38,83 +35,6 @@ const MAX_GAIN_DB = 40;
 const LOUDNESS_TOLERANCE_LU = 0.5;
 /** …up to this many passes in all. */
 const MAX_MASTER_PASSES = 4;
-
-export interface EqBand {
-  /** Centre frequency, Hz. */
-  freq: number;
-  /** dB. */
-  gain: number;
-  /** Q (bandwidth), default 1. */
-  q: number;
-}
-
-export interface MixSettings {
-  /** dB applied to the converted vocals. */
-  vocalsGain: number;
-  /** dB applied to the instrumental. */
-  instrumentalGain: number;
-  /** Transpose the instrumental by the conversion's --pitch. */
-  shiftInstrumental: boolean;
-  /** 0 (off) to 1: wet level of a room-like reverb on the vocals. */
-  reverb: number;
-  /** A vocal compressor (3:1 from −20 dBFS). */
-  compressor: boolean;
-  /** Peaking EQ bands on the vocals. */
-  eq: EqBand[];
-  /** Tames sibilance on the vocals. */
-  deesser: boolean;
-  /** Integrated loudness of the result, LUFS. */
-  targetLufs: number;
-  format: MixFormat;
-  rate: MixRate;
-}
-
-export const DEFAULT_MIX_SETTINGS: Readonly<MixSettings> = {
-  vocalsGain: 0,
-  instrumentalGain: 0,
-  shiftInstrumental: false,
-  reverb: 0,
-  compressor: false,
-  eq: [],
-  deesser: false,
-  targetLufs: -14,
-  format: 'wav',
-  rate: 44100,
-};
-
-export const GAIN_RANGE_DB = [-60, 24] as const;
-export const TARGET_LUFS_RANGE = [-40, -5] as const;
-const EQ_FREQ_RANGE = [20, 20000] as const;
-const EQ_GAIN_RANGE = [-24, 24] as const;
-const EQ_Q_RANGE = [0.1, 10] as const;
-const EQ_MAX_BANDS = 8;
-
-/**
- * Parses `--eq` bands: "FREQ:GAIN[:Q]" separated by commas, e.g. "120:-3,3000:2:1.5" (120 Hz −3 dB, 3 kHz +2 dB at
- * Q 1.5). Throws an Error whose message says what is wrong with which band.
- */
-export function parseEq(spec: string): EqBand[] {
-  const text = spec.trim();
-  if (text === '' || text === 'none' || text === 'off') return [];
-  const bands = text.split(',').map((part, i) => {
-    const fields = part.trim().split(':');
-    const [freq, gain, q] = fields.map((f) => Number(f.trim().replace(/^\+/, '')));
-    const where = `band ${i + 1} ("${part.trim()}")`;
-    if (fields.length < 2 || fields.length > 3 || fields.some((f) => f.trim() === '')) throw new Error(`${where} is not FREQ:GAIN or FREQ:GAIN:Q, e.g. 3000:2 or 3000:2:1.5`);
-    return checkEqBand({ freq, gain, q: q ?? 1 }, where);
-  });
-  if (bands.length > EQ_MAX_BANDS) throw new Error(`${bands.length} bands; at most ${EQ_MAX_BANDS}`);
-  return bands;
-}
-
-/** Checks one band's numbers (from --eq or a plan file); throws an Error naming `where`. */
-export function checkEqBand(band: { freq: unknown; gain: unknown; q?: unknown }, where: string): EqBand {
-  const check = (value: unknown, [min, max]: readonly [number, number], what: string): number => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) throw new Error(`${where}: ${what} must be a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
-    return value;
-  };
-  return { freq: check(band.freq, EQ_FREQ_RANGE, 'frequency (Hz)'), gain: check(band.gain, EQ_GAIN_RANGE, 'gain (dB)'), q: check(band.q ?? 1, EQ_Q_RANGE, 'Q') };
-}
 
 // ------------------------------------------------------------------------------------------ FFmpeg features ----
 

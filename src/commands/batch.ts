@@ -3,28 +3,18 @@
  * settings, nothing done twice. Also home of the separation and mix options `convert` shares.
  */
 import path from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { action, type CliIo, type CommandContext, type RunState } from '../ui/context.js';
 import { backendOption, type BackendKind } from './shared/backend-option.js';
-import { addConversionOptions, type ConversionCliOptions } from './shared/conversion-options.js';
 import { integerInRange } from './shared/options.js';
-import { addSeparationMixOptions, separationMixFromCli, type SeparationMixCliOptions } from './shared/separation-mix.js';
+import { addSettingOptions, settingValues } from './shared/setting-options.js';
+import { addSeparationMixOptions, separationMixFromCli } from './shared/separation-mix.js';
 import { albumProgress } from '../ui/album-progress.js';
 import type { Output } from '../ui/output.js';
 import { formatUsd, renderTable } from '../ui/table.js';
-import type { BatchResult, SettingsPatch, TrackSettings } from '../workflows/album.js';
-
-interface BatchCliOptions extends SeparationMixCliOptions, ConversionCliOptions {
-  model: string;
-  outDir: string;
-  plan?: string;
-  project: string;
-  backend: BackendKind;
-  concurrency?: number;
-  retries: number;
-  failFast: boolean;
-  cancelOnInterrupt: boolean;
-}
+import type { BatchResult } from '../workflows/album.js';
+import { CONVERT_SETTINGS } from '../tasks/convert.js';
+import type { SettingsPatch, TrackSettings } from '../tasks/plan.js';
 
 /** --concurrency, else the `concurrency` setting if the user set it, else the endpoint's current worker count, else the setting's default. */
 async function resolveConcurrency(ctx: CommandContext, explicit: number | undefined, backend: BackendKind): Promise<{ value: number; source: string }> {
@@ -71,7 +61,7 @@ export function renderBatch(result: BatchResult, out: Output, cwd: string): stri
   return lines.join('\n');
 }
 
-export function registerBatch(program: Command, io: CliIo, state: RunState): void {
+export function registerBatch(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
   const command = program
     .command('batch')
     .description('convert an album: many tracks, each with its own settings, run concurrently; finished tracks are never converted again')
@@ -80,8 +70,7 @@ export function registerBatch(program: Command, io: CliIo, state: RunState): voi
     .requiredOption('-o, --out-dir <dir>', 'where the tracks are written (<input name>.<format>; folders keep their sub-folders)')
     .option('--plan <file>', 'a JSON plan: tracks with their own input, output name and settings (see below)')
     .option('-p, --project <dir>', 'project folder holding models, caches and job records', '.');
-  addConversionOptions(command, 'format of the converted vocals (the output, unless mixed)');
-  addSeparationMixOptions(command)
+  addSeparationMixOptions(addSettingOptions(command, CONVERT_SETTINGS, { format: 'format of the converted vocals (the output, unless mixed)' }))
     .addOption(new Option('--concurrency <n>', "GPU jobs at once (default: config concurrency if set, else the endpoint's workers)").argParser(integerInRange(1, 64)))
     .addOption(new Option('--retries <n>', 'further attempts of a track after a failure that may go away (lost job, outage, crashed worker)').argParser(integerInRange(0, 10)).default(2))
     .option('--fail-fast', 'after the first failed track start no more (running ones finish)', false)
@@ -118,8 +107,9 @@ Examples:
   $ voicestudio batch --plan album.json -m alice@2 -o ./album --json     # CI: one JSON summary, honest exit code`,
     )
     .action(
-      action(io, state, async (ctx, inputs: string[], options: BatchCliOptions) => {
-        const { buildTrackList, readPlan, runBatch, batchExitCode } = await import('../workflows/album.js');
+      action(io, state, async (ctx, inputs, options) => {
+        const { buildTrackList, runBatch, batchExitCode } = await import('../workflows/album.js');
+        const { readPlan } = await import('../tasks/plan.js');
         const { resolveModel } = await import('../project/models.js');
         const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
@@ -129,18 +119,10 @@ Examples:
           return source === 'cli' || source === 'env';
         };
         const projectDir = path.resolve(ctx.io.cwd, options.project);
-        const mix = await separationMixFromCli(options, explicit);
-        const base: TrackSettings = {
-          pitch: options.pitch,
-          indexRate: options.indexRate,
-          protect: options.protect,
-          volumeEnvelope: options.volumeEnvelope,
-          f0Method: options.f0Method,
-          format: options.format,
-          ...mix.settings,
-        };
-        const convertPatch: SettingsPatch = {};
-        for (const field of ['pitch', 'indexRate', 'protect', 'volumeEnvelope', 'f0Method', 'format'] as const) if (explicit(field)) (convertPatch as Record<string, unknown>)[field] = options[field];
+        const mix = separationMixFromCli(options, explicit);
+        const convertSettings = settingValues(CONVERT_SETTINGS, options);
+        const base: TrackSettings = { ...convertSettings, ...mix.settings };
+        const convertPatch: SettingsPatch = Object.fromEntries(Object.entries(convertSettings).filter(([name]) => explicit(name)));
         const plan = options.plan === undefined ? undefined : await readPlan(path.resolve(ctx.io.cwd, options.plan));
         const tracks = await buildTrackList({
           inputs,

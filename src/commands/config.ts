@@ -1,7 +1,7 @@
 /** `voicestudio config get|set|unset|list|path`: settings and the RunPod API key. */
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
-import type { Command } from 'commander';
+import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import type { ConfigStore } from '../config/store.js';
 import { API_KEY_SETTING, isSettingKey, maskSecret, SETTING_KEYS, type ResolvedSetting, type SettingKey } from '../config/settings.js';
 import { ExitCode, UsageError } from '../errors.js';
@@ -53,7 +53,7 @@ async function readSecret(io: CliIo): Promise<string> {
   }
 }
 
-export function registerConfig(program: Command, io: CliIo, state: RunState): void {
+export function registerConfig(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
   const config = program
     .command('config')
     .description('show and change settings (stored per user, never in the project)')
@@ -73,7 +73,7 @@ Examples:
     .description('print one setting (the API key is masked)')
     .argument('<key>', `one of: ${KEYS_HELP}`)
     .action(
-      action(io, state, async (ctx, key: string) => {
+      action(io, state, async (ctx, key) => {
         const store = await openStore(ctx.io.env);
         const known = knownKey(key);
         const setting = known === API_KEY_SETTING ? await resolveApiKey(store) : store.resolve(known);
@@ -88,7 +88,7 @@ Examples:
     .argument('<key>', `one of: ${KEYS_HELP}`)
     .argument('[value]', 'the new value (not for api-key)')
     .action(
-      action(io, state, async (ctx, key: string, value: string | undefined) => {
+      action(io, state, async (ctx, key, value) => {
         const store = await openStore(ctx.io.env);
         const known = knownKey(key);
         if (known === API_KEY_SETTING) {
@@ -114,7 +114,7 @@ Examples:
     .description('remove a stored setting (back to its default)')
     .argument('<key>', `one of: ${KEYS_HELP}`)
     .action(
-      action(io, state, async (ctx, key: string) => {
+      action(io, state, async (ctx, key) => {
         const store = await openStore(ctx.io.env);
         const known = knownKey(key);
         if (known === API_KEY_SETTING) {

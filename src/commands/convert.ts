@@ -1,26 +1,16 @@
 /** `voicestudio convert <inputs...> --model M -o OUT`: guide vocals into the model's voice. */
 import path from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ExitCode, UsageError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
-import { backendOption, type BackendKind } from './shared/backend-option.js';
-import { addConversionOptions, type ConversionCliOptions } from './shared/conversion-options.js';
+import { backendOption } from './shared/backend-option.js';
 import { integerInRange } from './shared/options.js';
+import { addSettingOptions, settingValues } from './shared/setting-options.js';
+import { CONVERT_SETTINGS } from '../tasks/convert.js';
 import type { Output } from '../ui/output.js';
 import { formatUsd, renderTable } from '../ui/table.js';
-import type { ConvertResult, ConvertSettings } from '../workflows/convert.js';
-import { addSeparationMixOptions, type SeparationMixCliOptions } from './shared/separation-mix.js';
-
-interface ConvertCliOptions extends ConversionCliOptions {
-  model: string;
-  output?: string;
-  project: string;
-  backend: BackendKind;
-  concurrency?: number;
-  cancelOnInterrupt: boolean;
-}
-
-type ConvertAllCliOptions = ConvertCliOptions & SeparationMixCliOptions;
+import type { ConvertResult } from '../workflows/convert.js';
+import { addSeparationMixOptions, convertWithSeparationMix, separationMixFromCli } from './shared/separation-mix.js';
 
 /** Where each input's conversion goes: `-o` is a file for one input, a folder for several (or when it ends in /). */
 export function outputPaths(inputs: string[], output: string | undefined, modelLabel: string, format: string, cwd: string): { input: string; output: string }[] {
@@ -48,7 +38,7 @@ export function renderConvert(result: ConvertSummary, out: Output): string {
   return lines.join('\n');
 }
 
-export function registerConvert(program: Command, io: CliIo, state: RunState): void {
+export function registerConvert(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
   const command = program
     .command('convert')
     .description("turn guide vocals into the model's voice (results are cached: the same conversion is never paid twice)")
@@ -56,11 +46,11 @@ export function registerConvert(program: Command, io: CliIo, state: RunState): v
     .requiredOption('-m, --model <model>', 'a project model (name or name@version), a .pth (with its .index beside it) or an RVC model .zip')
     .option('-o, --output <path>', 'output file (one input) or folder (several); default: <input>.<model>.<format> here')
     .option('-p, --project <dir>', 'project folder holding models, cache and job records', '.');
-  addConversionOptions(command, 'output format')
+  const withSettings = addSettingOptions(command, CONVERT_SETTINGS)
     .addOption(backendOption())
     .addOption(new Option('--concurrency <n>', 'conversions at once (default: config concurrency)').argParser(integerInRange(1, 64)))
     .option('--cancel-on-interrupt', 'Ctrl-C cancels running jobs (default: detach; the next run collects them)', false);
-  addSeparationMixOptions(command)
+  addSeparationMixOptions(withSettings)
     .addHelpText(
       'after',
       `
@@ -77,26 +67,18 @@ Examples:
   $ voicestudio convert guide.wav --model ~/models/alice.zip --json`,
     )
     .action(
-      action(io, state, async (ctx, inputs: string[], options: ConvertAllCliOptions) => {
+      action(io, state, async (ctx, inputs, options) => {
         const { convert } = await import('../workflows/convert.js');
         const { resolveModel } = await import('../project/models.js');
         const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
         const { ConfigStore } = await import('../config/store.js');
         const projectDir = path.resolve(ctx.io.cwd, options.project);
-        const settings: ConvertSettings = {
-          pitch: options.pitch,
-          indexRate: options.indexRate,
-          protect: options.protect,
-          volumeEnvelope: options.volumeEnvelope,
-          f0Method: options.f0Method,
-          format: options.format,
-        };
+        const settings = settingValues(CONVERT_SETTINGS, options);
         const concurrency = options.concurrency ?? Number(new ConfigStore({ env: ctx.io.env }).resolve('concurrency').value ?? 4);
         const model = await resolveModel(projectDir, options.model, ctx.io.cwd);
         if (options.separate || options.mix) {
-          const { convertWithSeparationMix, separationMixFromCli } = await import('./shared/separation-mix.js');
-          const mix = await separationMixFromCli(options, () => false);
+          const mix = separationMixFromCli(options, () => false);
           const targets = outputPaths(inputs, options.output, model.label, options.mix ? options.mixFormat : settings.format, ctx.io.cwd);
           const done = await convertWithSeparationMix(ctx, { projectDir, targets, model, settings, mix: mix.settings, backend: options.backend, concurrency, cancelOnInterrupt: options.cancelOnInterrupt });
           ctx.out.result(done.result, () => renderConvert(done.result, ctx.out));

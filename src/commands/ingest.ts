@@ -1,18 +1,13 @@
 /** `voicestudio ingest <project> [paths...]`: take recordings into a project. */
-import { Option, type Command } from 'commander';
+import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ExitCode } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
 import { DEFAULT_JOBS, parseJobs } from './shared/options.js';
 import type { Output } from '../ui/output.js';
 import { formatMinutes, formatPercent, renderTable } from '../ui/table.js';
 import type { IngestFileResult, IngestResult } from '../workflows/ingest.js';
-import { SOURCE_KINDS, type SourceKind } from '../project/types.js';
+import { SOURCE_KINDS } from '../project/types.js';
 import { renderWarnings } from '../ui/warnings.js';
-
-interface IngestCliOptions {
-  kind?: SourceKind;
-  jobs: number;
-}
 
 function noteOf(f: IngestFileResult): string {
   if (f.duplicateOf !== undefined) return `same audio as ${f.duplicateOf}`;
@@ -41,7 +36,7 @@ export function renderIngest(result: IngestResult, out: Output): string {
   return lines.join('\n');
 }
 
-export function registerIngest(program: Command, io: CliIo, state: RunState): void {
+export function registerIngest(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
   program
     .command('ingest')
     .description('take audio and video files into a project (lossless working copies; your files are never changed)')
@@ -66,7 +61,7 @@ Examples:
   $ voicestudio ingest ./vocals live.mp4 --json | jq .summary`,
     )
     .action(
-      action(io, state, async (ctx, project: string, paths: string[], options: IngestCliOptions) => {
+      action(io, state, async (ctx, project, paths, options) => {
         const { ingest } = await import('../workflows/ingest.js');
         const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const tools = await locateFfmpeg(ctx.io.env);

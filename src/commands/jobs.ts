@@ -1,6 +1,6 @@
 /** `voicestudio jobs [project]`: the project's GPU jobs; attach to one, or cancel it. */
 import path from 'node:path';
-import type { Command } from 'commander';
+import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
 import { formatDuration, formatUsd, renderTable } from '../ui/table.js';
@@ -8,11 +8,6 @@ import type { ConversionRequest } from '../workflows/convert.js';
 import type { LedgerJob } from '../project/ledger.js';
 import type { SeparationRequest } from '../workflows/separate.js';
 import type { TrainingRequest } from '../workflows/train.js';
-
-interface JobsCliOptions {
-  attach?: string;
-  cancel?: string;
-}
 
 function age(iso: string, now: number): string {
   return `${formatDuration((now - Date.parse(iso)) / 1000)} ago`;
@@ -26,7 +21,7 @@ export function renderJobs(jobs: LedgerJob[], now = Date.now()): string {
   );
 }
 
-export function registerJobs(program: Command, io: CliIo, state: RunState): void {
+export function registerJobs(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
   program
     .command('jobs')
     .description("list the project's GPU jobs with state, GPU time and cost; attach to one or cancel it")
@@ -42,7 +37,7 @@ Examples:
   $ voicestudio jobs ./vocals --cancel 2f6b1c2e-…-e1 --json`,
     )
     .action(
-      action(io, state, async (ctx, project: string, options: JobsCliOptions) => {
+      action(io, state, async (ctx, project, options) => {
         const { readManifest } = await import('../project/manifest.js');
         const { ledger, recordFinished } = await import('../project/ledger.js');
         const projectDir = path.resolve(ctx.io.cwd, project);

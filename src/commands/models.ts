@@ -1,6 +1,6 @@
 /** `voicestudio models list|show|import|export|rename|rm`: the project's voice models. */
 import path from 'node:path';
-import type { Command } from 'commander';
+import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
 import { integerInRange } from './shared/options.js';
@@ -62,7 +62,7 @@ export function renderModel(m: ModelRecordView, fromPth: PthMetadata | undefined
   return lines.join('\n');
 }
 
-export function registerModels(program: Command, io: CliIo, state: RunState): void {
+export function registerModels(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
   const models = program
     .command('models')
     .description('list, inspect, rate, import, export, rename and remove voice models')
@@ -84,7 +84,7 @@ Examples:
     .description('every model version in the project')
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
-      action(io, state, async (ctx, options: ProjectOption) => {
+      action(io, state, async (ctx, options) => {
         const { readManifest } = await import('../project/manifest.js');
         const { modelVersions } = await import('../project/models.js');
         const list = modelVersions((await readManifest(projectOf(ctx.io.cwd, options))) ?? { models: [] });
@@ -99,7 +99,7 @@ Examples:
     .argument('<model>', 'name (newest version) or name@version')
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
-      action(io, state, async (ctx, spec: string, options: ProjectOption) => {
+      action(io, state, async (ctx, spec, options) => {
         const { readManifest } = await import('../project/manifest.js');
         const { findModel } = await import('../project/models.js');
         const { fromProject } = await import('../util/files.js');
@@ -122,7 +122,7 @@ Examples:
     .requiredOption('--name <name>', 'name for the model in this project')
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
-      action(io, state, async (ctx, file: string, options: ProjectOption & { name: string }) => {
+      action(io, state, async (ctx, file, options) => {
         const { resolveModel, addModelVersion } = await import('../project/models.js');
         const projectDir = projectOf(ctx.io.cwd, options);
         if (!/\.(zip|pth)$/i.test(file)) throw new VoicestudioError(ErrorCode.Usage, `${file} is neither a .zip nor a .pth.`, { exitCode: ExitCode.Usage, suggestion: 'Give an Applio/RVC model zip, or the .pth file.' });
@@ -140,7 +140,7 @@ Examples:
     .requiredOption('-o, --output <zip>', 'the zip to write')
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
-      action(io, state, async (ctx, spec: string, options: ProjectOption & { output: string }) => {
+      action(io, state, async (ctx, spec, options) => {
         const { resolveModel } = await import('../project/models.js');
         const { writeModelZip } = await import('../project/model-zip.js');
         const resolved = await resolveModel(projectOf(ctx.io.cwd, options), spec, ctx.io.cwd);
@@ -159,7 +159,7 @@ Examples:
     .argument('<to>', 'new name')
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
-      action(io, state, async (ctx, from: string, to: string, options: ProjectOption) => {
+      action(io, state, async (ctx, from, to, options) => {
         const { renameModel } = await import('../project/models.js');
         const moved = await renameModel(projectOf(ctx.io.cwd, options), from, to);
         ctx.out.result(moved, () => `renamed ${from} to ${to} (${moved.length} version${moved.length === 1 ? '' : 's'})`);
@@ -175,7 +175,7 @@ Examples:
     .option('--note <text>', 'what you heard, e.g. "breathy on high notes"')
     .option('-p, --project <dir>', 'project folder', '.')
     .action(
-      action(io, state, async (ctx, spec: string, stars: number, options: ProjectOption & { note?: string }) => {
+      action(io, state, async (ctx, spec, stars, options) => {
         const { rateModel } = await import('../project/models.js');
         const model = await rateModel(projectOf(ctx.io.cwd, options), spec, stars, options.note);
         ctx.out.result(model, () => `${model.name}@${model.version}: ${stars}/5`);
@@ -190,7 +190,7 @@ Examples:
     .option('-p, --project <dir>', 'project folder', '.')
     .option('-y, --yes', 'remove without asking (needed when there is no terminal to ask on)', false)
     .action(
-      action(io, state, async (ctx, spec: string, options: ProjectOption & { yes: boolean }) => {
+      action(io, state, async (ctx, spec, options) => {
         const { removeModel, versionsToRemove } = await import('../project/models.js');
         const { confirmed } = await import('../ui/confirm.js');
         const projectDir = projectOf(ctx.io.cwd, options);

@@ -1,5 +1,5 @@
 /** `voicestudio preprocess <project>`: clean training clips that keep all of the singer's sound, and a quality report. */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ExitCode } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
 import { DEFAULT_JOBS, integerInRange, numberInRange, parseJobs } from './shared/options.js';
@@ -8,18 +8,8 @@ import { formatPercent, formatSeconds, renderTable } from '../ui/table.js';
 import { renderWarnings } from '../ui/warnings.js';
 import type { PreprocessResult } from '../workflows/preprocess.js';
 import { DEFAULT_PREPROCESS_SETTINGS, PREPROCESS_LIMITS } from '../audio/preprocess-settings.js';
-import { TRAINING_SAMPLE_RATES, type PreprocessSettings, type TrainingSampleRate } from '../project/types.js';
-
-interface PreprocessCliOptions {
-  sampleRate?: string;
-  denoise?: boolean;
-  loudness?: number;
-  minClip?: number;
-  maxClip?: number;
-  silenceThreshold?: number | 'auto';
-  minSilence?: number;
-  jobs: number;
-}
+import { TRAINING_SAMPLE_RATES, type PreprocessSettings } from '../project/types.js';
+import { numberChoice } from './shared/setting-options.js';
 
 function formatDb(value: number): string {
   return value <= -120 ? '–' : value.toFixed(1);
@@ -74,7 +64,7 @@ export function renderPreprocess(result: PreprocessResult, out: Output): string 
   return lines.join('\n');
 }
 
-export function registerPreprocess(program: Command, io: CliIo, state: RunState): void {
+export function registerPreprocess(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
   const d = DEFAULT_PREPROCESS_SETTINGS;
   const limits = PREPROCESS_LIMITS;
   const sticky = "the project's last run, else";
@@ -82,7 +72,7 @@ export function registerPreprocess(program: Command, io: CliIo, state: RunState)
     .command('preprocess')
     .description('cut the sources into clean training clips that keep all of the sound, and write a quality report (re-runs redo only what changed)')
     .argument('<project>', 'project folder')
-    .addOption(new Option('--sample-rate <hz>', 'clip sample rate (the model is trained at this rate)').choices(TRAINING_SAMPLE_RATES.map(String)).default(undefined, `${sticky} ${d.sampleRate}`))
+    .addOption(new Option('--sample-rate <hz>', 'clip sample rate (the model is trained at this rate)').choices(TRAINING_SAMPLE_RATES.map(String)).argParser(numberChoice(TRAINING_SAMPLE_RATES)).default(undefined, `${sticky} ${d.sampleRate}`))
     .addOption(new Option('--min-clip <seconds>', 'shortest clip; shorter phrases join their neighbours').argParser(numberInRange(limits.minClipSec.min, limits.minClipSec.max)).default(undefined, `${sticky} ${d.minClipSec}`))
     .addOption(new Option('--max-clip <seconds>', 'longest clip; longer phrases are split at their quietest point').argParser(numberInRange(limits.maxClipSec.min, limits.maxClipSec.max)).default(undefined, `${sticky} ${d.maxClipSec}`))
     .addOption(new Option('--silence-threshold <dBFS>', '"auto" or the level below which a frame is silence').argParser(silenceThreshold).default(undefined, `${sticky} auto: -40, adapted to the recording's noise and level`))
@@ -111,13 +101,13 @@ Examples:
   $ xdg-open ./vocals/.voicestudio/report.html      # see and hear the clips (macOS: open)`,
     )
     .action(
-      action(io, state, async (ctx, project: string, options: PreprocessCliOptions) => {
+      action(io, state, async (ctx, project, options) => {
         const { preprocess } = await import('../workflows/preprocess.js');
         const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const tools = await locateFfmpeg(ctx.io.env);
         ctx.out.debug(`ffmpeg: ${tools.ffmpeg.path} (${tools.ffmpeg.source})`);
         const given: Partial<PreprocessSettings> = {
-          ...(options.sampleRate === undefined ? {} : { sampleRate: Number(options.sampleRate) as TrainingSampleRate }),
+          ...(options.sampleRate === undefined ? {} : { sampleRate: options.sampleRate }),
           ...(options.denoise === undefined ? {} : { denoise: options.denoise }),
           ...(options.loudness === undefined ? {} : { targetLufs: options.loudness }),
           ...(options.minClip === undefined ? {} : { minClipSec: options.minClip }),

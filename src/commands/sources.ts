@@ -1,5 +1,5 @@
 /** `voicestudio sources list|exclude|include|rm <project>`: which recordings training uses, and removing them. */
-import type { Command } from 'commander';
+import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ExitCode } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
 import type { Output } from '../ui/output.js';
@@ -69,7 +69,7 @@ export function renderRemoved(result: RemoveResult, out: Output): string {
     .join('\n');
 }
 
-export function registerSources(program: Command, io: CliIo, state: RunState): void {
+export function registerSources(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
   const sources = program
     .command('sources')
     .description('list the sources, keep sources or clips out of training, remove sources')
@@ -95,7 +95,7 @@ Examples:
     .description('every source: length, clips, seconds kept and used for training, state, excluded clips')
     .argument('<project>', 'project folder')
     .action(
-      action(io, state, async (ctx, project: string) => {
+      action(io, state, async (ctx, project) => {
         const { listSources } = await import('../project/sources.js');
         const list = await listSources(project);
         ctx.out.result(list, () => renderSourcesList(list));
@@ -110,7 +110,7 @@ Examples:
     .argument('<names...>', 'source ids, clip ids or source file paths')
     .option('--reason <text>', 'why, kept in the manifest and shown by sources list')
     .action(
-      action(io, state, async (ctx, project: string, names: string[], options: { reason?: string }) => {
+      action(io, state, async (ctx, project, names, options) => {
         const { excludeFromTraining } = await import('../project/sources.js');
         const result = await excludeFromTraining(project, names, { cwd: ctx.io.cwd, ...(options.reason === undefined ? {} : { reason: options.reason }) });
         ctx.out.result(result, () => renderExclusions(result));
@@ -124,7 +124,7 @@ Examples:
     .argument('<project>', 'project folder')
     .argument('<names...>', 'source ids, clip ids or source file paths')
     .action(
-      action(io, state, async (ctx, project: string, names: string[]) => {
+      action(io, state, async (ctx, project, names) => {
         const { includeInTraining } = await import('../project/sources.js');
         const result = await includeInTraining(project, names, { cwd: ctx.io.cwd });
         ctx.out.result(result, () => renderExclusions(result));
@@ -139,7 +139,7 @@ Examples:
     .argument('[names...]', 'source ids or source file paths')
     .option('--missing', 'also remove every source whose original file is gone', false)
     .action(
-      action(io, state, async (ctx, project: string, names: string[], options: { missing: boolean }) => {
+      action(io, state, async (ctx, project, names, options) => {
         const { removeSources } = await import('../project/sources.js');
         const result = await removeSources(project, names, { cwd: ctx.io.cwd, missing: options.missing });
         ctx.out.result(result, () => renderRemoved(result, ctx.out));

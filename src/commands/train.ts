@@ -1,33 +1,16 @@
 /** `voicestudio train <project>`: a voice model from the project's recordings, trained on the GPU endpoint. */
 import path from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ExitCode } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
-import { backendOption, type BackendKind } from './shared/backend-option.js';
-import { DEFAULT_JOBS, integerInRange, parseJobs } from './shared/options.js';
+import { backendOption } from './shared/backend-option.js';
+import { DEFAULT_JOBS, parseJobs } from './shared/options.js';
 import type { Output } from '../ui/output.js';
 import { countOf, formatDuration, formatUsd } from '../ui/table.js';
-import type { TrainOptions, TrainResult, TrainSettings } from '../workflows/train.js';
-import { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../tasks/choices.js';
-import { TRAINING_SAMPLE_RATES, type TrainingSampleRate } from '../project/types.js';
+import type { TrainOptions, TrainResult } from '../workflows/train.js';
+import { TRAIN_SETTINGS } from '../tasks/train.js';
 import { renderWarnings } from '../ui/warnings.js';
-
-interface TrainCliOptions {
-  name?: string;
-  epochs: number;
-  batchSize: number;
-  sampleRate?: string;
-  f0Method: TrainSettings['f0Method'];
-  embedder: TrainSettings['embedder'];
-  saveEvery: number;
-  vocoder: TrainSettings['vocoder'];
-  indexAlgorithm: TrainSettings['indexAlgorithm'];
-  dryRun: boolean;
-  force: boolean;
-  backend: BackendKind;
-  cancelOnInterrupt: boolean;
-  jobs: number;
-}
+import { addSettingOptions, settingValues } from './shared/setting-options.js';
 
 export function renderTrain(result: TrainResult, out: Output): string {
   const d = result.dataset;
@@ -61,20 +44,13 @@ export function renderTrain(result: TrainResult, out: Output): string {
   return lines.join('\n');
 }
 
-export function registerTrain(program: Command, io: CliIo, state: RunState): void {
-  program
+export function registerTrain(program: CommandUnknownOpts, io: CliIo, state: RunState): void {
+  const command = program
     .command('train')
     .description('train a voice model on the GPU endpoint (prepares the data first; resumable)')
     .argument('<project>', 'project folder')
-    .option('--name <name>', 'model name (default: the project folder name)')
-    .addOption(new Option('--epochs <n>', 'total epochs (200 quick test, 300–500 final)').argParser(integerInRange(1, 10000)).default(300))
-    .addOption(new Option('--batch-size <n>', 'batch size (8 suits an RTX 4090)').argParser(integerInRange(1, 50)).default(8))
-    .addOption(new Option('--sample-rate <hz>', 'model sample rate (re-cuts the clips when it differs from the project\'s)').choices(TRAINING_SAMPLE_RATES.map(String)).default(undefined, "the project's last preprocess, else 40000"))
-    .addOption(new Option('--f0-method <method>', 'pitch extraction').choices(F0_METHODS).default('rmvpe'))
-    .addOption(new Option('--embedder <name>', 'content embedder').choices(EMBEDDERS).default('contentvec'))
-    .addOption(new Option('--save-every <n>', 'checkpoint every n epochs (a resumed run restarts from the last one)').argParser(integerInRange(1, 100)).default(50))
-    .addOption(new Option('--vocoder <name>', 'vocoder').choices(VOCODERS).default('HiFi-GAN'))
-    .addOption(new Option('--index-algorithm <name>', 'feature index algorithm').choices(INDEX_ALGORITHMS).default('Auto'))
+    .option('--name <name>', 'model name (default: the project folder name)');
+  addSettingOptions(command, TRAIN_SETTINGS)
     .option('--dry-run', 'show what would be uploaded, the estimated GPU time and cost, and whether the data meets the minimums; send nothing', false)
     .option('--force', "train even when the data is below the brief's minimums (10 min of clips, half of it singing)", false)
     .addOption(backendOption())
@@ -97,22 +73,12 @@ Examples:
   $ voicestudio train ./vocals --name alice --epochs 500      # continue the same run to 500 epochs`,
     )
     .action(
-      action(io, state, async (ctx, project: string, options: TrainCliOptions) => {
+      action(io, state, async (ctx, project, options) => {
         const { train } = await import('../workflows/train.js');
         const { locateFfmpeg } = await import('../audio/ffmpeg.js');
         const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
         const projectDir = path.resolve(ctx.io.cwd, project);
-        const settings: TrainOptions['settings'] = {
-          name: options.name ?? path.basename(projectDir),
-          epochs: options.epochs,
-          batchSize: options.batchSize,
-          ...(options.sampleRate === undefined ? {} : { sampleRate: Number(options.sampleRate) as TrainingSampleRate }),
-          f0Method: options.f0Method,
-          embedder: options.embedder,
-          saveEvery: options.saveEvery,
-          vocoder: options.vocoder,
-          indexAlgorithm: options.indexAlgorithm,
-        };
+        const settings: TrainOptions['settings'] = { name: options.name ?? path.basename(projectDir), ...settingValues(TRAIN_SETTINGS, options) };
         const tools = await locateFfmpeg(ctx.io.env);
         const backend = options.dryRun ? undefined : await openBackend(options.backend, ctx.io.env, tools);
         let bar: ReturnType<typeof ctx.out.progressBar> | undefined;

@@ -5,7 +5,8 @@
 
 export const SOURCE_KINDS = ['singing', 'speech'] as const;
 
-export const TRAINING_SAMPLE_RATES = [32000, 40000, 48000] as const;
+/** The train task's (tasks/train.ts): clips are cut at the rate the model is trained at. */
+export { TRAINING_SAMPLE_RATES } from '../tasks/train.js';
 
 /** Why a stretch of a source did not reach a clip. */
 export const DROP_REASONS = ['silence', 'clipping', 'too_short'] as const;

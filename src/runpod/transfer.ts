@@ -11,7 +11,8 @@ import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import { mapLimit } from '../util/concurrency.js';
 import { commitTemp, sha256File, tempSibling } from '../util/files.js';
-import type { TaskRunner, WorkerFile } from './types.js';
+import type { TaskRunner } from './types.js';
+import type { FileRef, WorkerFile } from '../tasks/wire.js';
 
 /** The worker's CHUNK_MAX_BYTES: raw bytes per blob_put / blob_get. */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -58,9 +59,6 @@ export interface DownloadResult {
   /** Raw bytes fetched with blob_get (0 for inline data). */
   bytesReceived: number;
 }
-
-/** A file input of a worker job (gpu/README.md, "File references"). */
-export type FileRef = { blob: string } | { data: string };
 
 /** Half-open byte range [start, end). */
 type ByteRange = readonly [start: number, end: number];

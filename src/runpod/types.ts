@@ -49,9 +49,6 @@ export function isWorkerProgress(value: unknown): value is WorkerProgress {
   return typeof value === 'object' && value !== null && typeof (value as { stage?: unknown }).stage === 'string' && typeof (value as { task?: unknown }).task === 'string';
 }
 
-/** A file the worker produced: in the blob store, or inline. */
-export type WorkerFile = { sha256: string; size: number; blob: string } | { sha256: string; size: number; data: string };
-
 /**
  * Runs one small, idempotent worker task (info, blob_*) to completion and returns its output; throws a
  * VoicestudioError when the task fails. Safe to call again with the same input.

@@ -11,13 +11,14 @@
  * A failing track does not stop the others (unless failFast); failures that may go away (a lost job, an outage, a
  * crashed worker) are retried.
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, ExitCode, UsageError, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import type { WorkerProgress } from '../runpod/types.js';
-import { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../tasks/choices.js';
+import { OUTPUT_FORMATS } from '../tasks/convert.js';
+import type { Plan, SettingsPatch, TrackSettings } from '../tasks/plan.js';
 import { cachePath, conversionKey, convert, isTransientFailure, prepareModel, type ConvertSettings, type PreparedModel } from './convert.js';
 import { isEndpointUnusable } from '../runpod/errors.js';
 import { MASTER_FORMAT } from '../audio/deliver.js';
@@ -26,30 +27,11 @@ import { sha256File, tempSibling } from '../util/files.js';
 import { keyedTurns, semaphore } from '../util/concurrency.js';
 import { AUDIO_EXTENSIONS, VIDEO_EXTENSIONS } from './ingest.js';
 import { mixesDir } from '../project/layout.js';
-import { checkEqBand, GAIN_RANGE_DB, MIX_FORMATS, MIX_RATES, mixTrack, parseEq, TARGET_LUFS_RANGE, type MixResult, type MixSettings } from '../audio/mix.js';
+import { mixTrack, type MixResult } from '../audio/mix.js';
 import type { ResolvedModel } from '../project/models.js';
 import { separate, type SeparationOutcome } from './separate.js';
 
 // ------------------------------------------------------------------------------------------------ settings ----
-
-/** Everything that decides what a track becomes. */
-export interface TrackSettings extends ConvertSettings {
-  /** Separate the input into vocals and instrumental on the worker; the vocals are converted. */
-  separate: boolean;
-  /** Mix the converted vocals with the instrumental (the separated one, or `instrumental`). */
-  mix: boolean;
-  mixSettings: MixSettings;
-  /** An instrumental the user already has (absolute path): mixed without separating. */
-  instrumental?: string;
-}
-
-/** A change to settings: from the command line, a plan's defaults, or one track. */
-export interface SettingsPatch extends Partial<ConvertSettings> {
-  separate?: boolean;
-  mix?: boolean;
-  mixSettings?: Partial<MixSettings>;
-  instrumental?: string;
-}
 
 export function applyPatch(base: TrackSettings, patch: SettingsPatch): TrackSettings {
   const { mixSettings, ...rest } = patch;
@@ -72,7 +54,7 @@ export function settingsConflict(settings: TrackSettings): string | undefined {
   return undefined;
 }
 
-// --------------------------------------------------------------------------------------------- plan files ----
+// ------------------------------------------------------------------------------------------ the track list ----
 
 export interface BatchTrack {
   /** 0-based position in the album. */
@@ -84,230 +66,7 @@ export interface BatchTrack {
   origin: string;
 }
 
-const CONVERT_FIELDS = ['pitch', 'indexRate', 'protect', 'volumeEnvelope', 'f0Method', 'format'] as const;
-const SETTING_FIELDS = [...CONVERT_FIELDS, 'separate', 'mix', 'instrumental'] as const;
-const TRACK_FIELDS = ['input', 'output', ...SETTING_FIELDS] as const;
-const MIX_FIELDS = ['vocalsGain', 'instrumentalGain', 'shiftInstrumental', 'reverb', 'compressor', 'eq', 'deesser', 'targetLufs', 'format', 'rate'] as const;
-const PLAN_FIELDS = ['$schema', 'version', 'defaults', 'tracks'] as const;
 const MAX_PROBLEMS = 20;
-
-/** The parsed form of one plan track before defaults are applied. */
-export interface PlanTrack {
-  input: string;
-  output?: string;
-  patch: SettingsPatch;
-  /** "tracks[2]" */
-  where: string;
-}
-
-export interface Plan {
-  file: string;
-  defaults: SettingsPatch;
-  tracks: PlanTrack[];
-}
-
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j] as number;
-      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length] as number;
-}
-
-function didYouMean(field: string, known: readonly string[]): string {
-  const best = known.map((k) => ({ k, d: levenshtein(field, k) })).sort((x, y) => x.d - y.d)[0];
-  return best !== undefined && best.d <= Math.max(2, Math.floor(field.length / 3)) ? ` (did you mean "${best.k}"?)` : ` (known fields: ${known.join(', ')})`;
-}
-
-/** Collects every problem of a plan, each naming where it is. */
-class Problems {
-  readonly list: string[] = [];
-  add(where: string, message: string): void {
-    this.list.push(`${where}: ${message}`);
-  }
-}
-
-type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
-type Check<T> = (value: unknown) => Checked<T>;
-
-const ok = <T>(value: T): Checked<T> => ({ ok: true, value });
-const bad = <T>(problem: string): Checked<T> => ({ ok: false, problem });
-const integerIn =
-  (min: number, max: number): Check<number> =>
-  (v) =>
-    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? ok(v) : bad(`must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
-const numberIn =
-  (min: number, max: number): Check<number> =>
-  (v) =>
-    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? ok(v) : bad(`must be a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
-const oneOf =
-  <T extends string | number>(values: readonly T[]): Check<T> =>
-  (v) =>
-    values.includes(v as T) ? ok(v as T) : bad(`must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${JSON.stringify(v)}`);
-const boolean: Check<boolean> = (v) => (typeof v === 'boolean' ? ok(v) : bad(`must be true or false, got ${JSON.stringify(v)}`));
-const nonEmptyString: Check<string> = (v) => (typeof v === 'string' && v.trim() !== '' ? ok(v) : bad(`must be a non-empty string, got ${JSON.stringify(v) ?? 'nothing'}`));
-
-const CONVERT_CHECKS: { [K in (typeof CONVERT_FIELDS)[number]]: Check<ConvertSettings[K]> } = {
-  pitch: integerIn(-24, 24),
-  indexRate: numberIn(0, 1),
-  protect: numberIn(0, 0.5),
-  volumeEnvelope: numberIn(0, 1),
-  f0Method: oneOf(CONVERT_F0_METHODS),
-  format: oneOf(OUTPUT_FORMATS),
-};
-
-const eqCheck: Check<MixSettings['eq']> = (v) => {
-  try {
-    if (typeof v === 'string') return ok(parseEq(v));
-    if (!Array.isArray(v)) return bad(`must be a string like "120:-3,3000:2:1.5" or a list of {"freq", "gain", "q"}, got ${JSON.stringify(v)}`);
-    if (v.length > 8) return bad(`has ${v.length} bands; at most 8`);
-    return ok(
-      v.map((band: unknown, i) => {
-        if (typeof band !== 'object' || band === null || Array.isArray(band)) throw new Error(`band ${i + 1} must be an object {"freq", "gain", "q"}`);
-        const unknown = Object.keys(band).filter((k) => !['freq', 'gain', 'q'].includes(k));
-        if (unknown.length > 0) throw new Error(`band ${i + 1} has unknown field "${unknown[0]}" (fields: freq, gain, q)`);
-        return checkEqBand(band as { freq: unknown; gain: unknown; q?: unknown }, `band ${i + 1}`);
-      }),
-    );
-  } catch (error) {
-    return bad(`is not valid: ${(error as Error).message}`);
-  }
-};
-
-const MIX_CHECKS: { [K in (typeof MIX_FIELDS)[number]]: Check<MixSettings[K]> } = {
-  vocalsGain: numberIn(...GAIN_RANGE_DB),
-  instrumentalGain: numberIn(...GAIN_RANGE_DB),
-  shiftInstrumental: boolean,
-  reverb: numberIn(0, 1),
-  compressor: boolean,
-  eq: eqCheck,
-  deesser: boolean,
-  targetLufs: numberIn(...TARGET_LUFS_RANGE),
-  format: oneOf(MIX_FORMATS),
-  rate: oneOf(MIX_RATES),
-};
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Reads settings fields of a plan object into a patch; `extra` fields (input, output) are allowed but not read here. */
-function readSettings(source: Record<string, unknown>, where: string, allowed: readonly string[], planDir: string, problems: Problems, context = ''): SettingsPatch {
-  const patch: SettingsPatch = {};
-  const at = (field: string): string => `${where}.${field}${context}`;
-  const atMix = (field: string): string => `${where}.mix.${field}${context}`;
-  for (const field of Object.keys(source)) if (!allowed.includes(field)) problems.add(at(field), `unknown field${didYouMean(field, allowed)}`);
-  const read = <T>(field: string, check: Check<T>, value: unknown, set: (value: T) => void): void => {
-    if (value === undefined) return;
-    const checked = check(value);
-    if (checked.ok) set(checked.value);
-    else problems.add(field, checked.problem);
-  };
-  for (const field of CONVERT_FIELDS) read(at(field), CONVERT_CHECKS[field] as Check<unknown>, source[field], (value) => ((patch as Record<string, unknown>)[field] = value));
-  read(at('separate'), boolean, source.separate, (value) => (patch.separate = value));
-  read(at('instrumental'), nonEmptyString, source.instrumental, (value) => (patch.instrumental = path.resolve(planDir, value)));
-  const mix = source.mix;
-  if (typeof mix === 'boolean') {
-    patch.mix = mix;
-  } else if (isObject(mix)) {
-    patch.mix = true;
-    const settings: Record<string, unknown> = {};
-    for (const field of Object.keys(mix)) if (!(MIX_FIELDS as readonly string[]).includes(field)) problems.add(atMix(field), `unknown field${didYouMean(field, MIX_FIELDS)}`);
-    for (const field of MIX_FIELDS) read(atMix(field), MIX_CHECKS[field] as Check<unknown>, mix[field], (value) => (settings[field] = value));
-    patch.mixSettings = settings as Partial<MixSettings>;
-  } else if (mix !== undefined) {
-    problems.add(at('mix'), `must be true, false or an object of mix settings (${MIX_FIELDS.join(', ')}), got ${JSON.stringify(mix)}`);
-  }
-  return patch;
-}
-
-function checkOutputName(name: string): string | undefined {
-  if (path.isAbsolute(name)) return 'must be a name inside --out-dir, not an absolute path';
-  const normal = path.normalize(name);
-  if (normal === '..' || normal.startsWith(`..${path.sep}`) || normal === '.' || normal.endsWith(path.sep)) return 'must be a file name inside --out-dir (it may have sub-folders, not "..")';
-  return undefined;
-}
-
-function planError(file: string, problems: string[]): UsageError {
-  const shown = problems.slice(0, MAX_PROBLEMS);
-  const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : '';
-  const message = problems.length === 1 ? `${file}: ${problems[0]}.` : `${file} has ${problems.length} problems:\n  ${shown.join('\n  ')}${more}`;
-  return new UsageError(message, 'Fix the plan file; `voicestudio batch --help` describes its fields, and the README has an example.');
-}
-
-/**
- * Parses and strictly checks a plan file's text. Relative paths (inputs, instrumentals) resolve against the
- * plan file's folder. Throws a UsageError listing every problem, each with the track index and field.
- */
-export function parsePlan(text: string, file: string): Plan {
-  const planDir = path.dirname(path.resolve(file));
-  const name = path.basename(file);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw planError(name, [`not valid JSON (${(error as Error).message})`]);
-  }
-  const problems = new Problems();
-  if (!isObject(raw)) throw planError(name, [`must be a JSON object with a "tracks" list, e.g. {"tracks": [{"input": "01.wav"}]}`]);
-  for (const field of Object.keys(raw)) if (!(PLAN_FIELDS as readonly string[]).includes(field)) problems.add(field, `unknown field${didYouMean(field, PLAN_FIELDS)}`);
-  if (raw.version !== undefined && raw.version !== 1) problems.add('version', `must be 1, got ${JSON.stringify(raw.version)}`);
-  let defaults: SettingsPatch = {};
-  if (raw.defaults !== undefined) {
-    if (isObject(raw.defaults)) defaults = readSettings(raw.defaults, 'defaults', SETTING_FIELDS, planDir, problems);
-    else problems.add('defaults', `must be an object of settings, got ${JSON.stringify(raw.defaults)}`);
-  }
-  const tracks: PlanTrack[] = [];
-  if (!Array.isArray(raw.tracks) || raw.tracks.length === 0) {
-    problems.add('tracks', `must be a non-empty list of tracks, each {"input": "<file>", ...} or just "<file>", got ${JSON.stringify(raw.tracks) ?? 'nothing'}`);
-  } else {
-    raw.tracks.forEach((entry: unknown, i: number) => {
-      const where = `tracks[${i}]`;
-      if (typeof entry === 'string') {
-        if (entry.trim() === '') problems.add(where, 'an input path must not be empty');
-        else tracks.push({ input: path.resolve(planDir, entry), patch: {}, where });
-        return;
-      }
-      if (!isObject(entry)) {
-        problems.add(where, `must be an object {"input": "<file>", ...} or a path, got ${JSON.stringify(entry)}`);
-        return;
-      }
-      const context = typeof entry.input === 'string' ? ` (${entry.input})` : '';
-      const input = nonEmptyString(entry.input);
-      if (!input.ok) problems.add(`${where}.input${context}`, entry.input === undefined ? 'is required: the audio file of this track' : input.problem);
-      let output: string | undefined;
-      if (entry.output !== undefined) {
-        const checked = nonEmptyString(entry.output);
-        const wrong = checked.ok ? checkOutputName(checked.value) : checked.problem;
-        if (wrong === undefined && checked.ok) output = checked.value;
-        else problems.add(`${where}.output${context}`, wrong ?? '');
-      }
-      const patch = readSettings(entry, where, TRACK_FIELDS, planDir, problems, context);
-      if (input.ok) tracks.push({ input: path.resolve(planDir, input.value), ...(output === undefined ? {} : { output }), patch, where: `${where}${context}` });
-    });
-  }
-  if (problems.list.length > 0) throw planError(name, problems.list);
-  return { file: path.resolve(file), defaults, tracks };
-}
-
-export async function readPlan(file: string): Promise<Plan> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`--plan ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a plan file' : (error as Error).message}.`, 'Give the path of a JSON plan file (see voicestudio batch --help).');
-  }
-  return parsePlan(text, file);
-}
-
-// ------------------------------------------------------------------------------------------ the track list ----
 
 const MEDIA_EXTENSIONS: ReadonlySet<string> = new Set([...AUDIO_EXTENSIONS, ...VIDEO_EXTENSIONS]);
 const natural = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });

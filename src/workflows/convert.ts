@@ -9,10 +9,12 @@ import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import { isEndpointUnusable, JobFailedError } from '../runpod/errors.js';
 import { ensureUploaded, saveWorkerFile } from '../runpod/transfer.js';
-import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
+import type { WorkerProgress } from '../runpod/types.js';
 import { mapLimit } from '../util/concurrency.js';
 import { runEncode, type FfmpegTools } from '../audio/ffmpeg.js';
-import type { CONVERT_F0_METHODS, OUTPUT_FORMATS } from '../tasks/choices.js';
+import { CONVERT_SETTINGS, type ConvertSettings } from '../tasks/convert.js';
+import { wireValues } from '../tasks/settings.js';
+import { convertOutput, type ConvertInput, type FileRef } from '../tasks/wire.js';
 import { produceAtomically, sha256File, sha256Text, pathExists } from '../util/files.js';
 import { followRemoteJob, jobCharges, runRemoteJob, sendInput } from './remote-job.js';
 import { updateJob } from '../project/ledger.js';
@@ -23,14 +25,7 @@ import { deliverConversion, guideTiming, MASTER_FORMAT } from '../audio/deliver.
 /** Bump when what a conversion produces for the same key changes. 2: the cache keeps a FLAC master, whatever the format. */
 const CONVERT_CACHE_VERSION = 2;
 
-export interface ConvertSettings {
-  pitch: number;
-  indexRate: number;
-  protect: number;
-  volumeEnvelope: number;
-  f0Method: (typeof CONVERT_F0_METHODS)[number];
-  format: (typeof OUTPUT_FORMATS)[number];
-}
+export type { ConvertSettings };
 
 export interface ConvertItem {
   input: string;
@@ -81,28 +76,22 @@ export function conversionKey(inputSha: string, modelSha: string, indexSha: stri
 }
 
 /** `key`: the conversion's cache key, sent as the worker's request key so that a duplicate submit costs no second conversion. */
-export function convertInput(settings: ConvertSettings, model: WorkerFileRef, index: WorkerFileRef | undefined, input: WorkerFileRef, key: string): WorkerInput {
+export function convertInput(settings: ConvertSettings, model: FileRef, index: FileRef | undefined, input: FileRef, key: string): ConvertInput {
   return {
     task: 'convert',
     request_key: key,
     model,
     ...(index === undefined ? {} : { index }),
     input,
-    pitch: settings.pitch,
-    index_rate: settings.indexRate,
-    protect: settings.protect,
-    volume_envelope: settings.volumeEnvelope,
-    f0_method: settings.f0Method,
+    ...wireValues(CONVERT_SETTINGS, settings),
     output_format: MASTER_FORMAT,
   };
 }
 
-type WorkerFileRef = { blob: string } | { data: string };
-
 /** The worker's references to a model's files, once they are in its blob store. */
 export interface ModelRefs {
-  model: WorkerFileRef;
-  index?: WorkerFileRef;
+  model: FileRef;
+  index?: FileRef;
 }
 
 /** A model's hashes, and its upload: done once, on first use, and tried again on a later use if it failed. */
@@ -230,9 +219,10 @@ export async function collectConversion(
     ...(options.onProgress === undefined ? {} : { onProgress: (progress: WorkerProgress) => options.onProgress?.(progress) }),
   });
   const cached = cachePath(projectDir, request.key, MASTER_FORMAT);
+  const { output } = convertOutput(done.output, { jobId: done.jobId, subject: request.input ?? request.output });
   // In the cache first: the ledger already says the job completed, and a run stopped from here on finds the result
   // there instead of paying for it again. The cache is never scanned by ingest; the delivered copy carries the mark.
-  await produceAtomically(cached, (fetched) => saveWorkerFile(backend.runTask, (done.output.output ?? done.output) as WorkerFile, fetched, signalOption));
+  await produceAtomically(cached, (fetched) => saveWorkerFile(backend.runTask, output, fetched, signalOption));
   await mkdir(path.dirname(request.output), { recursive: true });
   const guide = request.input === undefined ? undefined : await guideTiming(options.tools, request.input);
   await deliverConversion(options.tools, cached, request.output, request.format, guide, options.signal);

@@ -17,7 +17,8 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Backend } from '../runpod/backend.js';
-import { CHUNK_BYTES, inlineOrBlobRef, type FileRef } from '../runpod/transfer.js';
+import { CHUNK_BYTES, inlineOrBlobRef } from '../runpod/transfer.js';
+import type { FileRef } from '../tasks/wire.js';
 import { tempSibling } from '../util/files.js';
 import type { Manifest } from '../project/types.js';
 import { adoptBusyHolder, claimJob, releaseClaim, resubmitForgotten, submitClaimed, type JobDescription } from './job-claims.js';

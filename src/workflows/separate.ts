@@ -6,10 +6,12 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import { saveWorkerFile } from '../runpod/transfer.js';
-import type { WorkerFile, WorkerInput, WorkerProgress } from '../runpod/types.js';
+import type { WorkerProgress } from '../runpod/types.js';
+import { SEPARATE_SETTINGS } from '../tasks/separate.js';
+import { wireValues } from '../tasks/settings.js';
+import { separateOutput, type SeparateInput, type SeparateOutput } from '../tasks/wire.js';
 import { probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
 import { separationInputJob } from '../audio/separation-input.js';
 import { sha256File, sha256Text } from '../util/files.js';
@@ -21,7 +23,7 @@ import type { Manifest } from '../project/types.js';
 
 /** Bump when what a separation produces for the same input changes (e.g. another model in the image). */
 const SEPARATION_CACHE_VERSION = 1;
-const STEM_FORMAT = 'flac';
+const STEM_FORMAT = SEPARATE_SETTINGS.outputFormat.default;
 
 export interface Stems {
   vocals: string;
@@ -90,25 +92,10 @@ async function prepareInput(tools: FfmpegTools, input: string, probe: MediaProbe
   return dest;
 }
 
-type ProducedStems = Record<keyof Stems, WorkerFile>;
-
-function isWorkerFile(value: unknown): value is WorkerFile {
-  if (typeof value !== 'object' || value === null) return false;
-  const file = value as Record<string, unknown>;
-  return typeof file.sha256 === 'string' && typeof file.size === 'number' && (typeof file.blob === 'string' || typeof file.data === 'string');
-}
+type ProducedStems = SeparateOutput['stems'];
 
 function producedStems(output: unknown, jobId: string, input: string): ProducedStems {
-  const stems = (typeof output === 'object' && output !== null ? (output as { stems?: unknown }).stems : undefined) as Record<string, unknown> | undefined;
-  const vocals = stems?.vocals;
-  const instrumental = stems?.instrumental;
-  if (!isWorkerFile(vocals) || !isWorkerFile(instrumental)) {
-    throw new VoicestudioError(ErrorCode.JobOutputMissing, `Separation job ${jobId} for ${input} did not return both stems.`, {
-      subject: input,
-      suggestion: 'Check that the endpoint runs the voicestudio worker image that matches this version of voicestudio.',
-    });
-  }
-  return { vocals, instrumental };
+  return separateOutput(output, { jobId, subject: input }).stems;
 }
 
 /** Fetches both stems into the cache (each checked against its sha256 and put in place atomically). */
@@ -185,7 +172,7 @@ export async function separate(options: SeparateOptions): Promise<SeparationOutc
       bytesSent = sent.bytesSent;
       sending();
       // The cache key is the worker's request key: a duplicate submit costs no second separation.
-      const job: WorkerInput = { task: 'separate', input: sent.ref, stems: 'both', output_format: STEM_FORMAT, request_key: key };
+      const job: SeparateInput = { task: 'separate', input: sent.ref, ...wireValues(SEPARATE_SETTINGS, { stems: 'both', outputFormat: STEM_FORMAT }), request_key: key };
       return await backend.submit(job, signalOption);
     },
     onJob: (_jobId, reattached) => {

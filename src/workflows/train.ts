@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
 import { saveWorkerFile, ensureUploaded } from '../runpod/transfer.js';
-import type { JobPolicy, WorkerFile, WorkerProgress } from '../runpod/types.js';
+import type { JobPolicy, WorkerProgress } from '../runpod/types.js';
 import type { FfmpegTools } from '../audio/ffmpeg.js';
 import { fromProject, sha256File, sha256Text, tempSibling } from '../util/files.js';
 import { ingest } from './ingest.js';
@@ -16,26 +16,18 @@ import { followRemoteJob, runRemoteJob } from './remote-job.js';
 import { ledger, updateJob } from '../project/ledger.js';
 import { readManifest } from '../project/manifest.js';
 import { datasetsDir, downloadsDir } from '../project/layout.js';
-import { addModelVersion, checkModelName, findModel, type ModelVersion, type SavedEpoch } from '../project/models.js';
+import { addModelVersion, checkModelName, findModel, type ModelVersion } from '../project/models.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
 import { DATASET_MIN_SEC, MIN_SINGING_SHARE } from '../audio/quality.js';
 import { trainingSegments, trainingTotals } from '../project/sources.js';
 import { writeTar } from '../project/tar.js';
-import type { Manifest, QualityWarning, TrainingSampleRate } from '../project/types.js';
-import type { EMBEDDERS, F0_METHODS, INDEX_ALGORITHMS, VOCODERS } from '../tasks/choices.js';
+import type { Manifest, QualityWarning } from '../project/types.js';
+import { wireValues } from '../tasks/settings.js';
+import { TRAIN_SETTINGS, type TrainingSampleRate, type TrainTaskSettings } from '../tasks/train.js';
+import { trainOutput, type TrainInput } from '../tasks/wire.js';
 
-
-export interface TrainSettings {
-  name: string;
-  epochs: number;
-  batchSize: number;
-  sampleRate: TrainingSampleRate;
-  f0Method: (typeof F0_METHODS)[number];
-  embedder: (typeof EMBEDDERS)[number];
-  saveEvery: number;
-  vocoder: (typeof VOCODERS)[number];
-  indexAlgorithm: (typeof INDEX_ALGORITHMS)[number];
-}
+/** The model's name, and the train task's settings (tasks/train.ts). */
+export type TrainSettings = { name: string } & TrainTaskSettings;
 
 /**
  * GPU time per epoch per minute of clips, from the brief's RTX 4090 figures (300 epochs of 60 minutes take
@@ -229,19 +221,13 @@ function finishedTraining(manifest: Manifest, runId: string, settings: TrainSett
   return undefined;
 }
 
-export function trainInput(settings: TrainSettings, runId: string, datasetSha256: string): Record<string, unknown> & { task: 'train' } {
+export function trainInput(settings: TrainSettings, runId: string, datasetSha256: string): TrainInput {
+  const { name: _modelName, ...taskSettings } = settings;
   return {
     task: 'train',
     run_id: runId,
     dataset: { blob: datasetSha256 },
-    sample_rate: settings.sampleRate,
-    epochs: settings.epochs,
-    batch_size: settings.batchSize,
-    save_every: settings.saveEvery,
-    f0_method: settings.f0Method,
-    embedder: settings.embedder,
-    vocoder: settings.vocoder,
-    index_algorithm: settings.indexAlgorithm,
+    ...wireValues(TRAIN_SETTINGS, taskSettings),
     // If another job already trains this run (say, one whose submit we could not confirm), follow it.
     if_busy: 'report',
   };
@@ -334,17 +320,6 @@ export interface CollectOptions {
   onStage?: (message: string) => void;
 }
 
-/** The epochs the worker saved on the volume; an older worker lists none. */
-function savedEpochsOf(output: Record<string, unknown>): SavedEpoch[] {
-  if (!Array.isArray(output.saved_epochs)) return [];
-  return output.saved_epochs.flatMap((entry: unknown): SavedEpoch[] => {
-    if (typeof entry !== 'object' || entry === null) return [];
-    const { epoch, step, sha256, size, filename } = entry as Record<string, unknown>;
-    const valid = Number.isInteger(epoch) && Number.isInteger(step) && typeof sha256 === 'string' && /^[0-9a-f]{64}$/.test(sha256) && Number.isInteger(size) && typeof filename === 'string';
-    return valid ? [{ epoch: epoch as number, step: step as number, sha256: sha256 as string, size: size as number, filename: filename as string }] : [];
-  });
-}
-
 /** Follows a training job to its end and brings the model home as a new version. */
 export async function collectTraining(
   backend: Backend,
@@ -365,16 +340,17 @@ export async function collectTraining(
     // Our submit was a duplicate: the run is already training in that job, which we follow instead.
     onAdopted: (holder) => options.onStage?.(`following job ${holder}, which is already training this run`),
   });
-  const output = completed.output;
+  const output = trainOutput(completed.output, { jobId: completed.jobId, subject: settings.name });
   options.onStage?.('bringing the model home');
   const downloads = downloadsDir(projectDir);
   await mkdir(downloads, { recursive: true });
   const pth = tempSibling(path.join(downloads, `${runId}.pth`));
   const index = tempSibling(path.join(downloads, `${runId}.index`));
   try {
-    await saveWorkerFile(backend.runTask, output.model as WorkerFile, pth, signalOption);
-    const hasIndex = typeof output.index === 'object' && output.index !== null;
-    if (hasIndex) await saveWorkerFile(backend.runTask, output.index as WorkerFile, index, signalOption);
+    await saveWorkerFile(backend.runTask, output.model, pth, signalOption);
+    const producedIndex = output.index ?? undefined;
+    const hasIndex = producedIndex !== undefined;
+    if (producedIndex !== undefined) await saveWorkerFile(backend.runTask, producedIndex, index, signalOption);
     const gpuSeconds = completed.executionMs === undefined ? undefined : Math.round(completed.executionMs / 1000);
     const costUsd = completed.costUsd;
     const model = await addModelVersion(
@@ -390,9 +366,9 @@ export async function collectTraining(
           singingMinutes: Math.round((dataset.singingSec / 60) * 10) / 10,
           speechMinutes: Math.round((dataset.speechSec / 60) * 10) / 10,
         },
-        training: output.training as Record<string, unknown>,
-        savedEpochs: savedEpochsOf(output),
-        timings: output.timings as Record<string, unknown>,
+        training: output.training,
+        savedEpochs: output.saved_epochs,
+        timings: output.timings,
         ...(gpuSeconds === undefined ? {} : { gpuSeconds }),
         ...(costUsd === undefined ? {} : { costUsd }),
         jobId: completed.jobId,

@@ -1,6 +1,6 @@
 /** Option parsers shared by commands: commander reports their errors as usage errors (exit 2). */
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from '@commander-js/extra-typings';
 
 export function integerInRange(min: number, max: number): (raw: string) => number {
   return (raw: string) => {

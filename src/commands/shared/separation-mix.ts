@@ -1,55 +1,25 @@
 /** The separation and mix options of `batch` and `convert`, and convert's path through the album workflow when they are set. */
-import { Option, type Command } from 'commander';
-import type { ExitCode } from '../../errors.js';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
+import { UsageError, type ExitCode } from '../../errors.js';
 import type { CommandContext } from '../../ui/context.js';
 import { albumProgress } from '../../ui/album-progress.js';
 import type { BackendKind } from './backend-option.js';
-import { numberInRange } from './options.js';
-import type { BatchResult, BatchTrack, SettingsPatch, TrackSettings } from '../../workflows/album.js';
-import type { ConvertSettings } from '../../workflows/convert.js';
-import type { MixSettings } from '../../audio/mix.js';
+import { addSettingOptions, type SettingOptionValues } from './setting-options.js';
+import type { BatchResult, BatchTrack } from '../../workflows/album.js';
+import type { ConvertSettings } from '../../tasks/convert.js';
+import { ALBUM_SWITCHES, MIX_SETTINGS, mixSettingsOf, parseEq, type MixSettings } from '../../tasks/mix.js';
+import type { SettingsPatch, TrackSettings } from '../../tasks/plan.js';
 import type { ResolvedModel } from '../../project/models.js';
 
-/** Kept here (not imported from audio/mix.js) so `--help` loads no audio code. */
-const MIX_FORMATS = ['wav', 'flac', 'mp3'] as const;
-const MIX_RATES = ['44100', '48000'] as const;
-
-export interface SeparationMixCliOptions {
-  separate: boolean;
-  mix: boolean;
-  vocalsGain: number;
-  instrumentalGain: number;
-  shiftInstrumental: boolean;
-  reverb: number;
-  compressor: boolean;
-  eq?: string;
-  deesser: boolean;
-  targetLufs: number;
-  mixFormat: MixSettings['format'];
-  mixRate: (typeof MIX_RATES)[number];
-}
+export type SeparationMixCliOptions = SettingOptionValues<typeof ALBUM_SWITCHES> & SettingOptionValues<typeof MIX_SETTINGS>;
 
 /** `--separate`, `--mix` and the mix settings, for batch and convert alike. */
-export function addSeparationMixOptions(command: Command): Command {
-  return command
-    .option('--separate', 'separate each input (a full song) into vocals and instrumental on the GPU first; the vocals are converted', false)
-    .option('--mix', 'mix the converted vocals back with the instrumental here, with FFmpeg (needs --separate, or a plan track\'s "instrumental")', false)
-    .addOption(new Option('--vocals-gain <dB>', 'mix: gain on the converted vocals').argParser(numberInRange(-60, 24)).default(0))
-    .addOption(new Option('--instrumental-gain <dB>', 'mix: gain on the instrumental').argParser(numberInRange(-60, 24)).default(0))
-    .option('--shift-instrumental', 'mix: transpose the instrumental by --pitch too (rubberband when FFmpeg has it)', false)
-    .addOption(new Option('--reverb <0..1>', 'mix: room reverb on the vocals (0 = off)').argParser(numberInRange(0, 1)).default(0))
-    .option('--compressor', 'mix: vocal compressor (3:1 from −20 dBFS)', false)
-    .option('--eq <bands>', 'mix: EQ on the vocals, FREQ:GAIN[:Q] bands, e.g. 120:-3,3000:2:1.5')
-    .option('--deesser', 'mix: tame sibilance on the vocals', false)
-    .addOption(new Option('--target-lufs <LUFS>', 'mix: loudness of the result (true peak kept under −1 dBTP)').argParser(numberInRange(-40, -5)).default(-14))
-    .addOption(new Option('--mix-format <format>', 'mix: output format').choices(MIX_FORMATS).default('wav'))
-    .addOption(new Option('--mix-rate <hz>', 'mix: output sample rate').choices(MIX_RATES).default('44100'));
+export function addSeparationMixOptions<Args extends unknown[], Opts extends OptionValues, GlobalOpts extends OptionValues>(command: Command<Args, Opts, GlobalOpts>) {
+  return addSettingOptions(addSettingOptions(command, ALBUM_SWITCHES), MIX_SETTINGS);
 }
 
 /** The command line's separation and mix settings, and the subset given explicitly (for precedence over a plan). */
-export async function separationMixFromCli(options: SeparationMixCliOptions, explicit: (name: string) => boolean): Promise<{ settings: Pick<TrackSettings, 'separate' | 'mix' | 'mixSettings'>; patch: SettingsPatch }> {
-  const { parseEq } = await import('../../audio/mix.js');
-  const { UsageError } = await import('../../errors.js');
+export function separationMixFromCli(options: SeparationMixCliOptions, explicit: (name: string) => boolean): { settings: Pick<TrackSettings, 'separate' | 'mix' | 'mixSettings'>; patch: SettingsPatch } {
   let eq: MixSettings['eq'] = [];
   if (options.eq !== undefined) {
     try {
@@ -58,32 +28,9 @@ export async function separationMixFromCli(options: SeparationMixCliOptions, exp
       throw new UsageError(`--eq ${options.eq}: ${(error as Error).message}.`, 'Give bands as FREQ:GAIN[:Q] separated by commas, e.g. --eq 120:-3,3000:2:1.5');
     }
   }
-  const mixSettings: MixSettings = {
-    vocalsGain: options.vocalsGain,
-    instrumentalGain: options.instrumentalGain,
-    shiftInstrumental: options.shiftInstrumental,
-    reverb: options.reverb,
-    compressor: options.compressor,
-    eq,
-    deesser: options.deesser,
-    targetLufs: options.targetLufs,
-    format: options.mixFormat,
-    rate: Number(options.mixRate) as MixSettings['rate'],
-  };
+  const mixSettings = mixSettingsOf(options, eq);
   const mixPatch: Partial<MixSettings> = {};
-  const names: Record<keyof MixSettings, string> = {
-    vocalsGain: 'vocalsGain',
-    instrumentalGain: 'instrumentalGain',
-    shiftInstrumental: 'shiftInstrumental',
-    reverb: 'reverb',
-    compressor: 'compressor',
-    eq: 'eq',
-    deesser: 'deesser',
-    targetLufs: 'targetLufs',
-    format: 'mixFormat',
-    rate: 'mixRate',
-  };
-  for (const [field, option] of Object.entries(names) as [keyof MixSettings, string][]) if (explicit(option)) (mixPatch as Record<string, unknown>)[field] = mixSettings[field];
+  for (const [option, setting] of Object.entries(MIX_SETTINGS)) if (explicit(option)) Object.assign(mixPatch, { [setting.plan]: mixSettings[setting.plan] });
   const patch: SettingsPatch = {
     ...(explicit('separate') ? { separate: options.separate } : {}),
     ...(explicit('mix') ? { mix: options.mix } : {}),
@@ -100,7 +47,7 @@ export async function convertWithSeparationMix(
     targets: { input: string; output: string }[];
     model: ResolvedModel;
     settings: ConvertSettings;
-    mix: Awaited<ReturnType<typeof separationMixFromCli>>['settings'];
+    mix: ReturnType<typeof separationMixFromCli>['settings'];
     backend: BackendKind;
     concurrency: number;
     cancelOnInterrupt: boolean;
@@ -109,7 +56,6 @@ export async function convertWithSeparationMix(
   const { runBatch, batchExitCode, settingsConflict } = await import('../../workflows/album.js');
   const { locateFfmpeg } = await import('../../audio/ffmpeg.js');
   const { openBackend, gpuPricePerHour } = await import('../../runpod/connect.js');
-  const { UsageError } = await import('../../errors.js');
   const settings: TrackSettings = { ...request.settings, ...request.mix };
   if (settingsConflict(settings) !== undefined) {
     throw new UsageError('--mix needs --separate: the instrumental to mix with comes from separating the input.', 'Add --separate; to mix with an instrumental you already have, use voicestudio batch --plan with "instrumental".');

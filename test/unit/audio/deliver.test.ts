@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { deliveryArgs, type GuideTiming } from '../../../src/audio/deliver.js';
-import type { MixFormat } from '../../../src/audio/mix.js';
+import type { MixFormat } from '../../../src/tasks/mix.js';
 
 const MASTER = '/p/.voicestudio/conversions/abc.flac';
 const DEST = '/out/song.wav.tmp-1';

@@ -13,7 +13,6 @@ import { ffmpegFeatures, ffmpegReason, parseFeatureList, type FfmpegTools } from
 import {
   atempoChain,
   buildMixGraph,
-  DEFAULT_MIX_SETTINGS,
   loudnessArgs,
   masterChain,
   masterPassArgs,
@@ -22,33 +21,15 @@ import {
   mixPassArgs,
   mixTrack,
   parseEbur128Summary,
-  parseEq,
   TRUE_PEAK_CEILING_DB,
-  type MixSettings,
 } from '../../../src/audio/mix.js';
+import { DEFAULT_MIX_SETTINGS, type MixSettings } from '../../../src/tasks/mix.js';
 import { durationOf, testTools } from '../../helpers/audio.js';
 import { makeTempDir } from '../../helpers/cli.js';
 
 const ALL = new Set(['rubberband', 'deesser', 'aecho', 'acompressor', 'equalizer']);
 const NONE = new Set<string>();
 const settings = (patch: Partial<MixSettings> = {}): MixSettings => ({ ...DEFAULT_MIX_SETTINGS, ...patch });
-
-describe('--eq bands', () => {
-  it('reads FREQ:GAIN[:Q] bands', () => {
-    expect(parseEq('120:-3, 3000:+2:1.5')).toEqual([
-      { freq: 120, gain: -3, q: 1 },
-      { freq: 3000, gain: 2, q: 1.5 },
-    ]);
-    expect(parseEq('none')).toEqual([]);
-  });
-
-  it('says which band is wrong and why', () => {
-    expect(() => parseEq('120:-3,abc')).toThrow(/band 2 \("abc"\) is not FREQ:GAIN/);
-    expect(() => parseEq('5:1')).toThrow(/band 1 \("5:1"\): frequency \(Hz\) must be a number from 20 to 20000, got 5/);
-    expect(() => parseEq('100:40')).toThrow(/gain \(dB\) must be a number from -24 to 24/);
-    expect(() => parseEq(Array.from({ length: 9 }, () => '100:1').join(','))).toThrow(/at most 8/);
-  });
-});
 
 describe('the graph', () => {
   it('splits tempo factors into stages every FFmpeg accepts', () => {

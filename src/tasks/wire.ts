@@ -1,0 +1,67 @@
+/**
+ * The wire format of the worker's paid tasks (gpu/README.md, "Job protocol"), in one place: what each task is sent
+ * (its settings under their wire names, from the tables) and what it returns, checked with zod when it arrives.
+ */
+import { z } from 'zod';
+import { ErrorCode, VoicestudioError } from '../errors.js';
+import type { CONVERT_SETTINGS } from './convert.js';
+import type { SEPARATE_SETTINGS } from './separate.js';
+import type { WireValues } from './settings.js';
+import type { TRAIN_SETTINGS } from './train.js';
+
+/** A file input of a worker job: in the worker's blob store, or inline as base64. */
+export type FileRef = { blob: string } | { data: string };
+
+const workerFileSchema = z.union([
+  z.looseObject({ sha256: z.string(), size: z.number(), blob: z.string() }),
+  z.looseObject({ sha256: z.string(), size: z.number(), data: z.string() }),
+]);
+
+/** A file the worker produced: in the blob store, or inline. */
+export type WorkerFile = { sha256: string; size: number; blob: string } | { sha256: string; size: number; data: string };
+
+export type TrainInput = { task: 'train'; run_id: string; dataset: FileRef; if_busy: 'wait' | 'report' } & WireValues<typeof TRAIN_SETTINGS>;
+
+/** `request_key`: the worker runs one job per key, so a duplicate submit costs no second job's work. */
+export type ConvertInput = { task: 'convert'; request_key: string; model: FileRef; index?: FileRef; input: FileRef; output_format: 'flac' | 'wav' | 'mp3' } & WireValues<typeof CONVERT_SETTINGS>;
+
+export type SeparateInput = { task: 'separate'; request_key: string; input: FileRef } & WireValues<typeof SEPARATE_SETTINGS>;
+
+/** An epoch the worker kept on the volume (its checkpoint's file and hash). */
+const savedEpochSchema = z.object({ epoch: z.int(), step: z.int(), sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.int(), filename: z.string() });
+
+const trainOutputSchema = z.looseObject({
+  model: workerFileSchema,
+  index: workerFileSchema.nullish(),
+  training: z.record(z.string(), z.unknown()),
+  timings: z.record(z.string(), z.unknown()),
+  // An older worker lists none; an entry that is not understood is left out rather than failing the whole result.
+  saved_epochs: z.unknown().transform((entries) =>
+    (Array.isArray(entries) ? entries : []).flatMap((entry: unknown) => {
+      const parsed = savedEpochSchema.safeParse(entry);
+      return parsed.success ? [parsed.data] : [];
+    }),
+  ),
+});
+
+/** The converted file, under "output" (or, from a worker of an older protocol, the file itself). */
+const convertOutputSchema = z.union([z.looseObject({ output: workerFileSchema }), workerFileSchema.transform((output) => ({ output }))]);
+
+const separateOutputSchema = z.looseObject({ stems: z.object({ vocals: workerFileSchema, instrumental: workerFileSchema }) });
+export type SeparateOutput = z.output<typeof separateOutputSchema>;
+
+/** A finished job's output, checked against its task's result format; a JobOutputMissing error names what is missing. */
+function taskOutput<S extends z.ZodType>(schema: S, task: string, output: unknown, job: { jobId: string; subject: string }): z.output<S> {
+  const parsed = schema.safeParse(output);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue === undefined || issue.path.length === 0 ? 'result' : issue.path.join('.');
+  throw new VoicestudioError(ErrorCode.JobOutputMissing, `The ${task} job ${job.jobId} for ${job.subject} returned no usable ${field}.`, {
+    subject: job.subject,
+    suggestion: 'Check that the endpoint runs the voicestudio worker image that matches this version of voicestudio.',
+  });
+}
+
+export const trainOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(trainOutputSchema, 'train', output, job);
+export const convertOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(convertOutputSchema, 'convert', output, job);
+export const separateOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(separateOutputSchema, 'separate', output, job);
