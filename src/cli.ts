@@ -141,6 +141,13 @@ export async function main(): Promise<void> {
     // arrives within milliseconds. A person pressing Ctrl-C again means "now".
     if (now - firstSignalAt > SIGNAL_ECHO_MS) process.exit(ExitCode.Interrupted);
   };
+  // A reader that stops early (`voicestudio ... --help | head`) closes the pipe: the rest of that output has nowhere to
+  // go, but the work goes on and ends with its own exit code, rather than a crash mid-job.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
+  }
   process.on('SIGINT', onSignal('Interrupted'));
   process.on('SIGTERM', onSignal('Terminated'));
   process.exitCode = await run(process.argv.slice(2), {

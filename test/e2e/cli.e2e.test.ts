@@ -1,9 +1,11 @@
 /** Command-line conventions every command follows: help, version, usage errors, --json, config, doctor. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePhrases } from '../helpers/audio.js';
-import { makeTempDir, parseJson, REPO_ROOT, runCli } from '../helpers/cli.js';
+import { BIN, makeTempDir, parseJson, REPO_ROOT, runCli } from '../helpers/cli.js';
 
 let configDir: string;
 let cleanup: () => Promise<void>;
@@ -42,6 +44,17 @@ describe('help and version', () => {
     expect(run.stdout).toMatch(/3 +partial success/);
     expect(run.stdout).toMatch(/130 +interrupted/);
     expect(run.stdout).toMatch(/RUNPOD_ENDPOINT_BASE_URL/);
+  });
+
+  it('stops quietly, exit code 0, when the reader of its output closes the pipe early (| head)', async () => {
+    // stdout is a pipe whose reader has gone before anything is written: every write fails with EPIPE.
+    const child = spawn(process.execPath, [BIN, 'ingest', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it.each(['ingest', 'preprocess', 'config', 'doctor'])('%s --help shows examples', async (command) => {
