@@ -158,7 +158,7 @@ class ConvertTests(unittest.TestCase):
         self.assertEqual(result["model"]["embedder"], "spin")
         self.assertTrue(any("Loaded embedder 'spin'" in l for l in reporter.lines))
         result, _ = self.convert(embedder="contentvec")
-        self.assertIn("input.embedder is 'contentvec' but the model was trained with 'spin'", result["error"])
+        self.assertIn("input.embedder is 'contentvec' but the model (input.model) was trained with 'spin'", result["error"])
 
     def test_a_cancelled_conversion_stops_the_conversion_process(self):
         from tests.support import MemoryReporter, TaskContext, handle_job, wait_until
@@ -240,7 +240,7 @@ class StagingTests(unittest.TestCase):
         import tempfile
         import shutil
 
-        from vsworker.convert import STAGED_MODELS_KEPT, stage_file
+        from vsworker.conversion import STAGED_MODELS_KEPT, stage_file
         from vsworker.fileref import FileRef
 
         folder = tempfile.mkdtemp(prefix="vs-stage-")
