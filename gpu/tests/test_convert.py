@@ -12,15 +12,16 @@ from vsworker import converter as converter_module
 from vsworker.converter import stop_warm_converter
 
 
-def model_bytes(root, sample_rate=40000, embedder="contentvec", name="alice", epochs=300):
-    """An inference model laid out like Applio's extract_model output."""
-    path = os.path.join(root, f"{name}-{sample_rate}-{embedder}.pth")
+def model_bytes(root, sample_rate=40000, embedder="contentvec", name="alice", epochs=300, **extra):
+    """An inference model laid out like Applio's extract_model output (extra: more entries, e.g. the
+    stand-in's standin_voice)."""
+    path = os.path.join(root, f"{name}-{sample_rate}-{embedder}-{epochs}.pth")
     standin.save_pth(path, {
         "weight": {"emb_g.weight": "tensor"},
         "config": [1025, 32, 192, 192, 768, 2, 6, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3, [10, 10, 2, 2],
                    512, [16, 16, 4, 4], 1, 256, sample_rate],
         "epoch": epochs, "step": epochs * 10, "sr": sample_rate, "f0": True, "version": "v2",
-        "embedder_model": embedder, "vocoder": "HiFi-GAN", "model_name": name,
+        "embedder_model": embedder, "vocoder": "HiFi-GAN", "model_name": name, **extra,
     })
     with open(path, "rb") as fh:
         return fh.read()

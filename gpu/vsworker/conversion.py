@@ -9,6 +9,11 @@ from .errors import ConfigError, JobError, ValidationError
 from .pthmeta import rvc_model_info
 from .training import EMBEDDERS
 
+F0_METHODS = ("rmvpe", "fcpe", "crepe", "crepe-tiny")
+# Accepted by Applio's CLI but not implemented in rvc/infer/pipeline.py (get_f0).
+UNIMPLEMENTED_F0 = (
+    "hybrid[crepe+rmvpe]", "hybrid[crepe+fcpe]", "hybrid[rmvpe+fcpe]", "hybrid[crepe+rmvpe+fcpe]",
+)
 INDEX_READ_ERROR = "An error occurred reading the FAISS index"
 STAGED_MODELS_KEPT = 16  # staged model/index files kept in scratch for warm reuse
 

@@ -6,6 +6,7 @@ import time
 
 from . import conversion
 from .audio import OUTPUT_FORMATS, encode, to_wav, wav_info
+from .conversion import F0_METHODS, UNIMPLEMENTED_F0
 from .converter import get_converter, has_model_loaded
 from .errors import ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref
@@ -14,11 +15,6 @@ from .requests import run_keyed
 from .training import EMBEDDERS
 
 TASK = "convert"
-F0_METHODS = ("rmvpe", "fcpe", "crepe", "crepe-tiny")
-# Accepted by Applio's CLI but not implemented in rvc/infer/pipeline.py (get_f0).
-UNIMPLEMENTED_F0 = (
-    "hybrid[crepe+rmvpe]", "hybrid[crepe+fcpe]", "hybrid[rmvpe+fcpe]", "hybrid[crepe+rmvpe+fcpe]",
-)
 OUTPUT_MODES = ("auto", "inline", "blob")
 MAX_INPUT_SECONDS = 3600
 

@@ -56,6 +56,7 @@ class SpeakerEncoder:
         with warnings.catch_warnings():
             # webrtcvad (Resemblyzer's voice activity detector) imports the deprecated pkg_resources.
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+            warnings.filterwarnings("ignore", message="Please import `binary_dilation`")  # Resemblyzer on SciPy 1.17
             from resemblyzer import VoiceEncoder, preprocess_wav
 
         self._preprocess = preprocess_wav
