@@ -8,7 +8,7 @@ import subprocess
 import unittest
 from unittest import mock
 
-from tests.support import FFMPEG, WorkerEnv, b64, requires_ffmpeg, standin
+from tests.support import FFMPEG, WorkerEnv, b64, standin
 from tests.test_convert import model_bytes
 from tests.test_scoring import SENTENCES, requires_scoring, speak
 from vsworker import audition
