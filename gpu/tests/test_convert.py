@@ -12,15 +12,16 @@ from vsworker import converter as converter_module
 from vsworker.converter import stop_warm_converter
 
 
-def model_bytes(root, sample_rate=40000, embedder="contentvec", name="alice", epochs=300):
-    """An inference model laid out like Applio's extract_model output."""
-    path = os.path.join(root, f"{name}-{sample_rate}-{embedder}.pth")
+def model_bytes(root, sample_rate=40000, embedder="contentvec", name="alice", epochs=300, **extra):
+    """An inference model laid out like Applio's extract_model output (extra: more entries, e.g. the
+    stand-in's standin_voice)."""
+    path = os.path.join(root, f"{name}-{sample_rate}-{embedder}-{epochs}.pth")
     standin.save_pth(path, {
         "weight": {"emb_g.weight": "tensor"},
         "config": [1025, 32, 192, 192, 768, 2, 6, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3, [10, 10, 2, 2],
                    512, [16, 16, 4, 4], 1, 256, sample_rate],
         "epoch": epochs, "step": epochs * 10, "sr": sample_rate, "f0": True, "version": "v2",
-        "embedder_model": embedder, "vocoder": "HiFi-GAN", "model_name": name,
+        "embedder_model": embedder, "vocoder": "HiFi-GAN", "model_name": name, **extra,
     })
     with open(path, "rb") as fh:
         return fh.read()
@@ -158,7 +159,7 @@ class ConvertTests(unittest.TestCase):
         self.assertEqual(result["model"]["embedder"], "spin")
         self.assertTrue(any("Loaded embedder 'spin'" in l for l in reporter.lines))
         result, _ = self.convert(embedder="contentvec")
-        self.assertIn("input.embedder is 'contentvec' but the model was trained with 'spin'", result["error"])
+        self.assertIn("input.embedder is 'contentvec' but the model (input.model) was trained with 'spin'", result["error"])
 
     def test_a_cancelled_conversion_stops_the_conversion_process(self):
         from tests.support import MemoryReporter, TaskContext, handle_job, wait_until
@@ -240,7 +241,7 @@ class StagingTests(unittest.TestCase):
         import tempfile
         import shutil
 
-        from vsworker.convert import STAGED_MODELS_KEPT, stage_file
+        from vsworker.conversion import STAGED_MODELS_KEPT, stage_file
         from vsworker.fileref import FileRef
 
         folder = tempfile.mkdtemp(prefix="vs-stage-")

@@ -133,6 +133,22 @@ class DockerfileTests(unittest.TestCase):
         self.assertIsNotNone(tested, "requirements-test.txt must pin runpod")
         self.assertEqual(tested.group(1), re.search(r"runpod==(\d+\.\d+\.\d+)", self.text).group(1))
 
+    def test_the_scoring_packages_are_those_the_tests_run(self):
+        with open(os.path.join(GPU_DIR, "requirements-test.txt"), encoding="utf-8") as fh:
+            tested = dict(line.lower().split("==") for line in fh.read().split() if "==" in line)
+        step = next(r for r in self.runs if "Resemblyzer==" in r)
+        self.assertIn("/opt/worker-venv/bin/pip install torch==2.13.0 --no-deps "
+                      "--index-url https://download.pytorch.org/whl/cpu", step)
+        installed = dict(word.lower().split("==") for word in shlex.split(step) if "==" in word)
+        for name in ("torch", "resemblyzer", "webrtcvad", "librosa", "speechmos", "onnxruntime", "numpy", "setuptools"):
+            self.assertIn(name, installed)
+        for name, version in installed.items():
+            with self.subTest(package=name):
+                self.assertEqual(version, tested.get(name), f"{name}: the image and requirements-test.txt differ")
+        # Installed before the worker's code comes in, and checked (models load, a vowel is scored) after.
+        self.assertLess(self.text.index("Resemblyzer=="), self.text.index("COPY vsworker"))
+        self.assertGreater(self.text.index("from vsworker.scoring import self_check"), self.text.index("COPY vsworker"))
+
     def test_every_pip_package_is_pinned(self):
         for run in self.runs:
             for command in run.split("&&"):
@@ -148,8 +164,10 @@ class DockerfileTests(unittest.TestCase):
                     if arg in ("-r", "--index-url", "--extra-index-url", "-c"):
                         skip_next = True
                         continue
+                    if arg.startswith("-"):  # a flag without a value (--no-deps)
+                        continue
                     with self.subTest(command=command.strip(), package=arg):
-                        self.assertRegex(arg, r"^[A-Za-z0-9_.\-\[\]]+==\d+(\.\d+)*$")
+                        self.assertRegex(arg, r"^[A-Za-z0-9_.\-\[\]]+==\d+(\.\d+)*(\.post\d+)?$")
 
     def test_environment_matches_the_worker_defaults(self):
         self.assertIn(f"APPLIO_DIR={DEFAULT_APPLIO_DIR}", self.text)

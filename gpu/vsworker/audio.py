@@ -111,3 +111,12 @@ def wav_info(path):
             else:
                 fh.seek(size + (size % 2), os.SEEK_CUR)
     raise JobError(f"{os.path.basename(path)} has no fmt/data chunk")
+
+
+def to_mono_f32(ffmpeg, src, dest, sample_rate, what):
+    """Decode to raw mono float32 samples (no header) at sample_rate: what the scoring models read."""
+    _run_ffmpeg(ffmpeg, ["-i", src, "-vn", "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate),
+                         "-f", "f32le", "-c:a", "pcm_f32le", dest], what)
+    if not os.path.isfile(dest) or os.path.getsize(dest) == 0:
+        raise JobError(f"{what}: FFmpeg produced no audio (is there an audio stream?)")
+    return dest

@@ -3,22 +3,19 @@ VoiceConverter in the warm child process)."""
 
 import os
 import time
-import uuid
 
+from . import conversion
 from .audio import OUTPUT_FORMATS, encode, to_wav, wav_info
 from .choices import EMBEDDERS, OUTPUT_MODES, UNIMPLEMENTED_F0
 from .converter import get_converter, has_model_loaded
-from .errors import ConfigError, JobError, ValidationError
+from .errors import ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref
 from .hardware import require_cuda
-from .pthmeta import rvc_model_info
 from .requests import run_keyed
 from .task_settings import read
 
 TASK = "convert"
-INDEX_READ_ERROR = "An error occurred reading the FAISS index"
 MAX_INPUT_SECONDS = 3600
-STAGED_MODELS_KEPT = 16  # staged model/index files kept in scratch for warm reuse
 
 
 class ConvertRequest:
@@ -62,42 +59,6 @@ def parse_request(fields):
     return req
 
 
-def stage_file(ref, ctx, directory, suffix):
-    """Put a model/index at a stable path named by its hash, so the warm
-    VoiceConverter sees the same path again and keeps the model loaded."""
-    os.makedirs(directory, exist_ok=True)
-    sha = ref.digest()
-    path = os.path.join(directory, sha + suffix)
-    if os.path.exists(path):
-        return path
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    if ref.is_inline:
-        with open(tmp, "wb") as fh:
-            fh.write(ref.data)
-    else:
-        os.symlink(ctx.store.require(ref.sha256, ref.field), tmp)
-    os.replace(tmp, path)
-    _prune_staged(directory, keep=path)
-    return path
-
-
-def _prune_staged(directory, keep):
-    """Scratch is the container disk: keep only the most recently staged files."""
-    entries = []
-    for name in os.listdir(directory):
-        full = os.path.join(directory, name)
-        try:
-            entries.append((os.lstat(full).st_mtime, full))
-        except FileNotFoundError:
-            continue
-    for _, full in sorted(entries, reverse=True)[STAGED_MODELS_KEPT:]:
-        if full != keep:
-            try:
-                os.unlink(full)
-            except FileNotFoundError:
-                pass
-
-
 def convert_task(ctx, fields):
     req = parse_request(fields)
     return run_keyed(ctx, TASK, req.request_key, lambda: convert(ctx, req))
@@ -110,27 +71,10 @@ def convert(ctx, req):
     ffmpeg = settings.resolve_ffmpeg()
     started = time.monotonic()
 
-    models_dir = os.path.join(settings.scratch, "models")
-    if "trained" in models_dir:
-        # Applio's VoiceConverter rewrites "trained" to "added" in index paths.
-        raise ConfigError(
-            f"VOICESTUDIO_SCRATCH ({settings.scratch}) must not contain the word 'trained': "
-            "Applio rewrites it in index paths"
-        )
-    model_path = stage_file(req.model, ctx, models_dir, ".pth")
-    info = rvc_model_info(model_path, "input.model")
-    embedder = info.get("embedder")
-    if embedder and req.embedder and embedder != req.embedder:
-        raise ValidationError(
-            f"input.embedder is {req.embedder!r} but the model was trained with {embedder!r}; "
-            "omit input.embedder to use the model's"
-        )
-    embedder = embedder or req.embedder or "contentvec"
-    if embedder not in EMBEDDERS:
-        raise JobError(
-            f"input.model was trained with embedder {embedder!r}, which this worker does not support"
-        )
-    index_path = stage_file(req.index, ctx, models_dir, ".index") if req.index else ""
+    models_dir = conversion.models_dir(settings)
+    model_path = conversion.stage_file(req.model, ctx, models_dir, ".pth")
+    info, embedder = conversion.model_embedder(model_path, "input.model", req.embedder)
+    index_path = conversion.stage_file(req.index, ctx, models_dir, ".index") if req.index else ""
 
     work = ctx.scratch("convert")
     source = req.audio.local_path(ctx, work, "input.bin")
@@ -145,28 +89,7 @@ def convert(ctx, req):
         raise ValidationError("input.input contains no audio samples")
 
     output_wav = os.path.join(work, "output.wav")
-    kwargs = {
-        "audio_input_path": input_wav,
-        "audio_output_path": output_wav,
-        "model_path": model_path,
-        "index_path": index_path,
-        "pitch": req.pitch,
-        "f0_method": req.f0_method,
-        "index_rate": req.index_rate if index_path else 0.0,
-        "volume_envelope": req.volume_envelope,
-        "protect": req.protect,
-        "split_audio": req.split_audio,
-        "f0_autotune": req.autotune,
-        "f0_autotune_strength": req.autotune_strength,
-        "embedder_model": embedder,
-        "embedder_model_custom": None,
-        "clean_audio": req.clean_audio,
-        "clean_strength": req.clean_strength,
-        # Always WAV from Applio: libsndfile cannot write M4A and Applio's own
-        # re-encoding resamples; FFmpeg encodes the requested format below.
-        "export_format": "WAV",
-        "sid": 0,
-    }
+    kwargs = conversion.applio_kwargs(req, input_wav, output_wav, model_path, index_path, embedder)
     # Progress only when a model load (seconds) follows: runpod-python sends updates from a thread, and
     # one sent right before a sub-second warm conversion can reach RunPod after the result and leave
     # the job shown as IN_PROGRESS (runpod-python#250). Training and separation follow the same rule.
@@ -174,26 +97,7 @@ def convert(ctx, req):
         ctx.progress(TASK, "convert", f"loading the voice model, then converting {source_info.seconds:.1f} s of audio")
     converter = get_converter(settings)
     load_seconds = round(time.monotonic() - started, 3)
-    try:
-        with ctx.cancellation.stopping(converter.kill):
-            response = converter.convert(kwargs, ctx.reporter)
-    except JobError:
-        ctx.cancellation.check()  # the process was killed because the job was cancelled
-        raise
-    excerpt = converter.excerpt(response["request_id"])
-    if not response.get("ok"):
-        raise JobError(f"Applio conversion failed: {response.get('error')}; output:\n{excerpt}")
-    if not os.path.isfile(output_wav) or os.path.getsize(output_wav) <= 44:
-        # VoiceConverter prints some errors and returns normally.
-        raise JobError(f"Applio conversion finished without writing audio; output:\n{excerpt}")
-    unread_index = [line for line in converter.output_lines(response["request_id"]) if INDEX_READ_ERROR in line]
-    if unread_index:
-        # rvc/infer/pipeline.py prints this and converts without the index.
-        raise JobError(
-            f"Applio could not read input.index ({unread_index[0][:300]}), and would have converted without "
-            f"it, so index_rate {req.index_rate} would have had no effect. Send the model's own index again "
-            "(a copy cut short or of another file fails this way), or convert without it (index_rate 0)"
-        )
+    response = conversion.run(ctx, converter, kwargs, "input.index")
     out_info = wav_info(output_wav)
 
     final, final_rate = output_wav, out_info.sample_rate

@@ -10,6 +10,7 @@ import hashlib
 import os
 
 from .errors import ValidationError
+from .validation import Fields
 
 MIB = 1024 * 1024
 INLINE_MAX_BYTES = 4 * MIB  # one inline file, raw (≈5.6 MB as base64)
@@ -65,6 +66,18 @@ def parse_file_ref(parent, key, required=False, inline=True, budget=None):
     fields = parent.obj(key, required=required)
     if fields is None:
         return None
+    return _file_ref(fields, inline, budget)
+
+
+def parse_file_ref_list(parent, key, max_items, inline=True, budget=None):
+    """A required, non-empty list of file references; items are named like input.guides[0]."""
+    items = parent.array(key, max_items, required=True)
+    if not items:
+        raise ValidationError(f"{parent.name(key)} is empty; send at least one file")
+    return [_file_ref(Fields(item, f"{parent.name(key)}[{i}]"), inline, budget) for i, item in enumerate(items)]
+
+
+def _file_ref(fields, inline, budget):
     name = fields.path
     sha = fields.sha256("blob")
     data = fields.base64_bytes("data", INLINE_MAX_BYTES) if inline else None

@@ -15,6 +15,7 @@ OTHER_TASKS = {
     "train": ("training", "train_task"),
     "convert": ("convert", "convert_task"),
     "separate": ("separate", "separate_task"),
+    "audition": ("audition", "audition_task"),
 }
 
 
@@ -26,7 +27,7 @@ def task_function(name):
     return getattr(module, function)
 
 
-TASK_NAMES = ("info", "blob_has", "blob_put", "blob_commit", "blob_get", "train", "convert", "separate")
+TASK_NAMES = ("info", "blob_has", "blob_put", "blob_commit", "blob_get", "train", "convert", "separate", "audition")
 
 
 def handle_job(job, ctx):

@@ -6,6 +6,9 @@ loaded until another path is given; input is read like soundfile does
 index is silently ignored, and one that cannot be read is reported and left out;
 pitch is ignored when f0_autotune is on; hybrid[...] f0 methods fail because they are not
 implemented; output is written at the model's sample rate (config[-1]).
+A model with a "standin_voice" entry ({"timbre": 0..1, "detune_cents": c}) changes the voice like a trained
+model would, so that the audition task sees outputs that differ by epoch: the timbre moves towards a target
+(an EQ) as "timbre" grows, and the pitch is shifted by the requested pitch plus "detune_cents".
 """
 
 import os
@@ -81,6 +84,10 @@ class VoiceConverter:
         out = standin.resample(audio_16k, 16000, self.tgt_sr)
         out = standin.scale(out, volume_envelope)
         standin.write_wav(audio_output_path, out, self.tgt_sr)
+        voice = self.cpt.get("standin_voice")
+        if voice:  # a model of the audition tests: its voice and pitch depend on the epoch
+            shift = 0 if f0_autotune else 100 * pitch
+            standin.apply_voice(audio_output_path, voice["timbre"], shift + voice["detune_cents"])
         if export_format != "WAV":
             shutil.copyfile(audio_output_path, audio_output_path.replace(".wav", f".{export_format.lower()}"))
         print(f"Pitch factor {factor:.3f}, f0 {f0_method}, protect {protect}, sid {sid}", flush=True)

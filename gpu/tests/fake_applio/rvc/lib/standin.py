@@ -129,6 +129,20 @@ def resample(samples, src_rate, dst_rate):
     return array.array(code, (samples[int(i * ratio)] for i in range(count)))
 
 
+
+def apply_voice(path, timbre, cents):
+    """Rewrite the WAV at path in another voice (FFmpeg): an EQ that grows with timbre (0..1) stands for the
+    target singer's timbre; the pitch moves by cents at the same duration (asetrate, back to the rate, atempo)."""
+    ffmpeg = os.environ.get("FFMPEG_PATH") or shutil.which("ffmpeg")
+    rate = wav_rate(path)
+    ratio = 2.0 ** (cents / 1200.0)
+    chain = (f"equalizer=f=500:t=q:w=1:g={-20 * timbre!r},equalizer=f=2500:t=q:w=1:g={15 * timbre!r},"
+             f"asetrate={rate}*{ratio!r},aresample={rate},atempo={1.0 / ratio!r}")
+    out = path + ".voice.wav"
+    subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", path, "-af", chain,
+                    "-c:a", "pcm_s16le", out], check=True)
+    os.replace(out, path)
+
 _FLOAT32_TABLE = []
 
 
