@@ -11,6 +11,7 @@ import { registerIngest } from './commands/ingest.js';
 import { registerPreprocess } from './commands/preprocess.js';
 import { registerSources } from './commands/sources.js';
 import { registerTrain } from './commands/train.js';
+import { registerAudition } from './commands/audition.js';
 import { registerConvert } from './commands/convert.js';
 import { registerBatch } from './commands/batch.js';
 import { registerJobs } from './commands/jobs.js';
@@ -69,6 +70,7 @@ Examples:
   $ voicestudio preprocess ./vocals             # clean 5–15 s clips and a quality report
   $ voicestudio sources list ./vocals           # what training uses; exclude or remove sources and clips
   $ voicestudio train ./vocals --name alice     # train on the RunPod endpoint, model into ./vocals/models
+  $ voicestudio audition ./vocals -m alice      # which saved epoch sounds most like the singer (a page to listen)
   $ voicestudio convert guide.wav -m alice -p ./vocals -o alice-guide.wav
   $ voicestudio batch ./songs -m alice -p ./vocals -o ./album --separate --mix
   $ voicestudio doctor                          # check FFmpeg, Node, credentials and the endpoint
@@ -88,6 +90,7 @@ ${EXIT_CODE_HELP}
   registerPreprocess(program, io, state);
   registerSources(program, io, state);
   registerTrain(program, io, state);
+  registerAudition(program, io, state);
   registerConvert(program, io, state);
   registerBatch(program, io, state);
   registerJobs(program, io, state);

@@ -1,9 +1,10 @@
-/** `voicestudio models list|show|import|export|rename|rm`: the project's voice models. */
+/** `voicestudio models list|show|pick|import|export|rename|rate|rm`: the project's voice models. */
 import path from 'node:path';
 import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
 import { integerInRange } from './shared/options.js';
+import { backendOption } from './shared/backend-option.js';
 import { formatDuration, formatUsd, renderTable } from '../ui/table.js';
 import { recordedModelFile, type ModelRecordView } from '../project/models.js';
 import type { PthMetadata } from '../project/pth-metadata.js';
@@ -58,6 +59,8 @@ export function renderModel(m: ModelRecordView, fromPth: PthMetadata | undefined
   if (d !== undefined) lines.push(`  dataset  ${d.clips} clips, ${d.minutes} min (singing ${d.singingMinutes}, speech ${d.speechMinutes}), sha256 ${d.sha256.slice(0, 12)}…`);
   if (card.gpuSeconds !== undefined) lines.push(`  GPU  ${formatDuration(card.gpuSeconds)}${card.costUsd === undefined ? '' : `, ${formatUsd(card.costUsd)}`} (job ${card.jobId ?? '?'})`);
   if (card.importedFrom !== undefined) lines.push(`  imported from ${card.importedFrom}`);
+  if (card.pickedFrom !== undefined) lines.push(`  picked  epoch ${card.pickedFrom.epoch} of ${card.pickedFrom.model} (step ${card.pickedFrom.step})`);
+  if (card.savedEpochs !== undefined && card.savedEpochs.length > 0) lines.push(`  saved epochs  ${card.savedEpochs.map((e) => e.epoch).join(', ')} (voicestudio audition, models pick)`);
   if (m.rating !== undefined) lines.push(`  rating  ${m.rating.stars}/5${m.rating.note === undefined ? '' : ` — ${m.rating.note}`} (${m.rating.ratedAt.slice(0, 10)})`);
   return lines.join('\n');
 }
@@ -72,6 +75,7 @@ export function registerModels(program: CommandUnknownOpts, io: CliIo, state: Ru
 Examples:
   $ voicestudio models list -p ./vocals
   $ voicestudio models show alice@2 -p ./vocals
+  $ voicestudio models pick alice@2 --epoch 150 -p ./vocals       # a new version from a saved epoch (see audition)
   $ voicestudio models import ~/Downloads/singer.zip --name singer -p ./vocals
   $ voicestudio models export alice -o alice.zip -p ./vocals     # an Applio-compatible zip (.pth + .index)
   $ voicestudio models rate alice@2 4 --note "breathy on high notes" -p ./vocals
@@ -148,6 +152,32 @@ Examples:
         const zip = path.resolve(ctx.io.cwd, options.output);
         await writeModelZip(zip, [{ name: `${name}.pth`, file: resolved.pth }, ...(resolved.index === undefined ? [] : [{ name: `${name}.index`, file: resolved.index }])]);
         ctx.out.result({ model: resolved.label, zip }, () => `wrote ${zip}`);
+        return ExitCode.Success;
+      }),
+    );
+
+  models
+    .command('pick')
+    .description("make a new version of a model from one of the epochs its training saved (the one audition recommends, or another)")
+    .argument('<model>', 'name (newest version) or name@version')
+    .requiredOption('--epoch <n>', 'a saved epoch (models show lists them)', integerInRange(1, 1_000_000))
+    .option('-p, --project <dir>', 'project folder', '.')
+    .addOption(backendOption())
+    .addHelpText(
+      'after',
+      `
+The epoch's weights are fetched from the endpoint's volume, where training left them (one small download);
+the new version keeps the same index and records where it came from. Picking the same epoch again returns
+the version made the first time. convert, batch and models export then use it like any version.`,
+    )
+    .action(
+      action(io, state, async (ctx, spec, options) => {
+        const { pickEpoch } = await import('../workflows/pick.js');
+        const { openBackend } = await import('../runpod/connect.js');
+        const backend = await openBackend(options.backend, ctx.io.env);
+        const picked = await pickEpoch({ projectDir: projectOf(ctx.io.cwd, options), spec, epoch: options.epoch, backend, signal: ctx.io.signal });
+        const label = `${picked.model.name}@${picked.model.version}`;
+        ctx.out.result(picked, () => (picked.created ? `${label}: epoch ${picked.epoch.epoch} of ${picked.from}` : `${label} already holds epoch ${picked.epoch.epoch} of ${picked.from}; nothing fetched`));
         return ExitCode.Success;
       }),
     );

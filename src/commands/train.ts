@@ -10,6 +10,9 @@ import { countOf, formatDuration, formatUsd } from '../ui/table.js';
 import type { TrainOptions, TrainResult } from '../workflows/train.js';
 import { TRAIN_SETTINGS } from '../tasks/train.js';
 import { renderWarnings } from '../ui/warnings.js';
+import { renderAudition } from '../ui/audition.js';
+import { VoicestudioError } from '../errors.js';
+import type { AuditionResult } from '../workflows/audition.js';
 import { addSettingOptions, settingValues } from './shared/setting-options.js';
 
 export function renderTrain(result: TrainResult, out: Output): string {
@@ -56,6 +59,8 @@ export function registerTrain(program: CommandUnknownOpts, io: CliIo, state: Run
     .addOption(backendOption())
     .option('--cancel-on-interrupt', 'Ctrl-C cancels the remote job (default: detach; it keeps running and the next run collects it)', false)
     .addOption(new Option('-j, --jobs <n>', 'local preprocessing in parallel').argParser(parseJobs).default(DEFAULT_JOBS, 'CPU cores'))
+    .option('--audition', 'after training, audition every saved epoch (voicestudio audition) and recommend one', false)
+    .addOption(new Option('--guide <files...>', 'with --audition: guide phrases sung by the album\'s vocalist (default: the singer\'s held-out clips)'))
     .addHelpText(
       'after',
       `
@@ -70,7 +75,8 @@ more --epochs continue from the last checkpoint. The model lands in <project>/mo
 Examples:
   $ voicestudio train ./vocals --dry-run
   $ voicestudio train ./vocals --name alice --epochs 300
-  $ voicestudio train ./vocals --name alice --epochs 500      # continue the same run to 500 epochs`,
+  $ voicestudio train ./vocals --name alice --epochs 500      # continue the same run to 500 epochs
+  $ voicestudio train ./vocals --name alice --audition --guide guide.wav   # then score every saved epoch`,
     )
     .action(
       action(io, state, async (ctx, project, options) => {
@@ -114,6 +120,39 @@ Examples:
         });
         bar?.stop();
         ctx.out.stopSpinner();
+        if (options.audition && result.model !== undefined) {
+          const trained = `${result.model.name}@${result.model.version}`;
+          // The model is home and paid for: an audition that fails is reported beside it (exit 3), not instead of it.
+          let audition: AuditionResult | { error: { code: string; message: string; suggestion?: string } };
+          try {
+            const { audition: runAudition } = await import('../workflows/audition.js');
+            const { AUDITION_SETTINGS } = await import('../tasks/audition.js');
+            const { defaultValues } = await import('../tasks/settings.js');
+            ctx.out.spinner(`auditioning the saved epochs of ${trained}`);
+            audition = await runAudition({
+              projectDir,
+              spec: trained,
+              ...(options.guide === undefined ? {} : { guides: options.guide.map((g) => path.resolve(ctx.io.cwd, g)) }),
+              settings: defaultValues(AUDITION_SETTINGS),
+              pitchGiven: false,
+              backend: backend!,
+              tools,
+              pricePerHour: gpuPricePerHour(ctx.io.env),
+              cancelOnInterrupt: options.cancelOnInterrupt,
+              signal: ctx.io.signal,
+              onEvent: (event) => ctx.out.spinner(`audition: ${event.stage}`),
+            });
+          } catch (error) {
+            if (!(error instanceof VoicestudioError)) throw error;
+            audition = { error: { code: error.code, message: error.message, ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }) } };
+          }
+          ctx.out.stopSpinner();
+          const both = { ...result, audition };
+          ctx.out.result(both, () =>
+            [renderTrain(result, ctx.out), '', 'error' in audition ? `${ctx.out.style('red', 'audition failed:')} ${audition.error.message}${audition.error.suggestion === undefined ? '' : `\n  → ${audition.error.suggestion}`}\n  the model is home; audition it again with: voicestudio audition ${project} -m ${trained}` : renderAudition(audition, ctx.out)].join('\n'),
+          );
+          return 'error' in audition ? ExitCode.Partial : ExitCode.Success;
+        }
         ctx.out.result(result, () => renderTrain(result, ctx.out));
         // A dry run answers what the real run would do: refuse a dataset below the minimums.
         return result.verdict.ok || options.force ? ExitCode.Success : ExitCode.Failure;

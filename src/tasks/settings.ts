@@ -92,3 +92,13 @@ export function wireValues<T extends SettingsTable>(table: T, values: SettingsVa
   for (const [name, setting] of Object.entries(table)) if (setting.wire !== undefined) wire[setting.wire] = values[name];
   return wire as WireValues<T>;
 }
+
+/** Every setting of a table at its default; a setting without one is an error in the table, named here. */
+export function defaultValues<T extends SettingsTable>(table: T): SettingsValues<T> {
+  const values: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(table)) {
+    if (setting.default === undefined) throw new Error(`settings table: ${name} has no default`);
+    values[name] = setting.default;
+  }
+  return values as SettingsValues<T>;
+}

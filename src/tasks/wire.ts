@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode, VoicestudioError } from '../errors.js';
+import type { AUDITION_SETTINGS } from './audition.js';
 import type { CONVERT_SETTINGS } from './convert.js';
 import type { SEPARATE_SETTINGS } from './separate.js';
 import type { WireValues } from './settings.js';
@@ -50,6 +51,49 @@ const convertOutputSchema = z.union([z.looseObject({ output: workerFileSchema })
 const separateOutputSchema = z.looseObject({ stems: z.object({ vocals: workerFileSchema, instrumental: workerFileSchema }) });
 export type SeparateOutput = z.output<typeof separateOutputSchema>;
 
+/**
+ * `audition`: every listed epoch converts every guide; `singer_clips` are the target voice. Conversion settings as
+ * for convert (autotune, splitting and cleaning stay off on the worker: they would change what is measured).
+ */
+export type AuditionInput = {
+  task: 'audition';
+  request_key: string;
+  epochs: { epoch: number; model: FileRef }[];
+  index?: FileRef;
+  guides: FileRef[];
+  singer_clips: FileRef[];
+  output_mode: 'auto' | 'inline' | 'blob';
+} & WireValues<typeof AUDITION_SETTINGS>;
+
+const score = z.number().nullable();
+const dnsmosSchema = z.looseObject({ ovrl: z.number() }).nullish();
+const auditionOutputSchema = z.looseObject({
+  epochs: z.array(
+    z.looseObject({
+      epoch: z.int(),
+      similarity: z.number(),
+      f0_rmse_cents: score,
+      voicing_agreement: z.number(),
+      dnsmos_ovrl: z.number().nullish(),
+      phrases: z.array(
+        z.looseObject({
+          guide: z.int(),
+          similarity: z.number(),
+          f0_rmse_cents: score,
+          voicing_agreement: z.number(),
+          dnsmos: dnsmosSchema,
+          output: z.intersection(workerFileSchema, z.looseObject({ format: z.string() })),
+        }),
+      ),
+    }),
+  ),
+  guides: z.array(z.looseObject({ guide: z.int(), similarity: z.number(), dnsmos: dnsmosSchema })),
+  singer: z.looseObject({ clips: z.int(), seconds: z.number() }),
+  recommendation: z.looseObject({ epoch: z.int(), within_f0_bound: z.boolean(), plateau_epoch: z.int().nullable(), reason: z.string() }),
+  scoring: z.looseObject({ naturalness: z.unknown(), device: z.string() }),
+});
+export type AuditionOutput = z.output<typeof auditionOutputSchema>;
+
 /** A finished job's output, checked against its task's result format; a JobOutputMissing error names what is missing. */
 function taskOutput<S extends z.ZodType>(schema: S, task: string, output: unknown, job: { jobId: string; subject: string }): z.output<S> {
   const parsed = schema.safeParse(output);
@@ -65,3 +109,4 @@ function taskOutput<S extends z.ZodType>(schema: S, task: string, output: unknow
 export const trainOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(trainOutputSchema, 'train', output, job);
 export const convertOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(convertOutputSchema, 'convert', output, job);
 export const separateOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(separateOutputSchema, 'separate', output, job);
+export const auditionOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(auditionOutputSchema, 'audition', output, job);

@@ -20,3 +20,10 @@ export function numberInRange(min: number, max: number): (raw: string) => number
 
 export const DEFAULT_JOBS = availableParallelism();
 export const parseJobs = integerInRange(1, 64);
+
+/** A comma-separated list of epochs, e.g. `50,100,150`. */
+export function epochList(raw: string): number[] {
+  const parts = raw.split(',').map((part) => part.trim());
+  if (parts.some((part) => !/^[1-9]\d*$/.test(part))) throw new InvalidArgumentError('expected epochs as whole numbers separated by commas, e.g. 50,100,150.');
+  return parts.map(Number);
+}
