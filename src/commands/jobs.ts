@@ -1,7 +1,7 @@
 /** `voicestudio jobs [project]`: the project's GPU jobs; attach to one, or cancel it. */
 import path from 'node:path';
 import type { CommandUnknownOpts } from '@commander-js/extra-typings';
-import { ErrorCode, ExitCode, VoicestudioError } from '../errors.js';
+import { ErrorCode, ExitCode, UsageError, VoicestudioError } from '../errors.js';
 import { action, type CliIo, type RunState } from '../ui/context.js';
 import { formatDuration, formatUsd, renderTable } from '../ui/table.js';
 import type { ConversionRequest } from '../workflows/convert.js';
@@ -72,6 +72,9 @@ Examples:
           const { collectSeparation } = await import('../workflows/separate.js');
           const collected = await collectSeparation(backend, projectDir, job.id, job.request as unknown as SeparationRequest, common);
           result = { id: job.id, stems: collected.stems, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
+        } else if (job.task === 'audition') {
+          // An audition's result is its page, which the audition command builds from the guides it prepared.
+          throw new UsageError(`Job ${job.id} is an audition of ${job.label}.`, `Run the audition again (voicestudio audition ${project} -m ${job.label}): it reattaches to this job and brings its result home without paying again.`);
         } else {
           const { collectConversion } = await import('../workflows/convert.js');
           const { locateFfmpeg } = await import('../audio/ffmpeg.js');
