@@ -15,9 +15,9 @@ export function registerAudition(program: CommandUnknownOpts, io: CliIo, state: 
     .description('convert the same phrases with every saved epoch, score each against the singer, recommend one, and write a page to listen and compare')
     .argument('<project>', 'project folder')
     .requiredOption('-m, --model <model>', 'a trained project model (name or name@version)')
-    .addOption(new Option('--guide <files...>', 'guide phrases (≤ 60 s each), ideally sung by the vocalist who will sing the album; default: two of the singer\'s held-out clips, moved 3 semitones down'))
+    .addOption(new Option('--guide <files...>', 'guide phrases (≤ 60 s each), ideally sung by the vocalist who will sing the album; default: two of the singer\'s clips, moved 3 semitones down'))
     .addOption(new Option('--epochs <list>', 'epochs to try, e.g. 50,100,150 (default: every saved one, at most 12, spread evenly)').argParser(epochList));
-  addSettingOptions(command, AUDITION_SETTINGS, { pitch: 'transpose the guides (default 0; +3 with the default guides, undoing their shift)' })
+  addSettingOptions(command, AUDITION_SETTINGS, { pitch: 'transpose the guides (with the default guides +3, undoing their shift, unless given)' })
     .addOption(backendOption())
     .option('--dry-run', 'prepare the guides and show the plan and its estimated cost; send nothing', false)
     .option('--cancel-on-interrupt', 'Ctrl-C cancels the job (default: detach; the next run collects it)', false)
@@ -61,15 +61,23 @@ Examples:
           return ExitCode.Success;
         }
         const backend = await openBackend(options.backend, ctx.io.env, tools);
+        let shown = '';
         const result = await audition({
           ...request,
           backend,
           onEvent: (event) => {
-            if (event.stage === 'estimate' && event.estimate !== undefined) ctx.out.info(renderEstimate(event.estimate));
-            else if (event.stage !== 'auditioning' || event.progress === undefined) ctx.out.info(event.stage);
-            else ctx.out.info(`auditioning: ${event.progress.message ?? event.progress.stage}`);
+            if (event.stage === 'estimate' && event.estimate !== undefined) {
+              ctx.out.stopSpinner();
+              ctx.out.info(renderEstimate(event.estimate));
+              return;
+            }
+            const line = event.stage === 'auditioning' && event.progress !== undefined ? `auditioning: ${event.progress.message ?? event.progress.stage}` : event.stage;
+            // The worker repeats its progress while a step runs: a new line only when it says something new.
+            if (line !== shown) ctx.out.spinner(line);
+            shown = line;
           },
         });
+        ctx.out.stopSpinner();
         ctx.out.result(result, () => renderAudition(result, ctx.out));
         return ExitCode.Success;
       }),

@@ -1,6 +1,7 @@
 /** What `audition` (and `train --audition`) print: the scores per epoch, the recommendation, the page. */
 import type { Output } from './output.js';
-import { formatDuration, formatPercent, formatUsd, renderTable } from './table.js';
+import { shellQuote } from './shell.js';
+import { countOf, formatDuration, formatPercent, formatUsd, renderTable } from './table.js';
 import type { AuditionEstimate, AuditionPlan, AuditionResult } from '../workflows/audition.js';
 
 const cents = (value: number | null): string => (value === null ? '–' : `${value.toFixed(0)}`);
@@ -29,12 +30,13 @@ export function renderAudition(result: AuditionResult | AuditionPlan, out: Outpu
     renderTable(['epoch', 'similarity', 'F0 error (cents)', 'voicing', 'DNSMOS'], rows),
     '',
     `${out.style('green', 'recommended:')} epoch ${result.recommended.epoch}: ${result.recommended.reason}`,
-    ...(result.plateauEpoch === null ? [] : [`similarity stops rising after epoch ${result.plateauEpoch}`]),
-    `the guides' own similarity to the singer: ${baseline}; the singer: ${result.singer.clips} ${result.singer.heldOut ? 'held-out' : 'training'} clips`,
+    `the guides' own similarity to the singer: ${baseline}; the singer: ${countOf(result.singer.clips, result.singer.heldOut ? 'held-out clip' : 'training clip')}`,
     ...result.notes.map((n) => `note: ${n}`),
     `${result.status === 'cached' ? 'from the earlier audition (no GPU job)' : `GPU ${formatDuration(result.gpuSeconds ?? 0)}, ${formatUsd(result.costUsd ?? 0)}`}; estimate was ${formatDuration(result.estimate.gpuSeconds)}`,
     `page: ${result.page}`,
-    `keep it: voicestudio models pick ${result.model} --epoch ${result.recommended.epoch}`,
+    result.recommended.isModel
+      ? `epoch ${result.recommended.epoch} is ${result.model} itself: convert with it as it is`
+      : `keep it: voicestudio models pick ${result.model} --epoch ${result.recommended.epoch} -p ${shellQuote(result.project)}`,
   ];
   return lines.join('\n');
 }

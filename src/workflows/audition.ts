@@ -31,7 +31,7 @@ import { followRemoteJob, jobCharges, runRemoteJob } from './remote-job.js';
 const AUDITION_VERSION = 1;
 /** The worker converts guides of at most this length. */
 export const MAX_GUIDE_SECONDS = 60;
-/** Without --guide: this many of the singer's held-out clips, moved down this far (formants too), are the guides. */
+/** Without --guide: this many of the singer's clips, moved down this far (formants too), are the guides. */
 const DEFAULT_GUIDES = 2;
 const DEFAULT_GUIDE_SHIFT_SEMITONES = 3;
 /** The worker takes at most this many of the singer's clips as the target voice. */
@@ -39,6 +39,14 @@ const MAX_SINGER_CLIPS = 32;
 /** Without held-out clips: this many training clips stand in for the singer. */
 const FALLBACK_SINGER_CLIPS = 8;
 const RESULT_FILE = 'audition.json';
+
+/**
+ * Each audition (epochs, guides, clips, settings) keeps its scores and converted phrases in a folder of its own under
+ * the model's audition folder, so asking for an earlier one again is answered from there; the page shows the latest.
+ */
+function runDir(dir: string, key: string): string {
+  return path.join(dir, 'runs', key.slice(0, 16));
+}
 /**
  * The GPU time an audition takes, roughly: the worker's start and the singer's scores, then per epoch loading its
  * weights and per phrase the conversion and its scores (pYIN's F0 runs on the CPU at about three times real time).
@@ -54,7 +62,7 @@ export interface AuditionOptions {
   projectDir: string;
   /** name or name@version */
   spec: string;
-  /** Guide phrases sung by the album's vocalist; without them the singer's held-out clips, moved in pitch, are used. */
+  /** Guide phrases sung by the album's vocalist; without them two of the singer's training clips, moved down in pitch, are used. */
   guides?: string[];
   /** Epochs to try; default every saved one, at most 12, spread evenly. */
   epochs?: number[];
@@ -105,10 +113,13 @@ export interface AuditionEpochRow {
 
 export interface AuditionResult {
   model: string;
+  /** The project folder, for the commands a user is told to run next. */
+  project: string;
   page: string;
   status: 'auditioned' | 'reattached' | 'cached';
   estimate: AuditionEstimate;
-  recommended: { epoch: number; reason: string; withinF0Bound: boolean };
+  /** `isModel`: the recommended epoch is the version's own weights (its last epoch): nothing to pick. */
+  recommended: { epoch: number; reason: string; withinF0Bound: boolean; isModel: boolean };
   plateauEpoch: number | null;
   epochs: AuditionEpochRow[];
   guides: { label: string; file: string; baselineSimilarity: number }[];
@@ -130,7 +141,7 @@ interface KeptAudition {
   notes: string[];
   epochs: SavedEpoch[];
   output: AuditionOutput;
-  /** epoch → guide index → file, relative to the audition folder. */
+  /** epoch → guide index → file, relative to this audition's own folder (runDir). */
   files: Record<string, string[]>;
   jobId?: string;
 }
@@ -204,25 +215,30 @@ async function prepare(options: PlanOptions): Promise<Prepared> {
   let settings = options.settings;
   if (options.guides !== undefined && options.guides.length > 0) {
     guides = [];
-    for (const [i, given] of options.guides.entries()) {
+    for (const given of options.guides) {
       const input = path.resolve(given);
       if (!(await pathExists(input))) throw new UsageError(`--guide ${given}: no such file.`, 'Name a recording of the guide vocal (a dry, solo phrase up to 60 s).');
       const probe = await probeMedia(options.tools, input);
       if (probe.durationSec > MAX_GUIDE_SECONDS) notes.push(`${path.basename(input)} is ${probe.durationSec.toFixed(0)} s long: its first ${MAX_GUIDE_SECONDS} s are used.`);
-      const file = path.join(dir, 'guides', `${i + 1}-${path.basename(input, path.extname(input)).replace(/[^\w.-]+/g, '_')}.flac`);
+      // Named by content: an earlier audition's guide is never overwritten by another file of the same name.
+      const file = path.join(dir, 'guides', `${(await sha256File(input)).slice(0, 16)}.flac`);
       await writeGuide(options.tools, input, file, 0, options.signal);
       guides.push({ label: path.basename(input), file });
     }
   } else {
-    const pool = heldOut.length > 0 ? heldOut : trainingSegments(manifest!);
+    // From the training clips: the held-out ones stay whole as the singer's reference (the shift down makes a
+    // trained phrase another voice's guide anyway).
+    const training = trainingSegments(manifest!);
+    const pool = training.length > 0 ? training : heldOut;
     const kindOf = new Map(manifest!.sources.map((s) => [s.id, s.kind]));
     const sung = pool.filter((s) => kindOf.get(s.sourceId) === 'singing');
     guideSources = spread(sung.length > 0 ? sung : pool, DEFAULT_GUIDES);
     if (guideSources.length === 0) throw new UsageError(`The project has no clips to audition ${label} with.`, 'Give guide phrases: --guide FILE...');
     guides = [];
     for (const clip of guideSources) {
-      const file = path.join(dir, 'guides', `${clip.id}-down${DEFAULT_GUIDE_SHIFT_SEMITONES}.flac`);
-      await writeGuide(options.tools, fromProject(projectDir, clip.file), file, -DEFAULT_GUIDE_SHIFT_SEMITONES, options.signal);
+      const source = fromProject(projectDir, clip.file);
+      const file = path.join(dir, 'guides', `${(await sha256File(source)).slice(0, 16)}-down${DEFAULT_GUIDE_SHIFT_SEMITONES}.flac`);
+      await writeGuide(options.tools, source, file, -DEFAULT_GUIDE_SHIFT_SEMITONES, options.signal);
       guides.push({ label: `${clip.id}, ${DEFAULT_GUIDE_SHIFT_SEMITONES} semitones down`, file });
     }
     if (!options.pitchGiven) settings = { ...settings, pitch: DEFAULT_GUIDE_SHIFT_SEMITONES };
@@ -231,11 +247,12 @@ async function prepare(options: PlanOptions): Promise<Prepared> {
     );
   }
 
-  let singerClips = heldOut.filter((s) => !guideSources.includes(s));
-  if (singerClips.length === 0) singerClips = heldOut;
+  let singerClips = heldOut;
   const usingHeldOut = singerClips.length > 0;
   if (!usingHeldOut) {
-    singerClips = spread(trainingSegments(manifest!), FALLBACK_SINGER_CLIPS);
+    // Not the guides' own clips: a guide would then be scored against itself.
+    const others = trainingSegments(manifest!).filter((s) => !guideSources.includes(s));
+    singerClips = spread(others.length > 0 ? others : guideSources, FALLBACK_SINGER_CLIPS);
     notes.push('The project holds no clips out of training (fewer than 20 clips, or --no-holdout): the singer is represented by training clips, which flatters every epoch.');
   }
   singerClips = singerClips.slice(0, MAX_SINGER_CLIPS);
@@ -264,7 +281,7 @@ async function prepare(options: PlanOptions): Promise<Prepared> {
 
 /** The audition this request made before, when its result and every converted phrase are still there. */
 async function keptAudition(dir: string, key: string): Promise<KeptAudition | undefined> {
-  const text = await readFile(path.join(dir, RESULT_FILE), 'utf8').catch(() => undefined);
+  const text = await readFile(path.join(runDir(dir, key), RESULT_FILE), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
   let kept: KeptAudition;
   try {
@@ -273,7 +290,7 @@ async function keptAudition(dir: string, key: string): Promise<KeptAudition | un
     return undefined;
   }
   if (kept.key !== key) return undefined;
-  for (const files of Object.values(kept.files)) for (const file of files) if (!(await pathExists(path.join(dir, file)))) return undefined;
+  for (const files of Object.values(kept.files)) for (const file of files) if (!(await pathExists(path.join(runDir(dir, key), file)))) return undefined;
   return kept;
 }
 
@@ -290,7 +307,7 @@ function pageInput(kept: KeptAudition, dir: string): AuditionPageInput {
     ...(e.dnsmos_ovrl == null ? {} : { naturalness: e.dnsmos_ovrl }),
     phrases: e.phrases.map((p) => ({
       guideId: String(p.guide),
-      file: path.join(dir, kept.files[String(e.epoch)]![p.guide]!),
+      file: path.join(runDir(dir, kept.key), kept.files[String(e.epoch)]![p.guide]!),
       similarity: p.similarity,
       f0RmseCents: p.f0_rmse_cents ?? Number.NaN,
       voicingAgreement: p.voicing_agreement,
@@ -310,13 +327,15 @@ function pageInput(kept: KeptAudition, dir: string): AuditionPageInput {
   };
 }
 
-function resultOf(kept: KeptAudition, page: string, extra: Pick<AuditionResult, 'status' | 'bytesSent' | 'estimate'> & Partial<Pick<AuditionResult, 'jobId' | 'gpuSeconds' | 'costUsd'>>): AuditionResult {
+function resultOf(kept: KeptAudition, page: string, model: { project: string; sha256: string }, extra: Pick<AuditionResult, 'status' | 'bytesSent' | 'estimate'> & Partial<Pick<AuditionResult, 'jobId' | 'gpuSeconds' | 'costUsd'>>): AuditionResult {
   const { output } = kept;
   const stepOf = new Map(kept.epochs.map((e) => [e.epoch, e.step]));
+  const recommended = kept.epochs.find((e) => e.epoch === output.recommendation.epoch);
   return {
     model: kept.model,
+    project: model.project,
     page,
-    recommended: { epoch: output.recommendation.epoch, reason: output.recommendation.reason, withinF0Bound: output.recommendation.within_f0_bound },
+    recommended: { epoch: output.recommendation.epoch, reason: output.recommendation.reason, withinF0Bound: output.recommendation.within_f0_bound, isModel: recommended?.sha256 === model.sha256 },
     plateauEpoch: output.recommendation.plateau_epoch,
     epochs: output.epochs.map((e) => ({
       epoch: e.epoch,
@@ -356,10 +375,10 @@ export async function audition(options: AuditionOptions): Promise<AuditionResult
   const request = { key: p.key, model: p.label };
   let bytesSent = 0;
 
-  const finish = async (kept: KeptAudition, extra: Parameters<typeof resultOf>[2]): Promise<AuditionResult> => {
+  const finish = async (kept: KeptAudition, extra: Parameters<typeof resultOf>[3]): Promise<AuditionResult> => {
     event({ stage: 'writing page' });
     const page = await writeAuditionPage(p.dir, pageInput(kept, p.dir), options.tools, signalOption);
-    return resultOf(kept, page, extra);
+    return resultOf(kept, page, { project: projectDir, sha256: p.model.pth.sha256 }, extra);
   };
 
   return await runRemoteJob<AuditionResult>({
@@ -411,7 +430,7 @@ export async function audition(options: AuditionOptions): Promise<AuditionResult
         files[String(e.epoch)] = [];
         for (const phrase of e.phrases) {
           const relative = path.join(`epoch-${e.epoch}`, `guide-${phrase.guide + 1}.${phrase.output.format}`);
-          await saveWorkerFile(options.backend.runTask, phrase.output, path.join(p.dir, relative), signalOption);
+          await saveWorkerFile(options.backend.runTask, phrase.output, path.join(runDir(p.dir, p.key), relative), signalOption);
           files[String(e.epoch)]![phrase.guide] = relative;
         }
       }
@@ -427,7 +446,7 @@ export async function audition(options: AuditionOptions): Promise<AuditionResult
         files,
         jobId: done.jobId,
       };
-      await writeAtomically(path.join(p.dir, RESULT_FILE), `${JSON.stringify(kept, null, 2)}\n`);
+      await writeAtomically(path.join(runDir(p.dir, p.key), RESULT_FILE), `${JSON.stringify(kept, null, 2)}\n`);
       await updateJob(projectDir, done.jobId, { result: { page: path.join(p.dir, 'index.html'), recommended: output.recommendation.epoch } });
       event({ stage: 'done' });
       return await finish(kept, { status: reattached ? 'reattached' : 'auditioned', bytesSent, estimate, jobId: done.jobId, ...jobCharges(done) });

@@ -1,7 +1,7 @@
 /**
  * Runs the RunPod Serverless emulator by hand, for manual end-to-end use of the CLI:
  *
- *   node test/emulator/serve.ts [--workers N] [--port P] [--volume DIR] [--no-volume] [--applio-fault F]
+ *   node test/emulator/serve.ts [--workers N] [--port P] [--volume DIR] [--no-volume] [--applio-fault F] [--python PY]
  *
  * It prints the environment to export for `voicestudio`. Ctrl-C stops it (worker processes are killed and the
  * temp dirs removed; a --volume DIR is kept).
@@ -14,7 +14,7 @@ const { startEmulator } = (await import(new URL('./runpod-emulator.ts', import.m
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`${message}\n`);
-  process.stderr.write('usage: node test/emulator/serve.ts [--workers N] [--port P] [--volume DIR | --no-volume] [--applio-fault F] [--key K] [--endpoint ID]\n');
+  process.stderr.write('usage: node test/emulator/serve.ts [--workers N] [--port P] [--volume DIR | --no-volume] [--applio-fault F] [--key K] [--endpoint ID] [--python PY]\n');
   process.exit(message ? 2 : 0);
 }
 
@@ -39,6 +39,8 @@ for (let i = 0; i < args.length; i++) {
   else if (arg === '--applio-fault') options.applioFault = value();
   else if (arg === '--key') options.apiKey = value();
   else if (arg === '--endpoint') options.endpointId = value();
+  // The GPU worker's test environment (npm run setup:python) for tasks that score audio (audition).
+  else if (arg === '--python') options.python = value();
   else if (arg === '--help' || arg === '-h') usage();
   else usage(`unknown argument: ${String(arg)}`);
 }
