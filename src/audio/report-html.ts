@@ -11,6 +11,7 @@ import { readAnalysisFile } from './analysis-cache.js';
 import { DB_FLOOR } from './analysis.js';
 import { fromProject, writeAtomically } from '../util/files.js';
 import { analysisPath, htmlReportPath } from '../project/layout.js';
+import { relativeHref } from './href.js';
 import type { DatasetQualityReport, DroppedClip, LostSound, QualityWarning, Segment, SourceQualityReport } from '../project/types.js';
 
 /** Columns of a waveform at most: about a wide screen's pixels. */
@@ -278,8 +279,7 @@ export function sourceTimeline(durationSec: number, segments: readonly Segment[]
 
 /** The clip file's URL relative to the page's folder, every path segment percent-encoded. */
 export function clipHref(projectDir: string, file: string): string {
-  const relative = path.relative(path.dirname(htmlReportPath(projectDir)), fromProject(projectDir, file));
-  return relative.split(path.sep).map(encodeURIComponent).join('/');
+  return relativeHref(path.dirname(htmlReportPath(projectDir)), fromProject(projectDir, file));
 }
 
 function regionAnchor(sourceId: string, region: Region): string | undefined {
