@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import scoring
 from .applio_limits import cpu_limit
-from .archive import unpack
+from .archive import member_name, unpack
 from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS
 from .choices import OUTPUT_MODES
 from .errors import JobError
@@ -116,7 +116,7 @@ def _unpack(ctx, req, work):
 
     def destination(parts):
         path = os.path.join(files, f"{len(members):05d}{os.path.splitext(parts[-1])[1].lower()}")
-        members.append(Member("/".join(parts), path))
+        members.append(Member(member_name(parts), path))
         return path
 
     unpack(archive, destination, label="input.dataset archive")
