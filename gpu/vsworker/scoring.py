@@ -28,7 +28,6 @@ F0_MAX_HZ = 1100.0  # above a soprano's C6 (1047 Hz)
 MIN_VOICED_SECONDS = 0.5
 EMBEDDING_DIMENSIONS = 256  # Resemblyzer's model_embedding_size
 
-SIMILARITY_METHOD = "Resemblyzer 0.1.4 embeddings (cosine)"
 PITCH_METHOD = f"librosa 0.11.0 pYIN, {F0_MIN_HZ:g}-{F0_MAX_HZ:g} Hz, 10 ms frames"
 NATURALNESS_METHOD = "DNSMOS P.835 (speechmos 0.0.1.1); trained on speech, indicative for singing"
 
@@ -182,7 +181,7 @@ def naturalness(samples):
 def methods(where):
     """How each score was made, for the result."""
     return {
-        "similarity": SIMILARITY_METHOD,
+        "similarity": f"{speaker_model()} embeddings (cosine)",
         "pitch": PITCH_METHOD,
         "naturalness": NATURALNESS_METHOD,
         "device": where,
