@@ -8,6 +8,7 @@ import type { ConversionRequest } from '../workflows/convert.js';
 import type { LedgerJob } from '../project/ledger.js';
 import type { SeparationRequest } from '../workflows/separate.js';
 import type { TrainingRequest } from '../workflows/train.js';
+import { shellQuote } from '../util/shell.js';
 
 function age(iso: string, now: number): string {
   return `${formatDuration((now - Date.parse(iso)) / 1000)} ago`;
@@ -50,7 +51,7 @@ Examples:
           return ExitCode.Success;
         }
         const job = jobs.find((j) => j.id === wanted);
-        if (job === undefined) throw new VoicestudioError(ErrorCode.NothingToDo, `No job ${wanted} in ${projectDir}.`, { subject: wanted, suggestion: `See voicestudio jobs ${project}.` });
+        if (job === undefined) throw new VoicestudioError(ErrorCode.NothingToDo, `No job ${wanted} in ${projectDir}.`, { subject: wanted, suggestion: `See voicestudio jobs ${shellQuote(project)}.` });
         if (job.backend === 'local') throw new VoicestudioError(ErrorCode.NothingToDo, `Job ${wanted} ran locally and ended with the command that started it.`, { suggestion: 'Run that command again; training resumes from its checkpoints.' });
         const { openBackend, gpuPricePerHour } = await import('../runpod/connect.js');
         const backend = await openBackend('runpod', ctx.io.env);
@@ -74,7 +75,7 @@ Examples:
           result = { id: job.id, stems: collected.stems, gpuSeconds: collected.gpuSeconds, costUsd: collected.costUsd };
         } else if (job.task === 'audition') {
           // An audition's result is its page, which the audition command builds from the guides it prepared.
-          throw new UsageError(`Job ${job.id} is an audition of ${job.label}.`, `Run the audition again (voicestudio audition ${project} -m ${job.label}): it reattaches to this job and brings its result home without paying again.`);
+          throw new UsageError(`Job ${job.id} is an audition of ${job.label}.`, `Run the audition again (voicestudio audition ${shellQuote(project)} -m ${job.label}): it reattaches to this job and brings its result home without paying again.`);
         } else {
           const { collectConversion } = await import('../workflows/convert.js');
           const { locateFfmpeg } = await import('../audio/ffmpeg.js');

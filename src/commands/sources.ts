@@ -5,6 +5,7 @@ import { action, type CliIo, type RunState } from '../ui/context.js';
 import type { Output } from '../ui/output.js';
 import { formatDuration, formatMinutes, formatPercent, renderTable } from '../ui/table.js';
 import type { ExclusionChange, ExclusionResult, RemoveResult, SourceListing, SourcesList, TrainingTotals } from '../project/sources.js';
+import { shellQuote } from '../util/shell.js';
 
 function formatSpan(startSec: number, endSec: number): string {
   return `${startSec.toFixed(1)}–${endSec.toFixed(1)} s`;
@@ -19,7 +20,7 @@ function stateOf(s: SourceListing): string {
 }
 
 export function renderSourcesList(list: SourcesList): string {
-  if (list.sources.length === 0) return `No sources in ${list.project} yet. Take recordings in with: voicestudio ingest ${list.project}`;
+  if (list.sources.length === 0) return `No sources in ${list.project} yet. Take recordings in with: voicestudio ingest ${shellQuote(list.project)}`;
   const rows = list.sources.map((s) => [
     s.id,
     s.kind,

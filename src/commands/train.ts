@@ -14,6 +14,7 @@ import { renderAudition } from '../ui/audition.js';
 import { VoicestudioError } from '../errors.js';
 import type { AuditionResult } from '../workflows/audition.js';
 import { addSettingOptions, settingValues } from './shared/setting-options.js';
+import { shellQuote } from '../util/shell.js';
 
 export function renderTrain(result: TrainResult, out: Output): string {
   const d = result.dataset;
@@ -43,7 +44,7 @@ export function renderTrain(result: TrainResult, out: Output): string {
     );
   }
   lines.push(...renderWarnings(result.warnings, out));
-  if (result.earlierWarnings > 0) lines.push(`note: ${countOf(result.earlierWarnings, 'quality warning')} from an earlier preprocess: voicestudio preprocess ${result.project} shows them again.`);
+  if (result.earlierWarnings > 0) lines.push(`note: ${countOf(result.earlierWarnings, 'quality warning')} from an earlier preprocess: voicestudio preprocess ${shellQuote(result.project)} shows them again.`);
   return lines.join('\n');
 }
 
@@ -149,7 +150,7 @@ Examples:
           ctx.out.stopSpinner();
           const both = { ...result, audition };
           ctx.out.result(both, () =>
-            [renderTrain(result, ctx.out), '', 'error' in audition ? `${ctx.out.style('red', 'audition failed:')} ${audition.error.message}${audition.error.suggestion === undefined ? '' : `\n  → ${audition.error.suggestion}`}\n  the model is home; audition it again with: voicestudio audition ${project} -m ${trained}` : renderAudition(audition, ctx.out)].join('\n'),
+            [renderTrain(result, ctx.out), '', 'error' in audition ? `${ctx.out.style('red', 'audition failed:')} ${audition.error.message}${audition.error.suggestion === undefined ? '' : `\n  → ${audition.error.suggestion}`}\n  the model is home; audition it again with: voicestudio audition ${shellQuote(project)} -m ${trained}` : renderAudition(audition, ctx.out)].join('\n'),
           );
           return 'error' in audition ? ExitCode.Partial : ExitCode.Success;
         }

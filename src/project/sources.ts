@@ -14,6 +14,7 @@ import { fromProject, pathExists, projectRelative } from '../util/files.js';
 import { analysisPath, clipsDir } from './layout.js';
 import { readManifest, requireProjectFolder, updateManifest } from './manifest.js';
 import type { ClipExclusion, Exclusion, Manifest, Segment, Source, SourceKind } from './types.js';
+import { shellQuote } from '../util/shell.js';
 
 /** The share of a clip, or of an excluded stretch, that their overlap must reach to tie them. */
 const MATCH_SHARE = 0.5;
@@ -278,7 +279,7 @@ async function existingProject(projectDir: string): Promise<string> {
   if ((await readManifest(project)) === undefined) {
     throw new VoicestudioError(ErrorCode.ProjectMissing, `${project} has no voicestudio.json: it is not a voicestudio project yet.`, {
       subject: project,
-      suggestion: `Take recordings in first: voicestudio ingest ${projectDir}`,
+      suggestion: `Take recordings in first: voicestudio ingest ${shellQuote(projectDir)}`,
     });
   }
   return project;

@@ -1,6 +1,6 @@
 /** What `audition` (and `train --audition`) print: the scores per epoch, the recommendation, the page. */
 import type { Output } from './output.js';
-import { shellQuote } from './shell.js';
+import { shellQuote } from '../util/shell.js';
 import { countOf, formatDuration, formatPercent, formatUsd, renderTable } from './table.js';
 import type { AuditionEstimate, AuditionPlan, AuditionResult } from '../workflows/audition.js';
 

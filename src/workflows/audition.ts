@@ -26,6 +26,7 @@ import { auditionOutput, type AuditionInput, type AuditionOutput } from '../task
 import { fromProject, pathExists, produceAtomically, sha256File, sha256Text, writeAtomically } from '../util/files.js';
 import { chooseEpochs } from './audition-plan.js';
 import { followRemoteJob, jobCharges, runRemoteJob } from './remote-job.js';
+import { shellQuote } from '../util/shell.js';
 
 /** Bump when what an audition produces for the same request changes. */
 const AUDITION_VERSION = 1;
@@ -256,7 +257,7 @@ async function prepare(options: PlanOptions): Promise<Prepared> {
     notes.push('The project holds no clips out of training (fewer than 20 clips, or --no-holdout): the singer is represented by training clips, which flatters every epoch.');
   }
   singerClips = singerClips.slice(0, MAX_SINGER_CLIPS);
-  if (singerClips.length === 0) throw new UsageError(`The project has no clips of the singer to score ${label} against.`, `Run voicestudio preprocess ${options.projectDir} first.`);
+  if (singerClips.length === 0) throw new UsageError(`The project has no clips of the singer to score ${label} against.`, `Run voicestudio preprocess ${shellQuote(options.projectDir)} first.`);
   const singerFiles = singerClips.map((s) => fromProject(projectDir, s.file));
 
   const guideSeconds = await Promise.all(guides.map(async (g) => (await probeMedia(options.tools, g.file)).durationSec));

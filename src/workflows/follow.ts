@@ -8,6 +8,7 @@ import type { Backend } from '../runpod/backend.js';
 import { JobFailedError } from '../runpod/errors.js';
 import type { WorkerProgress } from '../runpod/types.js';
 import { costUsd, recordFinished, updateJob } from '../project/ledger.js';
+import { shellQuote } from '../util/shell.js';
 
 export interface FollowEvents {
   long: boolean;
@@ -52,7 +53,7 @@ export async function followJob(backend: Backend, projectDir: string, jobId: str
       }
       throw new VoicestudioError(ErrorCode.Detached, `Detached from job ${jobId}; it keeps running on ${backend.target}.`, {
         exitCode: ExitCode.Interrupted,
-        suggestion: `Collect it later with: ${options.resumeHint} (or voicestudio jobs ${projectDir} --attach ${jobId}); cancel it with voicestudio jobs ${projectDir} --cancel ${jobId}`,
+        suggestion: `Collect it later with: ${options.resumeHint} (or voicestudio jobs ${shellQuote(projectDir)} --attach ${jobId}); cancel it with voicestudio jobs ${shellQuote(projectDir)} --cancel ${jobId}`,
       });
     }
     if (error instanceof JobFailedError) {

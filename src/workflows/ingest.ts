@@ -16,6 +16,7 @@ import { analysisPath, sourcesDir as sourcesDirOf, WORK_DIR } from '../project/l
 import { readManifest, updateManifest } from '../project/manifest.js';
 import { datasetMixWarnings } from '../audio/quality.js';
 import type { Manifest, QualityWarning, Source, SourceKind } from '../project/types.js';
+import { shellQuote } from '../util/shell.js';
 
 export const AUDIO_EXTENSIONS = ['.wav', '.flac', '.mp3', '.m4a', '.aac', '.ogg', '.oga', '.opus', '.aiff', '.aif', '.aifc'];
 export const VIDEO_EXTENSIONS = ['.mp4', '.mov', '.mkv', '.webm', '.m4v'];
@@ -151,7 +152,7 @@ function renderSkipped(project: string, candidate: Candidate, storedPath: string
     path: storedPath,
     status: 'skipped',
     reason: `voicestudio made it (${what}), so it is no recording of the singer`,
-    suggestion: `To train on it anyway, name the file: voicestudio ingest ${project} ${candidate.file}`,
+    suggestion: `To train on it anyway, name the file: voicestudio ingest ${shellQuote(project)} ${shellQuote(candidate.file)}`,
   };
 }
 

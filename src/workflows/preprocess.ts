@@ -22,6 +22,7 @@ import { excludedSegments, includedSegments, trainingTotals, type ExclusionCause
 import { chooseHoldout } from '../project/holdout.js';
 import { sliceByRms, suggestSilenceThreshold } from '../audio/slicer.js';
 import type { DatasetQualityReport, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from '../project/types.js';
+import { shellQuote } from '../util/shell.js';
 
 /** Bump when slicing or cutting changes, so existing clips are redone (analysis changes bump ANALYZER_VERSION). */
 const CUT_VERSION = 3;
@@ -293,7 +294,7 @@ export async function preprocess(given: PreprocessOptions): Promise<PreprocessRe
   if (manifest === undefined || manifest.sources.length === 0) {
     throw new VoicestudioError(ErrorCode.NothingToDo, `${projectDir} has no sources yet.`, {
       subject: projectDir,
-      suggestion: `Take recordings in first: voicestudio ingest ${given.projectDir}`,
+      suggestion: `Take recordings in first: voicestudio ingest ${shellQuote(given.projectDir)}`,
     });
   }
   const options: PreprocessRun = { ...given, settings: resolvePreprocessSettings(manifest.preprocess.settings, given.settings ?? {}) };
@@ -325,7 +326,7 @@ export async function preprocess(given: PreprocessOptions): Promise<PreprocessRe
         if (!(await pathExists(fromProject(projectDir, source.workingFile)))) {
           throw new VoicestudioError(ErrorCode.MediaUnreadable, `${source.path}: its working copy ${source.workingFile} is missing.`, {
             subject: source.path,
-            suggestion: `Ingest the file again: voicestudio ingest ${options.projectDir} ${source.path}`,
+            suggestion: `Ingest the file again: voicestudio ingest ${shellQuote(options.projectDir)} ${shellQuote(source.path)}`,
           });
         }
         const analysis = await loadAnalysis(projectDir, source, options, () => announce(source, 'analysing'));

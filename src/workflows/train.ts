@@ -25,6 +25,7 @@ import type { Manifest, QualityWarning } from '../project/types.js';
 import { wireValues } from '../tasks/settings.js';
 import { TRAIN_SETTINGS, type TrainingSampleRate, type TrainTaskSettings } from '../tasks/train.js';
 import { trainOutput, type TrainInput } from '../tasks/wire.js';
+import { shellQuote } from '../util/shell.js';
 
 /** The model's name, and the train task's settings (tasks/train.ts). */
 export type TrainSettings = { name: string } & TrainTaskSettings;
@@ -162,7 +163,7 @@ async function prepareData(options: TrainOptions): Promise<PreprocessResult> {
   });
   if (result.failed > 0) {
     throw new VoicestudioError(ErrorCode.MediaUnreadable, `${result.failed} source${result.failed === 1 ? '' : 's'} could not be preprocessed.`, {
-      suggestion: `See voicestudio preprocess ${projectDir}; fix or remove those files before paying for training.`,
+      suggestion: `See voicestudio preprocess ${shellQuote(projectDir)}; fix or remove those files before paying for training.`,
     });
   }
   return result;
@@ -206,7 +207,7 @@ async function packDataset(projectDir: string, signal?: AbortSignal): Promise<Da
 export function insufficientDataset(projectDir: string, verdict: DatasetVerdict): VoicestudioError {
   return new VoicestudioError(ErrorCode.DatasetInsufficient, `The dataset is below the brief's minimums: ${verdict.problems.join('; ')}. Nothing was uploaded.`, {
     subject: projectDir,
-    suggestion: `Add recordings (voicestudio ingest ${projectDir} FILES; --kind speech for speech), see what preprocess kept in ${projectDir}/.voicestudio/quality-report.json, or train anyway with --force.`,
+    suggestion: `Add recordings (voicestudio ingest ${shellQuote(projectDir)} FILES; --kind speech for speech), see what preprocess kept in ${projectDir}/.voicestudio/quality-report.json, or train anyway with --force.`,
   });
 }
 
@@ -334,7 +335,7 @@ export async function collectTraining(
     long: true,
     pricePerHour: options.pricePerHour,
     cancelOnInterrupt: options.cancelOnInterrupt,
-    resumeHint: `voicestudio train ${projectDir} --name ${settings.name} --epochs ${settings.epochs}`,
+    resumeHint: `voicestudio train ${shellQuote(projectDir)} --name ${settings.name} --epochs ${settings.epochs}`,
     ...signalOption,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     // Our submit was a duplicate: the run is already training in that job, which we follow instead.

@@ -1,5 +1,5 @@
 /** Command-line conventions every command follows: help, version, usage errors, --json, config, doctor. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -193,6 +193,26 @@ describe('hints that work when followed', () => {
         });
         expect(run.stderr).not.toContain('This is a bug');
       }
+    } finally {
+      await done();
+    }
+  });
+
+  it('a hint naming a folder with spaces, quotes and # can be pasted into a shell as it is', async () => {
+    const { dir, cleanup: done } = await makeTempDir('hints');
+    try {
+      const project = path.join(dir, `Ann's "demo" #1`);
+      await mkdir(project);
+      await writePhrases(path.join(project, 'take.wav'), { seconds: 6, phraseSec: 2, pauseSec: 0.5 });
+      const run = await runCli(['preprocess', project, '--json'], { env });
+      expect(run.exitCode).toBe(1);
+      const { suggestion } = parseJson<{ error: { suggestion: string } }>(run).error;
+      const command = /voicestudio (ingest .*)$/.exec(suggestion)?.[1];
+      expect(command, suggestion).toBeDefined();
+      // The shell splits the hint's arguments exactly as the user's shell would.
+      const pasted = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" ${command!} --json`], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      expect(pasted.status, pasted.stderr).toBe(0);
+      expect(JSON.parse(pasted.stdout)).toMatchObject({ project });
     } finally {
       await done();
     }

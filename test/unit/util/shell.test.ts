@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { shellQuote } from '../../../src/ui/shell.js';
+import { shellQuote } from '../../../src/util/shell.js';
 
 describe('shellQuote', () => {
   it.each(['plain/path-1.wav', 'my vocals', "it's", 'a#b $HOME `x` "q"', 'süß & co', ''])('%j comes back whole through sh', (argument) => {
