@@ -35,7 +35,7 @@ export async function benchAlbum() {
     try {
       // A voice model in Applio's inference layout, from the worker tests' own helper.
       execFileSync('python3', ['-c', 'import sys\nfrom tests.test_convert import model_bytes\nmodel_bytes(sys.argv[1], name="bench")', dir], { cwd: path.join(root, 'gpu') });
-      const model = path.join(dir, 'bench-40000-contentvec.pth');
+      const model = path.join(dir, 'bench-40000-contentvec-300.pth');
       const env = emulatorEnv(emulator, path.join(dir, 'config'));
       const args = [bin, 'batch', ...songs, '-m', model, '-p', path.join(dir, 'project'), '-o', path.join(dir, 'out'), '--concurrency', String(workers), '--json'];
       const started = performance.now();

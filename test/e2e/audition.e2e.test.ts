@@ -64,7 +64,7 @@ describe.skipIf(!hasVenv || noEspeak !== undefined)('audition', () => {
   });
 
   it('train --audition scores every saved epoch, recommends one and writes the page', { timeout: 600_000 }, async () => {
-    const run = await runCli(['train', project, '--force', '--name', 'alice', '--epochs', '4', '--save-every', '2', '--audition', '--json'], { env });
+    const run = await runCli(['train', project, '--force', '--name', 'alice', '--epochs', '4', '--save-every', '2', '--audition', '--json'], { env, timeoutMs: 590_000 });
     expect(run.exitCode, run.stderr).toBe(0);
     const { model, audition } = parseJson<{ model: ModelVersion; audition: AuditionResult }>(run);
     expect(model).toMatchObject({ name: 'alice', version: 1 });
@@ -115,7 +115,7 @@ describe.skipIf(!hasVenv || noEspeak !== undefined)('audition', () => {
   });
 
   it('takes --guide and --epochs, and refuses an epoch that was not saved', { timeout: 600_000 }, async () => {
-    const run = await runCli(['audition', project, '-m', 'alice', '--guide', guide, '--epochs', '2', '--json'], { env });
+    const run = await runCli(['audition', project, '-m', 'alice', '--guide', guide, '--epochs', '2', '--json'], { env, timeoutMs: 590_000 });
     expect(run.exitCode, run.stderr).toBe(0);
     const result = parseJson<AuditionResult>(run);
     expect(result.epochs.map((e) => e.epoch)).toEqual([2]);

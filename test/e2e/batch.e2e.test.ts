@@ -59,7 +59,7 @@ beforeAll(async () => {
   // A voice model in Applio's inference layout, made by the worker tests' own helper (as train would bring one home).
   const made = await execa('python3', ['-c', 'import sys\nfrom tests.test_convert import model_bytes\nmodel_bytes(sys.argv[1], name="alice")', root], { cwd: path.join(REPO_ROOT, 'gpu') });
   expect(made.exitCode).toBe(0);
-  model = path.join(root, 'alice-40000-contentvec.pth');
+  model = path.join(root, 'alice-40000-contentvec-300.pth');
 });
 
 afterAll(async () => {

@@ -35,7 +35,7 @@ it('models show reads epochs and sample rate from an imported .pth', async () =>
   // A model laid out like Applio's extract_model output, by the worker tests' own helper.
   const made = await execa('python3', ['-c', 'import sys\nfrom tests.test_convert import model_bytes\nmodel_bytes(sys.argv[1], sample_rate=48000, name="bob", epochs=420)', dir], { cwd: path.join(REPO_ROOT, 'gpu') });
   expect(made.exitCode).toBe(0);
-  expect((await runCli(['models', 'import', path.join(dir, 'bob-48000-contentvec.pth'), '--name', 'bob', '-p', project])).exitCode).toBe(0);
+  expect((await runCli(['models', 'import', path.join(dir, 'bob-48000-contentvec-420.pth'), '--name', 'bob', '-p', project])).exitCode).toBe(0);
   const shown = await runCli(['models', 'show', 'bob', '-p', project]);
   expect(shown.exitCode, shown.stderr).toBe(0);
   expect(shown.stdout).toMatch(/^ {2}the \.pth says {2}420 epochs, 48000 Hz, v2, pitch-guided, HiFi-GAN, contentvec$/m);

@@ -26,7 +26,7 @@ beforeAll(async () => {
   ({ dir: root, cleanup } = await makeTempDir('paid-once'));
   // A voice model in Applio's inference layout, made by the worker tests' own helper.
   await execa('python3', ['-c', 'import sys\nfrom tests.test_convert import model_bytes\nmodel_bytes(sys.argv[1], name="alice")', root], { cwd: path.join(REPO_ROOT, 'gpu') });
-  model = path.join(root, 'alice-40000-contentvec.pth');
+  model = path.join(root, 'alice-40000-contentvec-300.pth');
   await Promise.all([
     writePhrases(path.join(root, 'guide.wav'), { seconds: 3, phraseSec: 1.5, pauseSec: 0.5, frequency: 262 }),
     writePhrases(path.join(root, 'song.wav'), { seconds: 3, phraseSec: 1.5, pauseSec: 0.5, frequency: 220, channels: 2 }),

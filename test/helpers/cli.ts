@@ -20,6 +20,8 @@ export interface CliRunOptions {
   input?: string;
   /** Replace the environment instead of extending this process's. */
   extendEnv?: boolean;
+  /** A safety net against a hung CLI, not a timing window: GPU-free scoring on a loaded machine takes minutes. */
+  timeoutMs?: number;
 }
 
 export async function runCli(args: string[], options: CliRunOptions = {}): Promise<CliRun> {
@@ -29,7 +31,7 @@ export async function runCli(args: string[], options: CliRunOptions = {}): Promi
     extendEnv: options.extendEnv ?? true,
     reject: false,
     stripFinalNewline: false,
-    timeout: 120_000,
+    timeout: options.timeoutMs ?? 120_000,
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
   });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
