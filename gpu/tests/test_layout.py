@@ -19,6 +19,7 @@ TASK_MODULES = {
     "convert": "convert",
     "separate": "separate",
     "audition": "audition",
+    "screen": "screen",
 }
 
 

@@ -435,6 +435,96 @@ class InvalidationTests(TrainingTestCase):
         self.assertEqual(self.epochs_reported(reporter), [1, 2])
 
 
+class ExcludeTests(TrainingTestCase):
+    """train's `exclude`: members of the dataset archive left out when it is unpacked (the clips a screen rejected)."""
+
+    SECONDS = (3.0, 3.5, 4.0, 4.5, 5.0)  # each clip its own length, so the seconds Applio measures tell which it got
+
+    def setUp(self):
+        super().setUp()
+        self.files = {f"clips/{i}.wav": wav_bytes(seconds, RATE, 200 + 15 * i)
+                      for i, seconds in enumerate(self.SECONDS)}
+        self.files["notes.txt"] = b"not audio"
+        self.data = tar_bytes(self.files, compress=False)
+
+    def unpacked(self):
+        folder = os.path.join(self.run_dir(), "dataset", "0")
+        contents = []
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name), "rb") as fh:
+                contents.append(fh.read())
+        return contents
+
+    def test_excluded_members_are_left_out_of_the_dataset(self):
+        # Names as the screen reports them; "./" and doubled slashes name the same member.
+        result, _ = self.env.run(train_input(data=self.data, epochs=2,
+                                             exclude=["clips/1.wav", "./clips//3.wav", "notes.txt", "clips/1.wav"]))
+        self.assert_ok(result)
+        training = result["training"]
+        self.assertEqual((training["dataset_files"], training["dataset_excluded"]), (3, 3))
+        self.assertAlmostEqual(training["dataset_seconds"], 3.0 + 4.0 + 5.0, places=2)  # as Applio measured it
+        self.assertEqual(self.unpacked(), [self.files[f"clips/{i}.wav"] for i in (0, 2, 4)])
+        self.assertEqual(result["warnings"], [])  # an excluded non-audio file is not "ignored"
+
+    def test_a_different_exclude_list_redoes_unpack_and_preprocess(self):
+        first, _ = self.env.run(train_input(data=self.data, epochs=2, exclude=["clips/1.wav"]))
+        self.assertEqual(self.assert_ok(first)["training"]["dataset_files"], 4)
+        same, reporter = self.env.run(train_input(data=self.data, epochs=2, exclude=["clips/1.wav"]))
+        self.assertTrue(self.assert_ok(same)["cached"])
+        self.assertEqual(reporter.updates, [])
+        second, reporter = self.env.run(train_input(data=self.data, epochs=2, exclude=["clips/1.wav", "clips/2.wav"]))
+        self.assert_ok(second)
+        self.assertIn("unpack", [u["stage"] for u in reporter.updates])
+        self.assertTrue(any("[preprocess] running" in line for line in reporter.lines))
+        self.assertEqual(self.epochs_reported(reporter), [1, 2])
+        self.assertEqual((second["training"]["dataset_files"], second["training"]["dataset_excluded"]), (3, 2))
+        self.assertAlmostEqual(second["training"]["dataset_seconds"], 3.0 + 4.5 + 5.0, places=2)
+        self.assertEqual(self.unpacked(), [self.files[f"clips/{i}.wav"] for i in (0, 3, 4)])
+        everything, _ = self.env.run(train_input(data=self.data, epochs=2, exclude=[]))
+        self.assertEqual(self.assert_ok(everything)["training"]["dataset_files"], 5)
+
+    def test_an_excluded_name_missing_from_the_archive_is_an_error_naming_it(self):
+        result, _ = self.env.run(train_input(data=self.data, exclude=["clips/1.wav", "clips/9.wav", "other/x.wav"]))
+        self.assertIn("input.exclude names 'clips/9.wav', which is not a file of the dataset archive (nor are 1 more",
+                      result["error"])
+        self.assertFalse(os.path.exists(os.path.join(self.run_dir(), "dataset")))
+
+    def test_excluding_every_clip_says_so(self):
+        result, _ = self.env.run(train_input(data=self.data, exclude=list(self.files)))
+        self.assertIn("contains no audio files", result["error"])
+        self.assertIn("6 left out by input.exclude", result["error"])
+
+    def test_the_exclude_list_is_checked(self):
+        cases = [
+            ("clips/1.wav", "input.exclude must be a list"),
+            ([3], "input.exclude[0] must be the path of a file in the dataset archive, got 3"),
+            ([""], "input.exclude[0] must be the path of a file in the dataset archive"),
+            (["../clips/1.wav"], "input.exclude[0]: member '../clips/1.wav' contains '..'"),
+            (["/clips/1.wav"], "input.exclude[0]: member '/clips/1.wav' has an absolute path"),
+            (["./"], "input.exclude[0] './' names no file"),
+            (["x"] * 10001, "input.exclude has 10001 items; at most 10000 are allowed"),
+        ]
+        for exclude, message in cases:
+            with self.subTest(message=message):
+                result, _ = self.env.run(train_input(data=self.data, exclude=exclude))
+                self.assertIn(message, result.get("error", ""), result)
+
+    def test_fingerprints_without_exclusions_are_those_of_runs_made_before_exclude_existed(self):
+        from vsworker.train_request import fingerprints, parse_request
+        from vsworker.validation import Fields
+
+        # Recorded before `exclude` existed: a changed value would redo every run already on a volume.
+        before = {"unpack": "aaa721238d1cca923c3c82cb1dc80a7c", "preprocess": "ad456dc01588302b806bbee1da6365c5",
+                  "extract": "7b5ba03623e7e717eb7b852369c51ab9", "train": "df1f7c211df7f487768df3fa0324bcef",
+                  "index": "aa6d76d508021a8c75d935647b4c6e1e"}
+        request = {"run_id": "alice", "dataset": {"blob": "a" * 64}}
+        for extra in ({}, {"exclude": None}, {"exclude": []}):
+            with self.subTest(extra=extra):
+                self.assertEqual(fingerprints(parse_request(Fields(dict(request, **extra))), "a" * 64), before)
+        excluding = fingerprints(parse_request(Fields(dict(request, exclude=["clips/1.wav"]))), "a" * 64)
+        self.assertEqual([stage for stage in before if excluding[stage] == before[stage]], [])
+
+
 class FailureTests(TrainingTestCase):
     def test_applio_succeeds_without_writing_the_model(self):
         result, _ = self.env.run(train_input(), FAKE_APPLIO_FAULT="train-no-model")

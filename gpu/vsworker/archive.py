@@ -56,6 +56,12 @@ def safe_member_path(raw_name, label):
     return parts
 
 
+def member_name(parts):
+    """The name a member is known by outside the archive (the screen's entries, train's exclude): its safe path
+    parts joined by "/"."""
+    return "/".join(parts)
+
+
 def is_ignorable(parts):
     """macOS/Windows clutter: hidden files, AppleDouble files and __MACOSX folders."""
     return any(p.startswith(".") or p == "__MACOSX" for p in parts) or (

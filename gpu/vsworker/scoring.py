@@ -1,4 +1,4 @@
-"""Objective scores of a converted phrase, for the `audition` task.
+"""Objective scores of a converted phrase, for the `audition` task, and the speaker embeddings of the `screen` task.
 
 - speaker similarity: cosine between Resemblyzer embeddings (its weights ship inside the PyPI package);
 - pitch accuracy: F0 error in cents and voicing agreement between the guide, with the requested pitch shift
@@ -26,6 +26,7 @@ F0_MIN_HZ = 50.0  # below a bass's low E2 (82 Hz)
 F0_MAX_HZ = 1100.0  # above a soprano's C6 (1047 Hz)
 # Resemblyzer trims silences and needs speech left over; a shorter clip gives no reliable embedding.
 MIN_VOICED_SECONDS = 0.5
+EMBEDDING_DIMENSIONS = 256  # Resemblyzer's model_embedding_size
 
 SIMILARITY_METHOD = "Resemblyzer 0.1.4 embeddings (cosine)"
 PITCH_METHOD = f"librosa 0.11.0 pYIN, {F0_MIN_HZ:g}-{F0_MAX_HZ:g} Hz, 10 ms frames"
@@ -50,7 +51,7 @@ def load_samples(ffmpeg, src, scratch_path, what):
 
 
 class SpeakerEncoder:
-    """Resemblyzer's voice encoder, loaded once per audition."""
+    """Resemblyzer's voice encoder, loaded once per job."""
 
     def __init__(self, where):
         with warnings.catch_warnings():
@@ -62,15 +63,32 @@ class SpeakerEncoder:
         self._preprocess = preprocess_wav
         self._encoder = VoiceEncoder(where, verbose=False)
 
-    def embed(self, samples, what):
-        """The embedding of one clip (unit length)."""
-        speech = self._preprocess(samples, source_sr=SAMPLE_RATE)
+    def voice(self, samples):
+        """The clip's voice: Resemblyzer's volume normalisation and its VAD cutting the silences."""
+        import numpy as np
+
+        with np.errstate(divide="ignore", invalid="ignore"):  # a silent clip: log10(0) in the normalisation
+            return self._preprocess(samples, source_sr=SAMPLE_RATE)
+
+    def embed_voice(self, speech, what):
+        """The embedding (unit length) of a clip's voice, as voice() returns it."""
         if len(speech) < MIN_VOICED_SECONDS * SAMPLE_RATE:
             raise JobError(
                 f"{what} has less than {MIN_VOICED_SECONDS} s of voice once silences are cut; "
                 "a speaker embedding needs more, send a longer clip"
             )
         return self._encoder.embed_utterance(speech)
+
+    def embed(self, samples, what):
+        """The embedding of one clip (unit length)."""
+        return self.embed_voice(self.voice(samples), what)
+
+
+def speaker_model():
+    """The speaker encoder's name and installed version, for results."""
+    from importlib.metadata import version
+
+    return f"resemblyzer {version('resemblyzer')}"
 
 
 def mean_embedding(embeddings):

@@ -18,7 +18,7 @@ from .applio_limits import (
     MIN_SLICE_SECONDS, MIN_TRAIN_BATCHES, cpu_limit, loader_batches, loader_bucket, loader_length,
     npy_is_complete, npy_rows,
 )
-from .archive import unpack
+from .archive import member_name, unpack
 from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
 from .checkpoints import KEEP_CHECKPOINT_PAIRS, Checkpoints
 from .converter import stop_warm_converter
@@ -154,8 +154,14 @@ class TrainingStages:
         os.makedirs(raw_dir)
         to_convert = []
         counter = [0]
+        exclude = frozenset(self.req.exclude)
+        excluded = set()
 
         def destination(parts):
+            name = member_name(parts)
+            if name in exclude:
+                excluded.add(name)
+                return None
             ext = os.path.splitext(parts[-1])[1].lower()
             if ext in APPLIO_AUDIO_EXTENSIONS:
                 counter[0] += 1
@@ -169,11 +175,20 @@ class TrainingStages:
 
         try:
             written, skipped = unpack(archive_path, destination, label="input.dataset archive")
+            skipped = [name for name in skipped if name not in excluded]
+            missing = [name for name in self.req.exclude if name not in excluded]
+            if missing:
+                raise ValidationError(
+                    f"input.exclude names {missing[0]!r}, which is not a file of the dataset archive"
+                    + (f" (nor are {len(missing) - 1} more of its names)" if len(missing) > 1 else "")
+                    + "; exclude only the names the screen task reported for this dataset"
+                )
             if not written:
                 raise JobError(
                     "input.dataset archive contains no audio files (accepted: "
                     + ", ".join(APPLIO_AUDIO_EXTENSIONS + CONVERTIBLE_EXTENSIONS) + ")"
                     + (f"; skipped: {', '.join(skipped[:10])}" if skipped else "")
+                    + (f"; {len(excluded)} left out by input.exclude" if excluded else "")
                 )
             if to_convert:
                 ffmpeg = self.settings.resolve_ffmpeg()
@@ -195,7 +210,8 @@ class TrainingStages:
             )
         elapsed = time.monotonic() - started
         self.state.add_time("unpack", elapsed)
-        return {"files": len(written), "converted": len(to_convert), "skipped": skipped[:20]}
+        return {"files": len(written), "converted": len(to_convert), "skipped": skipped[:20],
+                "excluded": len(excluded)}
 
     def cpu_count(self):
         return cpu_limit()

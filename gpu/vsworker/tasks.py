@@ -1,5 +1,5 @@
 """Task dispatch: handle_job() is the single entry point used by both RunPod and --local-job.
-Each task lives in its own module (blob_tasks.py, info.py, training.py, convert.py, separate.py)."""
+Each task lives in its own module (blob_tasks.py, info.py, training.py, convert.py, separate.py, audition.py, screen.py)."""
 
 import importlib
 import traceback
@@ -16,6 +16,7 @@ OTHER_TASKS = {
     "convert": ("convert", "convert_task"),
     "separate": ("separate", "separate_task"),
     "audition": ("audition", "audition_task"),
+    "screen": ("screen", "screen_task"),
 }
 
 
@@ -27,7 +28,8 @@ def task_function(name):
     return getattr(module, function)
 
 
-TASK_NAMES = ("info", "blob_has", "blob_put", "blob_commit", "blob_get", "train", "convert", "separate", "audition")
+TASK_NAMES = ("info", "blob_has", "blob_put", "blob_commit", "blob_get", "train", "convert", "separate", "audition",
+              "screen")
 
 
 def handle_job(job, ctx):

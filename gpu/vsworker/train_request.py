@@ -4,10 +4,12 @@ fingerprints of each stage's inputs, which decide what a retried or re-submitted
 import hashlib
 import json
 
+from .archive import MAX_MEMBERS, member_name, safe_member_path
 from .choices import CHUNK_LENS, CUT_MODES, NORMALIZATION_MODES, OVERLAP_LENS
-from .errors import ValidationError
+from .errors import JobError, ValidationError
 from .fileref import InlineBudget, parse_file_ref
 from .task_settings import read
+from .validation import describe
 
 
 class TrainRequest:
@@ -19,6 +21,7 @@ def parse_request(fields):
     req.run_id = fields.run_id("run_id")
     budget = InlineBudget()
     req.dataset = parse_file_ref(fields, "dataset", required=True, budget=budget)
+    req.exclude = _excluded_members(fields)
     # What the CLI sends: ranges, choices and defaults from task_settings.json.
     req.sample_rate = read(fields, "train", "sample_rate")
     req.epochs = read(fields, "train", "epochs")
@@ -61,13 +64,31 @@ def parse_request(fields):
     return req
 
 
+def _excluded_members(fields):
+    """The dataset members to leave out (names as the screen task reports them), sorted and without repeats."""
+    items = fields.array("exclude", MAX_MEMBERS) or []
+    names = set()
+    for i, item in enumerate(items):
+        field = f"{fields.name('exclude')}[{i}]"
+        if not isinstance(item, str) or not item:
+            raise ValidationError(f"{field} must be the path of a file in the dataset archive, got {describe(item)}")
+        try:
+            parts = safe_member_path(item, field)
+        except JobError as exc:
+            raise ValidationError(str(exc)) from None
+        if not parts:
+            raise ValidationError(f"{field} {describe(item)} names no file")
+        names.add(member_name(parts))
+    return tuple(sorted(names))
+
 
 def _fp(*parts):
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def fingerprints(req, dataset_sha):
-    unpack_fp = _fp("unpack", dataset_sha)
+    # Without exclusions the fingerprint is what it was before `exclude` existed, so those runs are not redone.
+    unpack_fp = _fp("unpack", dataset_sha, list(req.exclude)) if req.exclude else _fp("unpack", dataset_sha)
     pre_fp = _fp(
         "preprocess", unpack_fp, req.sample_rate, req.cut_preprocess, req.chunk_len,
         req.overlap_len, req.normalization, req.process_effects, req.noise_reduction,

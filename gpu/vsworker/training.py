@@ -142,6 +142,7 @@ class TrainingRun(TrainingStages):
                 "index_algorithm": req.index_algorithm,
                 "dataset_sha256": req.dataset.digest(),
                 "dataset_files": facts.get("dataset", {}).get("files"),
+                "dataset_excluded": facts.get("dataset", {}).get("excluded", 0),
                 "dataset_seconds": facts.get("preprocess", {}).get("dataset_seconds"),
                 "slices": facts.get("preprocess", {}).get("slices"),
                 "resumed_from_epoch": resumed_from,
