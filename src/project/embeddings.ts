@@ -2,7 +2,8 @@
  * The speaker embeddings the screen's worker computed, kept by each clip's content (sha256), so a clip is embedded
  * once: a re-run with nothing changed, another threshold or another reference sends no job; new clips only need one.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { writeAtomically } from '../util/files.js';
 import { embeddingsPath } from './layout.js';
 
@@ -39,6 +40,7 @@ export async function readEmbeddings(projectDir: string): Promise<EmbeddingCache
 export async function storeEmbeddings(projectDir: string, added: Readonly<Record<string, StoredEmbedding>>): Promise<EmbeddingCache> {
   const cache = await readEmbeddings(projectDir);
   Object.assign(cache.clips, added);
+  await mkdir(path.dirname(embeddingsPath(projectDir)), { recursive: true });
   await writeAtomically(embeddingsPath(projectDir), `${JSON.stringify(cache)}\n`);
   return cache;
 }

@@ -101,12 +101,13 @@ export type ScreenInput = { task: 'screen'; request_key: string; dataset: FileRe
 const screenEmbeddingsSchema = z.array(
   z.looseObject({ name: z.string(), embedding: z.array(z.number()).nullable(), voice_seconds: z.number(), reason: z.string().nullish() }),
 );
-/** The embeddings inline, or (when large) in a JSON blob holding `{ "embeddings": [...] }`. */
+/** The embeddings inline, or (when large) in a JSON blob holding the same list. */
 const screenOutputSchema = z.union([
   z.looseObject({ embeddings: screenEmbeddingsSchema, model: z.string(), dimensions: z.int() }).transform((o) => ({ model: o.model, embeddings: o.embeddings })),
   z.looseObject({ embeddings_blob: workerFileSchema, model: z.string(), dimensions: z.int() }).transform((o) => ({ model: o.model, embeddingsBlob: o.embeddings_blob })),
 ]);
-const screenEmbeddingsDocumentSchema = z.looseObject({ embeddings: screenEmbeddingsSchema });
+/** The blob holds the list itself (gpu/README.md); an object holding it under "embeddings" is read too. */
+const screenEmbeddingsDocumentSchema = z.union([screenEmbeddingsSchema.transform((embeddings) => ({ embeddings })), z.looseObject({ embeddings: screenEmbeddingsSchema })]);
 export type ScreenOutput = z.output<typeof screenOutputSchema>;
 export type ScreenEmbedding = z.output<typeof screenEmbeddingsSchema>[number];
 

@@ -37,8 +37,9 @@ export function renderScreen(result: ScreenResult, out: Output): string {
   } else if (!result.dryRun) {
     lines.push('every clip had its embedding already: no GPU job');
   }
+  if (result.page !== undefined) lines.push(`report page: ${result.page}`);
   lines.push(...result.notes.map((n) => `note: ${n}`));
   if (result.dryRun) lines.push('dry run: nothing was changed and no job was sent.');
-  else if (result.excluded.length > 0) lines.push(out.style('dim', 'nothing was deleted: the report page (voicestudio preprocess) plays each excluded clip with its score; a lower --threshold or another --reference gives clips back'));
+  else if (result.excluded.length > 0) lines.push(out.style('dim', 'nothing was deleted: the report page plays each excluded clip with its score; a lower --threshold or another --reference gives clips back'));
   return lines.join('\n');
 }

@@ -21,6 +21,7 @@ import { ensureUploaded, saveWorkerFile } from '../runpod/transfer.js';
 import type { WorkerProgress } from '../runpod/types.js';
 import { screenEmbeddingsBlob, screenOutput, type ScreenEmbedding, type ScreenInput } from '../tasks/wire.js';
 import { fromProject, produceAtomically, sha256File, tempSibling } from '../util/files.js';
+import { rewriteReportPage } from './preprocess.js';
 import { followRemoteJob, jobCharges, runRemoteJob } from './remote-job.js';
 import { estimateScreenSeconds, judge, largestCluster, meanVoice } from './screen-plan.js';
 
@@ -113,6 +114,8 @@ export interface ScreenResult {
   missing: number;
   estimate?: ScreenEstimate;
   job?: ScreenJob;
+  /** The report page, written again with the screen's verdicts. */
+  page?: string;
   notes: string[];
 }
 
@@ -332,8 +335,11 @@ export async function screen(options: ScreenOptions): Promise<ScreenResult> {
   const below = judged.filter((j) => !j.kept).map((j) => ({ segment: segmentOf.get(j.id)!, similarity: j.similarity! }));
   const unjudged = embedded.filter((c) => cache.clips[c.sha256]!.embedding === null).map((c) => ({ id: c.segment!.id, reason: cache.clips[c.sha256]!.reason ?? 'too little voice' }));
   let change = { excluded: [] as string[], reincluded: [] as string[] };
+  let page: string | undefined;
   if (!options.dryRun) {
     ({ result: change } = await updateManifest(p.project, (manifest) => applyScreen(manifest, below, options.threshold, new Date())));
+    // The report page shows every excluded clip with its score and its player.
+    page = await rewriteReportPage(p.project);
   }
   const belowIds = new Set(below.map((b) => b.segment.id));
   const judgedIds = new Set(judged.map((j) => j.id));
@@ -359,6 +365,7 @@ export async function screen(options: ScreenOptions): Promise<ScreenResult> {
     missing: options.dryRun ? stillMissing : 0,
     ...(estimate === undefined ? {} : { estimate }),
     ...(job === undefined ? {} : { job }),
+    ...(page === undefined ? {} : { page }),
     notes,
   };
 }
