@@ -25,7 +25,8 @@ or another reference sends no job; only new clips need one. The reference voice 
 else the clips of the --reference-source sources, else the largest group of like-sounding singing clips.
 A clip whose cosine similarity to it is below the threshold is excluded like "sources exclude" excludes a clip,
 marked as the screen's: the next screen decides it again (a lower threshold gives it back); clips you excluded
-yourself stay excluded. The report page (voicestudio preprocess) plays each excluded clip with its score.
+yourself stay excluded. The report page, <project>/.voicestudio/report.html, is written again: it plays each
+excluded clip with its score.
 
 Examples:
   $ voicestudio screen ./interviews --dry-run
