@@ -12,6 +12,7 @@ import { registerPreprocess } from './commands/preprocess.js';
 import { registerSources } from './commands/sources.js';
 import { registerTrain } from './commands/train.js';
 import { registerAudition } from './commands/audition.js';
+import { registerScreen } from './commands/screen.js';
 import { registerConvert } from './commands/convert.js';
 import { registerBatch } from './commands/batch.js';
 import { registerJobs } from './commands/jobs.js';
@@ -89,6 +90,7 @@ ${EXIT_CODE_HELP}
   registerIngest(program, io, state);
   registerPreprocess(program, io, state);
   registerSources(program, io, state);
+  registerScreen(program, io, state);
   registerTrain(program, io, state);
   registerAudition(program, io, state);
   registerConvert(program, io, state);

@@ -76,6 +76,9 @@ Examples:
         } else if (job.task === 'audition') {
           // An audition's result is its page, which the audition command builds from the guides it prepared.
           throw new UsageError(`Job ${job.id} is an audition of ${job.label}.`, `Run the audition again (voicestudio audition ${shellQuote(project)} -m ${job.label}): it reattaches to this job and brings its result home without paying again.`);
+        } else if (job.task === 'screen') {
+          // The screen's result is its verdicts, which the screen command decides from the clips it packed.
+          throw new UsageError(`Job ${job.id} is a speaker screen of ${job.label}.`, `Run the screen again (voicestudio screen ${shellQuote(project)}): it reattaches to this job and brings its result home without paying again.`);
         } else {
           const { collectConversion } = await import('../workflows/convert.js');
           const { locateFfmpeg } = await import('../audio/ffmpeg.js');

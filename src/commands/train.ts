@@ -15,15 +15,18 @@ import { VoicestudioError } from '../errors.js';
 import type { AuditionResult } from '../workflows/audition.js';
 import { addSettingOptions, settingValues } from './shared/setting-options.js';
 import { shellQuote } from '../util/shell.js';
+import { screenOptions } from './shared/screen-options.js';
+import { renderScreen } from '../ui/screen.js';
 
 export function renderTrain(result: TrainResult, out: Output): string {
   const d = result.dataset;
   const e = result.estimate;
   const lines = [
+    ...(result.screen === undefined ? [] : ['speaker screen:', renderScreen(result.screen, out).replace(/^/gm, '  '), '']),
     ...(result.recut === undefined ? [] : [`note: ${result.recut}.`]),
     `dataset: ${d.clips} clips, ${(d.seconds / 60).toFixed(1)} min (singing ${(d.singingSec / 60).toFixed(1)}, speech ${(d.speechSec / 60).toFixed(1)}), ${(d.bytes / 1e6).toFixed(1)} MB, sha256 ${d.sha256.slice(0, 12)}`,
     `estimate: ${formatDuration(e.gpuSeconds)} of GPU time, ${formatUsd(e.costUsd)} at ${formatUsd(e.pricePerHour)}/h (execution timeout ${formatDuration(e.policy.executionTimeout / 1000)})`,
-    `run: ${result.runId}`,
+    `run: ${result.runId}${d.exclude === undefined ? '' : ` (the worker leaves out ${countOf(d.exclude.length, 'clip')} of the archive: screened out or held out)`}`,
   ];
   if (result.upload !== undefined) lines.push(`upload: ${result.upload.alreadyThere ? 'the endpoint already had the dataset' : `${(result.upload.bytesSent / 1e6).toFixed(1)} MB sent`}`);
   const v = result.verdict;
@@ -54,7 +57,7 @@ export function registerTrain(program: CommandUnknownOpts, io: CliIo, state: Run
     .description('train a voice model on the GPU endpoint (prepares the data first; resumable)')
     .argument('<project>', 'project folder')
     .option('--name <name>', 'model name (default: the project folder name)');
-  addSettingOptions(command, TRAIN_SETTINGS)
+  addSettingOptions(screenOptions(command.option('--screen', 'first keep only the singer: screen the clips by voice (voicestudio screen; --reference, --reference-source, --threshold) and train on what it keeps', false)), TRAIN_SETTINGS)
     .option('--dry-run', 'show what would be uploaded, the estimated GPU time and cost, and whether the data meets the minimums; send nothing', false)
     .option('--force', "train even when the data is below the brief's minimums (10 min of clips, half of it singing)", false)
     .addOption(backendOption())
@@ -77,7 +80,8 @@ Examples:
   $ voicestudio train ./vocals --dry-run
   $ voicestudio train ./vocals --name alice --epochs 300
   $ voicestudio train ./vocals --name alice --epochs 500      # continue the same run to 500 epochs
-  $ voicestudio train ./vocals --name alice --audition --guide guide.wav   # then score every saved epoch`,
+  $ voicestudio train ./vocals --name alice --audition --guide guide.wav   # then score every saved epoch
+  $ voicestudio train ./interviews --name alice --screen                  # first keep only the singer's clips`,
     )
     .action(
       action(io, state, async (ctx, project, options) => {
@@ -100,6 +104,15 @@ Examples:
           dryRun: options.dryRun,
           force: options.force,
           cancelOnInterrupt: options.cancelOnInterrupt,
+          ...(options.screen
+            ? {
+                screen: {
+                  threshold: options.threshold,
+                  ...(options.reference === undefined ? {} : { references: options.reference.map((f) => path.resolve(ctx.io.cwd, f)) }),
+                  ...(options.referenceSource === undefined ? {} : { referenceSources: options.referenceSource }),
+                },
+              }
+            : {}),
           signal: ctx.io.signal,
           onEvent: (event) => {
             if (event.type === 'stage') ctx.out.spinner(event.message);

@@ -43,6 +43,16 @@ export function datasetsDir(projectDir: string): string {
   return path.join(projectDir, WORK_DIR, 'datasets');
 }
 
+/** The speaker embeddings of every clip the screen judged, by the clip's content (sha256): a clip is embedded once. */
+export function embeddingsPath(projectDir: string): string {
+  return path.join(projectDir, WORK_DIR, 'embeddings.json');
+}
+
+/** The user's reference recordings for the speaker screen, as the worker takes them (16 kHz mono FLAC). */
+export function screenReferencesDir(projectDir: string): string {
+  return path.join(projectDir, WORK_DIR, 'screen', 'references');
+}
+
 /** Where a trained model lands before it becomes a model version. */
 export function downloadsDir(projectDir: string): string {
   return path.join(projectDir, WORK_DIR, 'downloads');

@@ -6,7 +6,7 @@
 import { updateManifest } from './manifest.js';
 import type { JobRecord, Manifest } from './types.js';
 
-export type JobTask = 'train' | 'convert' | 'separate' | 'audition';
+export type JobTask = 'train' | 'convert' | 'separate' | 'audition' | 'screen';
 /** The states a remote job reports (RunPod's, which the local backend mirrors), as the ledger keeps them. */
 export type RemoteJobStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
 /** SUBMITTING: written before the submit request; the job id is not known yet. */

@@ -7,12 +7,12 @@
  * Bumped whenever a field is added: a voicestudio that does not know a field keeps it but does not act on it, so an
  * older one must refuse a newer manifest (ManifestTooNew) rather than silently ignore, say, an exclusion.
  */
-export const CURRENT_MANIFEST_VERSION = 3;
+export const CURRENT_MANIFEST_VERSION = 4;
 
 export type ManifestFields = Record<string, unknown>;
 
 /** MIGRATIONS[n] turns a version-n manifest into version n+1. */
-const MIGRATIONS: readonly ((manifest: ManifestFields) => ManifestFields)[] = [migrateV0ToV1, migrateV1ToV2, migrateV2ToV3];
+const MIGRATIONS: readonly ((manifest: ManifestFields) => ManifestFields)[] = [migrateV0ToV1, migrateV1ToV2, migrateV2ToV3, migrateV3ToV4];
 
 /** Brings a version-`version` manifest to CURRENT_MANIFEST_VERSION. Pure: returns new objects, the input is untouched. */
 export function upgradeManifest(manifest: ManifestFields, version: number): ManifestFields {
@@ -67,6 +67,14 @@ function migrateV2ToV3(manifest: ManifestFields): ManifestFields {
   const preprocess = isFields(manifest.preprocess) ? manifest.preprocess : {};
   const settings = isFields(preprocess.settings) ? { ...preprocess.settings, holdout: preprocess.settings.holdout ?? true } : undefined;
   return { ...manifest, version: 3, preprocess: { ...preprocess, ...(settings === undefined ? {} : { settings }), heldOut: preprocess.heldOut ?? [] } };
+}
+
+/**
+ * v3 to v4: a clip exclusion may be the speaker screen's (`screen`: similarity and threshold). v3 had no screen, so
+ * every exclusion stays the user's; only the version changes (an older voicestudio must not re-include screened clips).
+ */
+function migrateV3ToV4(manifest: ManifestFields): ManifestFields {
+  return { ...manifest, version: 4 };
 }
 
 function isFields(value: unknown): value is ManifestFields {

@@ -58,6 +58,11 @@ export const clipExclusionSchema = z.object(
     clipId: nonEmptyText,
     startSec: nonNegativeNumber,
     endSec: nonNegativeNumber,
+    /**
+     * Set when the speaker screen excluded it (`voicestudio screen`): the clip's similarity to the reference voice and
+     * the threshold it fell below. The next screen replaces these; the user's own exclusions it never touches.
+     */
+    screen: z.object({ similarity: finiteNumber, threshold: finiteNumber }, OBJECT).optional(),
   },
   OBJECT,
 );

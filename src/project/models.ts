@@ -40,6 +40,8 @@ export interface ModelCard {
   savedEpochs?: SavedEpoch[];
   /** Set on a version made by `models pick`: the version and epoch whose weights it holds. */
   pickedFrom?: { model: string; epoch: number; step: number };
+  /** The speaker screen training followed (train --screen): its threshold, reference voice, and the clips it kept out. */
+  screen?: { threshold: number; reference: string; judgedClips: number; excludedClips: string[] };
   timings?: Record<string, unknown>;
   gpuSeconds?: number;
   costUsd?: number;

@@ -108,6 +108,57 @@ export function trainingTotals(manifest: TrainingView): TrainingTotals {
   };
 }
 
+// ------------------------------------------------------------------------------------------------ speaker screen ----
+
+/** Whether an exclusion is the speaker screen's (which the next screen may lift) rather than the user's. */
+export const isScreenExclusion = (exclusion: ClipExclusion): boolean => exclusion.screen !== undefined;
+
+/**
+ * The clips the speaker screen judges: every clip the user has not kept out (by source or by clip), held-out clips
+ * included; a clip only the screen excluded is judged again, so another threshold can give it back.
+ */
+export function screenCandidates(manifest: SourcesAndSegments): Segment[] {
+  const byId = new Map(manifest.sources.map((s) => [s.id, s]));
+  return manifest.segments.filter((segment) => {
+    const source = byId.get(segment.sourceId);
+    if (source === undefined || source.excluded !== undefined) return false;
+    return !source.excludedClips.some((stretch) => !isScreenExclusion(stretch) && matchesStretch(segment, stretch));
+  });
+}
+
+export interface ScreenVerdict {
+  segment: Segment;
+  similarity: number;
+}
+
+/**
+ * Replaces the screen's exclusions with `below` (the clips under `threshold`): clips the screen excluded before and
+ * no longer does go back to training; the user's own exclusions are never touched. Mutates `manifest` (call it
+ * inside updateManifest); returns the clip ids newly kept out and those given back.
+ */
+export function applyScreen(manifest: Manifest, below: readonly ScreenVerdict[], threshold: number, now: Date): { excluded: string[]; reincluded: string[] } {
+  const before = new Set(includedSegments(manifest).map((s) => s.id));
+  for (const source of manifest.sources) source.excludedClips = source.excludedClips.filter((stretch) => !isScreenExclusion(stretch));
+  const byId = new Map(manifest.sources.map((s) => [s.id, s]));
+  for (const { segment, similarity } of below) {
+    const source = byId.get(segment.sourceId);
+    if (source === undefined) continue;
+    source.excludedClips.push({
+      excludedAt: now.toISOString(),
+      reason: 'speaker screen: not the reference voice',
+      clipId: segment.id,
+      startSec: segment.startSec,
+      endSec: segment.endSec,
+      screen: { similarity: Math.round(similarity * 1000) / 1000, threshold },
+    });
+  }
+  const after = new Set(includedSegments(manifest).map((s) => s.id));
+  return {
+    excluded: [...before].filter((id) => !after.has(id)),
+    reincluded: [...after].filter((id) => !before.has(id)),
+  };
+}
+
 // ------------------------------------------------------------------------------------------------ list ----
 
 export interface ClipExclusionListing extends ClipExclusion {

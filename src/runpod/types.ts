@@ -33,7 +33,7 @@ export interface EndpointHealth {
 
 /** A job input for gpu/handler.py: `task` names the operation (see gpu/README.md, "Job protocol"). */
 export interface WorkerInput {
-  task: 'info' | 'blob_has' | 'blob_put' | 'blob_commit' | 'blob_get' | 'train' | 'convert' | 'separate' | 'audition';
+  task: 'info' | 'blob_has' | 'blob_put' | 'blob_commit' | 'blob_get' | 'train' | 'convert' | 'separate' | 'audition' | 'screen';
   [field: string]: unknown;
 }
 

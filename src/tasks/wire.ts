@@ -21,7 +21,8 @@ const workerFileSchema = z.union([
 /** A file the worker produced: in the blob store, or inline. */
 export type WorkerFile = { sha256: string; size: number; blob: string } | { sha256: string; size: number; data: string };
 
-export type TrainInput = { task: 'train'; run_id: string; dataset: FileRef; if_busy: 'wait' | 'report' } & WireValues<typeof TRAIN_SETTINGS>;
+/** `exclude`: members of the dataset archive the worker leaves out when it unpacks it (the speaker screen's verdicts, held-out clips). */
+export type TrainInput = { task: 'train'; run_id: string; dataset: FileRef; exclude?: string[]; if_busy: 'wait' | 'report' } & WireValues<typeof TRAIN_SETTINGS>;
 
 /** `request_key`: the worker runs one job per key, so a duplicate submit costs no second job's work. */
 export type ConvertInput = { task: 'convert'; request_key: string; model: FileRef; index?: FileRef; input: FileRef; output_format: 'flac' | 'wav' | 'mp3' } & WireValues<typeof CONVERT_SETTINGS>;
@@ -94,6 +95,22 @@ const auditionOutputSchema = z.looseObject({
 });
 export type AuditionOutput = z.output<typeof auditionOutputSchema>;
 
+/** `screen`: a speaker embedding of every member of the dataset archive (clips, and the user's reference recordings). */
+export type ScreenInput = { task: 'screen'; request_key: string; dataset: FileRef; output_mode: 'auto' | 'inline' | 'blob' };
+
+const screenEmbeddingsSchema = z.array(
+  z.looseObject({ name: z.string(), embedding: z.array(z.number()).nullable(), voice_seconds: z.number(), reason: z.string().nullish() }),
+);
+/** The embeddings inline, or (when large) in a JSON blob holding the same list. */
+const screenOutputSchema = z.union([
+  z.looseObject({ embeddings: screenEmbeddingsSchema, model: z.string(), dimensions: z.int() }).transform((o) => ({ model: o.model, embeddings: o.embeddings })),
+  z.looseObject({ embeddings_blob: workerFileSchema, model: z.string(), dimensions: z.int() }).transform((o) => ({ model: o.model, embeddingsBlob: o.embeddings_blob })),
+]);
+/** The blob holds the list itself (gpu/README.md); an object holding it under "embeddings" is read too. */
+const screenEmbeddingsDocumentSchema = z.union([screenEmbeddingsSchema.transform((embeddings) => ({ embeddings })), z.looseObject({ embeddings: screenEmbeddingsSchema })]);
+export type ScreenOutput = z.output<typeof screenOutputSchema>;
+export type ScreenEmbedding = z.output<typeof screenEmbeddingsSchema>[number];
+
 /** A finished job's output, checked against its task's result format; a JobOutputMissing error names what is missing. */
 function taskOutput<S extends z.ZodType>(schema: S, task: string, output: unknown, job: { jobId: string; subject: string }): z.output<S> {
   const parsed = schema.safeParse(output);
@@ -109,4 +126,8 @@ function taskOutput<S extends z.ZodType>(schema: S, task: string, output: unknow
 export const trainOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(trainOutputSchema, 'train', output, job);
 export const convertOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(convertOutputSchema, 'convert', output, job);
 export const separateOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(separateOutputSchema, 'separate', output, job);
+export const screenOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(screenOutputSchema, 'screen', output, job);
+/** The embeddings list of the JSON blob a screen job returned when they were too many to travel inline. */
+export const screenEmbeddingsBlob = (document: unknown, job: { jobId: string; subject: string }): ScreenEmbedding[] =>
+  taskOutput(screenEmbeddingsDocumentSchema, 'screen', document, job).embeddings;
 export const auditionOutput = (output: unknown, job: { jobId: string; subject: string }) => taskOutput(auditionOutputSchema, 'audition', output, job);

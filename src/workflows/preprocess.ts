@@ -21,7 +21,7 @@ import { writeReportHtml } from '../audio/report-html.js';
 import { excludedSegments, includedSegments, trainingTotals, type ExclusionCause } from '../project/sources.js';
 import { chooseHoldout } from '../project/holdout.js';
 import { sliceByRms, suggestSilenceThreshold } from '../audio/slicer.js';
-import type { DatasetQualityReport, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from '../project/types.js';
+import type { DatasetQualityReport, Manifest, PreprocessRecord, PreprocessSettings, Segment, Source, SourceQualityReport } from '../project/types.js';
 import { shellQuote } from '../util/shell.js';
 
 /** Bump when slicing or cutting changes, so existing clips are redone (analysis changes bump ANALYZER_VERSION). */
@@ -121,8 +121,31 @@ export function planClips(analysis: PcmAnalysis, settings: PreprocessSettings): 
 }
 
 function exclusionText(cause: ExclusionCause): string {
+  if (cause.by === 'clip' && cause.exclusion.screen !== undefined) {
+    const { similarity, threshold } = cause.exclusion.screen;
+    return `speaker screen: ${similarity.toFixed(2)} below ${threshold.toFixed(2)}, not the singer's voice?`;
+  }
   const why = cause.exclusion.reason === undefined ? '' : ` (${cause.exclusion.reason})`;
   return cause.by === 'source' ? `its source is excluded${why}` : `excluded${why}`;
+}
+
+/** Why each clip the page shows is not trained on: excluded (by the user or the screen), or held out for audition. */
+function notTrainedOn(manifest: Manifest): Map<string, string> {
+  const excluded = new Map([...excludedSegments(manifest)].map(([id, cause]) => [id, exclusionText(cause)]));
+  for (const id of manifest.preprocess.heldOut) if (!excluded.has(id)) excluded.set(id, 'held out for audition: not trained on, scored against');
+  return excluded;
+}
+
+/**
+ * The report page written again after exclusions changed (the speaker screen), from the last preprocess's report;
+ * undefined when preprocess has not written one. Sources that failed to preprocess are listed by preprocess only.
+ */
+export async function rewriteReportPage(projectDir: string): Promise<string | undefined> {
+  const text = await readFile(qualityReportPath(projectDir), 'utf8').catch(() => undefined);
+  const manifest = await readManifest(projectDir);
+  if (text === undefined || manifest === undefined) return undefined;
+  const report = JSON.parse(text) as DatasetQualityReport;
+  return await writeReportHtml(projectDir, { report, segments: manifest.segments, excluded: notTrainedOn(manifest) });
 }
 
 /** The cut times for the segment muxer and, for each clip, which output segment it becomes. */
@@ -371,9 +394,7 @@ export async function preprocess(given: PreprocessOptions): Promise<PreprocessRe
   const excludedSources = new Set(after.sources.filter((source) => source.excluded !== undefined).map((source) => source.id));
   const sources = outcomes.map((o): SourceOutcome => (excludedSources.has(o.outcome.sourceId) ? { ...o.outcome, excluded: true } : o.outcome));
   const failed = sources.filter((s) => s.status === 'failed');
-  const excluded = new Map([...excludedSegments(after)].map(([id, cause]) => [id, exclusionText(cause)]));
-  for (const id of after.preprocess.heldOut) if (!excluded.has(id)) excluded.set(id, 'held out for audition: not trained on, scored against');
-  const htmlReportFile = await writeReportHtml(projectDir, { report, segments: after.segments, failed, excluded });
+  const htmlReportFile = await writeReportHtml(projectDir, { report, segments: after.segments, failed, excluded: notTrainedOn(after) });
   const { heldOut } = trainingTotals(after);
   return { project: projectDir, settings: options.settings, sources, failed: failed.length, report, heldOut, reportFile, htmlReportFile };
 }

@@ -3,7 +3,7 @@
  * what the endpoint's volume does not have, submit one training job (recorded before waiting), follow
  * it, and bring the model home as a new version in the project.
  */
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VoicestudioError } from '../errors.js';
 import type { Backend } from '../runpod/backend.js';
@@ -15,12 +15,13 @@ import { ingest } from './ingest.js';
 import { followRemoteJob, runRemoteJob } from './remote-job.js';
 import { ledger, updateJob } from '../project/ledger.js';
 import { readManifest } from '../project/manifest.js';
-import { datasetsDir, downloadsDir } from '../project/layout.js';
-import { addModelVersion, checkModelName, findModel, type ModelVersion } from '../project/models.js';
+import { downloadsDir } from '../project/layout.js';
+import { addModelVersion, checkModelName, findModel, type ModelCard, type ModelVersion } from '../project/models.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
 import { DATASET_MIN_SEC, MIN_SINGING_SHARE } from '../audio/quality.js';
 import { trainingSegments, trainingTotals } from '../project/sources.js';
-import { writeTar } from '../project/tar.js';
+import { clipMemberName, packArchive, type ArchiveMember } from '../project/dataset-archive.js';
+import { screen, screenClipMembers, type ScreenOptions, type ScreenResult } from './screen.js';
 import type { Manifest, QualityWarning } from '../project/types.js';
 import { wireValues } from '../tasks/settings.js';
 import { TRAIN_SETTINGS, type TrainingSampleRate, type TrainTaskSettings } from '../tasks/train.js';
@@ -64,9 +65,13 @@ export function estimateTraining(datasetSec: number, epochs: number, pricePerHou
   };
 }
 
-/** A run id the worker accepts, the same for the same model name and dataset: re-running resumes it. */
-export function trainingRunId(name: string, datasetSha256: string): string {
-  return `${name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 48)}-${datasetSha256.slice(0, 12)}`.replace(/^[^A-Za-z0-9]+/, 'm');
+/**
+ * A run id the worker accepts, the same for the same model name and dataset (the archive, less the members it is
+ * told to leave out): re-running resumes it, and another exclusion list is another run.
+ */
+export function trainingRunId(name: string, datasetSha256: string, exclude: readonly string[] = []): string {
+  const data = exclude.length === 0 ? datasetSha256 : sha256Text(`${datasetSha256}\n${[...exclude].sort().join('\n')}`);
+  return `${name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 48)}-${data.slice(0, 12)}`.replace(/^[^A-Za-z0-9]+/, 'm');
 }
 
 export interface DatasetInfo {
@@ -77,6 +82,8 @@ export interface DatasetInfo {
   seconds: number;
   singingSec: number;
   speechSec: number;
+  /** Members of the archive the worker leaves out (after a screen: the clips it excluded, and the held-out ones). */
+  exclude?: string[];
 }
 
 export type TrainEvent =
@@ -97,6 +104,8 @@ export interface TrainOptions {
   concurrency: number;
   dryRun: boolean;
   cancelOnInterrupt: boolean;
+  /** Screen the clips by voice first (voicestudio screen), and train on what it keeps. */
+  screen?: Pick<ScreenOptions, 'threshold' | 'references' | 'referenceSources'>;
   signal?: AbortSignal;
   onEvent?: (event: TrainEvent) => void;
 }
@@ -137,6 +146,8 @@ export interface TrainResult {
   /** How many warnings an earlier preprocess already reported about the clips this run kept as they were. */
   earlierWarnings: number;
   upload?: { bytesSent: number; alreadyThere: boolean };
+  /** The speaker screen run before training (train --screen). */
+  screen?: ScreenResult;
   jobId?: string;
   reattached?: boolean;
   model?: ModelVersion;
@@ -170,37 +181,42 @@ async function prepareData(options: TrainOptions): Promise<PreprocessResult> {
 }
 
 /**
- * Packs the clips training uses (excluded sources and clips left out) into an uncompressed tar (FLAC is already
- * compressed), the same bytes for the same clips.
+ * Packs the clips training uses (excluded sources and clips left out) into an uncompressed tar, the same bytes for
+ * the same clips. After a speaker screen (`fromScreen`) the archive is the one the screen sent (every clip it judged)
+ * and the clips training does not use are listed in `exclude`, which the worker leaves out: nothing is sent twice.
  */
-async function packDataset(projectDir: string, signal?: AbortSignal): Promise<DatasetInfo> {
-  const manifest = (await readManifest(projectDir)) ?? { sources: [], segments: [] };
-  const segments = trainingSegments(manifest).sort((a, b) => a.id.localeCompare(b.id));
-  const totals = trainingTotals(manifest);
-  if (segments.length === 0 || totals.totalSec < MIN_DATASET_SEC) {
+async function packDataset(projectDir: string, fromScreen: boolean, signal?: AbortSignal): Promise<DatasetInfo> {
+  const manifest = await readManifest(projectDir);
+  const segments = (manifest === undefined ? [] : trainingSegments(manifest)).sort((a, b) => a.id.localeCompare(b.id));
+  const totals = trainingTotals(manifest ?? { sources: [], segments: [] });
+  if (manifest === undefined || segments.length === 0 || totals.totalSec < MIN_DATASET_SEC) {
     throw new VoicestudioError(ErrorCode.NothingToDo, `Only ${totals.totalSec.toFixed(0)} s of usable clips to train on in ${projectDir}; training needs at least ${MIN_DATASET_SEC} s (the brief asks for 10–60 minutes).`, {
       subject: projectDir,
       suggestion: 'Add recordings with voicestudio ingest, and check the quality report of voicestudio preprocess.',
     });
   }
-  const dir = datasetsDir(projectDir);
-  await mkdir(dir, { recursive: true });
-  const listKey = sha256Text(segments.map((s) => `${s.id}:${s.file}`).join('\n')).slice(0, 16);
-  const archive = path.join(dir, `clips-${listKey}.tar`);
-  const existing = await stat(archive).catch(() => undefined);
-  if (existing === undefined) {
-    // Older archives of this project are superseded: the clips they hold changed.
-    for (const name of await readdir(dir)) if (name.startsWith('clips-')) await rm(path.join(dir, name), { force: true });
-    await writeTar(archive, segments.map((s) => ({ name: `clips/${s.id}.flac`, file: fromProject(projectDir, s.file) })), signal === undefined ? {} : { signal });
+  let members: ArchiveMember[];
+  let exclude: string[] = [];
+  if (fromScreen) {
+    members = await screenClipMembers(projectDir, manifest, signal);
+    const used = new Set(segments.map((s) => clipMemberName(s.id)));
+    exclude = members.filter((m) => !used.has(m.name)).map((m) => m.name);
+  } else {
+    members = await Promise.all(
+      segments.map(async (s) => {
+        const file = fromProject(projectDir, s.file);
+        return { name: clipMemberName(s.id), file, sha256: await sha256File(file, signal) };
+      }),
+    );
   }
+  const packed = await packArchive(projectDir, members, signal);
   return {
-    archive,
-    sha256: await sha256File(archive, signal),
-    bytes: (await stat(archive)).size,
+    ...packed,
     clips: segments.length,
     seconds: totals.totalSec,
     singingSec: totals.singingSec,
     speechSec: totals.speechSec,
+    ...(exclude.length === 0 ? {} : { exclude }),
   };
 }
 
@@ -222,12 +238,13 @@ function finishedTraining(manifest: Manifest, runId: string, settings: TrainSett
   return undefined;
 }
 
-export function trainInput(settings: TrainSettings, runId: string, datasetSha256: string): TrainInput {
+export function trainInput(settings: TrainSettings, runId: string, datasetSha256: string, exclude: readonly string[] = []): TrainInput {
   const { name: _modelName, ...taskSettings } = settings;
   return {
     task: 'train',
     run_id: runId,
     dataset: { blob: datasetSha256 },
+    ...(exclude.length === 0 ? {} : { exclude: [...exclude] }),
     ...wireValues(TRAIN_SETTINGS, taskSettings),
     // If another job already trains this run (say, one whose submit we could not confirm), follow it.
     if_busy: 'report',
@@ -242,9 +259,24 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const report = prepared.report;
   const settings: TrainSettings = { ...options.settings, sampleRate: prepared.settings.sampleRate };
   const recut = lastRate !== undefined && lastRate !== settings.sampleRate ? `the clips were re-cut at ${settings.sampleRate} Hz (the project's were at ${lastRate} Hz)` : undefined;
+  let screened: ScreenResult | undefined;
+  if (options.screen !== undefined) {
+    options.onEvent?.({ type: 'stage', message: 'screening the clips by voice' });
+    screened = await screen({
+      projectDir,
+      ...options.screen,
+      dryRun: options.dryRun,
+      backend: options.backend,
+      tools: options.tools,
+      pricePerHour: options.pricePerHour,
+      cancelOnInterrupt: options.cancelOnInterrupt,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onEvent: (event) => options.onEvent?.({ type: 'stage', message: `screen: ${event.stage}` }),
+    });
+  }
   options.onEvent?.({ type: 'stage', message: 'packing the clips' });
-  const dataset = await packDataset(projectDir, options.signal);
-  const runId = trainingRunId(settings.name, dataset.sha256);
+  const dataset = await packDataset(projectDir, screened !== undefined, options.signal);
+  const runId = trainingRunId(settings.name, dataset.sha256, dataset.exclude);
   const estimate = estimateTraining(dataset.seconds, settings.epochs, options.pricePerHour);
   const verdict = datasetVerdict(dataset, options.force);
   // Warnings about clips this run did not touch were reported when they were cut: not again on every train.
@@ -260,6 +292,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     runId,
     dataset,
     estimate,
+    ...(screened === undefined ? {} : { screen: screened }),
     warnings,
     earlierWarnings: allWarnings.length - warnings.length,
   };
@@ -269,7 +302,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (backend === undefined) throw new VoicestudioError(ErrorCode.Config, 'No backend to train on.', { suggestion: 'Set RUNPOD_ENDPOINT_ID and RUNPOD_API_KEY, or use --backend local.' });
 
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
-  const request: TrainingRequest = { settings, dataset, runId };
+  const request: TrainingRequest = { settings, dataset, runId, ...(screened?.reference === undefined ? {} : { screen: screenSummary(screened) }) };
   let upload: TrainResult['upload'];
   return await runRemoteJob<TrainResult>({
     projectDir,
@@ -289,7 +322,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       });
       upload = { bytesSent: uploaded?.bytesSent ?? 0, alreadyThere: uploaded?.uploaded === false };
       sending();
-      return await backend.submit(trainInput(settings, runId, dataset.sha256), { policy: estimate.policy, ...signalOption });
+      return await backend.submit(trainInput(settings, runId, dataset.sha256, dataset.exclude), { policy: estimate.policy, ...signalOption });
     },
     onJob: (jobId, reattached) => options.onEvent?.({ type: 'submitted', jobId, reattached }),
     collect: async (jobId, reattached) => {
@@ -311,6 +344,12 @@ export interface TrainingRequest {
   settings: TrainSettings;
   dataset: DatasetInfo;
   runId: string;
+  /** The speaker screen this training followed (train --screen), for the model card. */
+  screen?: ModelCard['screen'];
+}
+
+function screenSummary(result: ScreenResult): NonNullable<ModelCard['screen']> {
+  return { threshold: result.threshold, reference: result.reference?.description ?? 'none', judgedClips: result.judged, excludedClips: result.excluded.map((c) => c.id) };
 }
 
 export interface CollectOptions {
@@ -329,7 +368,7 @@ export async function collectTraining(
   request: TrainingRequest,
   options: CollectOptions,
 ): Promise<{ model: ModelVersion; jobId: string; gpuSeconds?: number; costUsd?: number }> {
-  const { settings, dataset, runId } = request;
+  const { settings, dataset, runId, screen: screened } = request;
   const signalOption = options.signal === undefined ? {} : { signal: options.signal };
   const completed = await followRemoteJob(backend, projectDir, jobId, { task: 'train', key: runId, label: settings.name, request: { ...request } }, {
     long: true,
@@ -369,6 +408,7 @@ export async function collectTraining(
         },
         training: output.training,
         savedEpochs: output.saved_epochs,
+        ...(screened === undefined ? {} : { screen: screened }),
         timings: output.timings,
         ...(gpuSeconds === undefined ? {} : { gpuSeconds }),
         ...(costUsd === undefined ? {} : { costUsd }),

@@ -10,7 +10,7 @@ export const SHA = 'ab'.repeat(32);
 /** A current-version manifest with every field set, opaque model and job fields included. */
 export function fullManifest(): Manifest {
   return {
-    version: 3,
+    version: 4,
     createdAt: '2024-05-01T10:00:00.000Z',
     updatedAt: '2024-05-02T11:00:00.000Z',
     sources: [
@@ -29,7 +29,10 @@ export function fullManifest(): Manifest {
         sizeBytes: 8_160_044,
         ingestedAt: '2024-05-01T10:00:00.000Z',
         excluded: { excludedAt: '2024-05-03T09:00:00.000Z', reason: 'guest singer' },
-        excludedClips: [{ excludedAt: '2024-05-03T09:00:00.000Z', clipId: 'abababababab-0000', startSec: 0, endSec: 9.5 }],
+        excludedClips: [
+          { excludedAt: '2024-05-03T09:00:00.000Z', clipId: 'abababababab-0000', startSec: 0, endSec: 9.5 },
+          { excludedAt: '2024-05-04T09:00:00.000Z', reason: 'not the singer', clipId: 'abababababab-0001', startSec: 9.5, endSec: 20, screen: { similarity: 0.52, threshold: 0.75 } },
+        ],
       },
     ],
     segments: [
@@ -113,6 +116,13 @@ export function v2Manifest(): Record<string, unknown> {
   const { heldOut: _heldOut, settings, ...preprocess } = manifest.preprocess;
   const { holdout: _holdout, ...v2Settings } = settings!;
   return { ...manifest, version: 2, preprocess: { ...preprocess, settings: v2Settings } };
+}
+
+/** Version 3: no exclusion is the speaker screen's. */
+export function v3Manifest(): Record<string, unknown> {
+  const manifest = fullManifest();
+  const [source] = manifest.sources;
+  return { ...manifest, version: 3, sources: [{ ...source!, excludedClips: source!.excludedClips.filter((c) => c.screen === undefined) }] };
 }
 
 /** A clock whose sleep only advances time, so lock waits take no real time. */

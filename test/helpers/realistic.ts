@@ -578,27 +578,38 @@ const SPEECH_PAUSE_DBFS = -45;
 /** Pauses of the clean speech shorter than this are part of a phrase (stops inside words, most commas). */
 const SPEECH_MIN_PAUSE_SEC = 0.2;
 
-/** espeak-ng reads `text` into mono float PCM at `rate`. */
-async function speak(tools: GeneratorTools, text: string, rate: number, scratch: string): Promise<Float32Array> {
+/** espeak-ng reads `text` with `voice` (an espeak-ng voice name, e.g. `en`, `en-us+f4`) into mono float PCM at `rate`. */
+async function speak(tools: GeneratorTools, text: string, rate: number, scratch: string, voice = 'en'): Promise<Float32Array> {
   const wav = path.join(scratch, 'speech.wav');
-  const spoken = await runTool('espeak-ng', ['-w', wav, '-s', '155', '-v', 'en', text]);
+  const spoken = await runTool('espeak-ng', ['-w', wav, '-s', '155', '-v', voice, text]);
   if (spoken.code !== 0) throw new Error(`espeak-ng failed: ${spoken.spawnError?.message ?? spoken.stderr.trim()}`);
   const decoded = await runTool(tools.ffmpeg.path, ['-hide_banner', '-nostdin', '-v', 'error', '-i', wav, '-ac', '1', '-ar', String(rate), '-f', 'f32le', 'pipe:1']);
   if (decoded.code !== 0) throw new Error(`ffmpeg could not decode espeak-ng's output: ${decoded.stderr.trim()}`);
   return new Float32Array(decoded.stdout.buffer.slice(decoded.stdout.byteOffset, decoded.stdout.byteOffset + decoded.stdout.length));
 }
 
+/** Which espeak-ng voice read which stretch of a speech file. */
+export interface SpokenTurn {
+  voice: string;
+  startSec: number;
+  endSec: number;
+}
+
+/** Between paragraphs of different voices (a change of speaker): longer than any pause inside one speaker's turn. */
+const TURN_PAUSE_SEC: [number, number] = [2, 2.5];
+
 /**
- * Speech with natural pauses: espeak-ng reads each paragraph, paragraphs are separated by 0.6–1.4 s of room tone,
- * and room noise runs under everything. The phrases of the ground truth are read off the clean speech (sample peaks
- * above −45 dBFS, pauses of at least 0.2 s) before the noise is added. `{ skipped }` with the reason when espeak-ng
- * is missing.
+ * Speech with natural pauses: espeak-ng reads each paragraph, paragraphs are separated by 0.6–1.4 s of room tone
+ * (2–2.5 s where the speaker changes), and room noise runs under everything. `voices` are the espeak-ng voices that
+ * read the paragraphs in turn (default `en` throughout), and `turns` says which voice read which stretch. The phrases
+ * of the ground truth are read off the clean speech (sample peaks above −45 dBFS, pauses of at least 0.2 s) before
+ * the noise is added. `{ skipped }` with the reason when espeak-ng is missing.
  */
 export async function writeSpeech(
   tools: GeneratorTools,
   file: string,
-  o: RenderFormat & { seed: number; paragraphs?: string[] },
-): Promise<WrittenAudio | { skipped: string }> {
+  o: RenderFormat & { seed: number; paragraphs?: string[]; voices?: string[] },
+): Promise<(WrittenAudio & { turns: SpokenTurn[] }) | { skipped: string }> {
   const missing = await espeakUnavailable();
   if (missing !== undefined) return { skipped: missing };
   const random = seededRandom(o.seed);
@@ -606,14 +617,20 @@ export async function writeSpeech(
   const scratch = await mkdtemp(path.join(tmpdir(), 'vs-speech-'));
   const pieces: Float32Array[] = [];
   const pause = (seconds: number): void => void pieces.push(new Float32Array(Math.round(seconds * rate)));
+  const samplesSoFar = (): number => pieces.reduce((n, p) => n + p.length, 0);
+  const voices = o.voices ?? ['en'];
+  const turns: SpokenTurn[] = [];
   try {
     pause(uniform(random, [0.3, 0.6]));
     for (const [index, text] of (o.paragraphs ?? SPEECH_PARAGRAPHS).entries()) {
-      if (index > 0) pause(uniform(random, [0.6, 1.4]));
-      const spoken = await speak(tools, text, rate, scratch);
+      const voice = voices[index % voices.length]!;
+      if (index > 0) pause(uniform(random, voice === turns.at(-1)?.voice ? [0.6, 1.4] : TURN_PAUSE_SEC));
+      const spoken = await speak(tools, text, rate, scratch, voice);
       // espeak's level hardly varies; bring its peaks to about −4 dBFS.
       const gain = dbToGain(-4) / (spoken.reduce((m, v) => Math.max(m, Math.abs(v)), 0) || 1);
+      const startSec = samplesSoFar() / rate;
       pieces.push(spoken.map((v) => v * gain));
+      turns.push({ voice, startSec, endSec: samplesSoFar() / rate });
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -621,7 +638,8 @@ export async function writeSpeech(
   pause(uniform(random, [0.5, 0.9]));
   const signal = new Float32Array(pieces.reduce((n, p) => n + p.length, 0));
   pieces.reduce((offset, piece) => (signal.set(piece, offset), offset + piece.length), 0);
-  return writeScore(tools, file, speechScore(signal, rate), o, o.seed, (start, out) => out.set(signal.subarray(start, start + out.length)));
+  const written = await writeScore(tools, file, speechScore(signal, rate), o, o.seed, (start, out) => out.set(signal.subarray(start, start + out.length)));
+  return { ...written, turns };
 }
 
 /** Phrases and pauses of a clean (noise-free) speech signal; event edges on whole samples. */

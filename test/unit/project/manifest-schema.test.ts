@@ -4,7 +4,8 @@ import { ErrorCode } from '../../../src/errors.js';
 import { MANIFEST_FILE, manifestPath, workDir, WORK_DIR } from '../../../src/project/layout.js';
 import { CURRENT_MANIFEST_VERSION } from '../../../src/project/manifest-migrations.js';
 import { emptyManifest, migrateManifest } from '../../../src/project/manifest-schema.js';
-import { fullManifest, thrownBy, v0Manifest, v1Manifest, v1Source, v2Manifest } from '../../helpers/manifests.js';
+import type { Manifest } from '../../../src/project/types.js';
+import { fullManifest, thrownBy, v0Manifest, v1Manifest, v1Source, v2Manifest, v3Manifest } from '../../helpers/manifests.js';
 
 const FILE = '/projects/demo/voicestudio.json';
 
@@ -12,7 +13,7 @@ describe('paths and constants', () => {
   it('puts the manifest and the work folder in the project', () => {
     expect(MANIFEST_FILE).toBe('voicestudio.json');
     expect(WORK_DIR).toBe('.voicestudio');
-    expect(CURRENT_MANIFEST_VERSION).toBe(3);
+    expect(CURRENT_MANIFEST_VERSION).toBe(4);
     expect(manifestPath('/p')).toBe(join('/p', 'voicestudio.json'));
     expect(workDir('/p')).toBe(join('/p', '.voicestudio'));
   });
@@ -76,6 +77,23 @@ describe('migrateManifest', () => {
     const full = fullManifest();
     const migrated = migrateManifest(v2Manifest(), FILE);
     expect(migrated).toStrictEqual({ ...full, preprocess: { ...full.preprocess, heldOut: [] } });
+  });
+
+  it('migrates a v3 manifest: every clip exclusion stays the user\'s, and a screened one reads back as the screen\'s', () => {
+    const v3 = v3Manifest();
+    const migrated = migrateManifest(v3, FILE);
+    expect(migrated.version).toBe(4);
+    expect(migrated.sources[0]!.excludedClips).toStrictEqual((v3.sources as Manifest['sources'])[0]!.excludedClips);
+    expect(migrated.sources[0]!.excludedClips.some((c) => c.screen !== undefined)).toBe(false);
+    expect(migrateManifest(structuredClone(fullManifest()), FILE).sources[0]!.excludedClips[1]!.screen).toStrictEqual({ similarity: 0.52, threshold: 0.75 });
+  });
+
+  it('refuses a screen mark without its threshold', () => {
+    const manifest = fullManifest();
+    const raw = structuredClone(manifest) as unknown as { sources: { excludedClips: Record<string, unknown>[] }[] };
+    raw.sources[0]!.excludedClips[1]!.screen = { similarity: 0.5 };
+    const error = thrownBy(() => migrateManifest(raw as unknown as Record<string, unknown>, FILE));
+    expect(error.message).toContain('sources[0].excludedClips[1].screen.threshold');
   });
 
   it('does not modify its input', () => {

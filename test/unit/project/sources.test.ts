@@ -15,6 +15,8 @@ import {
   heldOutSegments,
   trainingSegments,
   trainingTotals,
+  applyScreen,
+  screenCandidates,
 } from '../../../src/project/sources.js';
 import type { Manifest, Segment, Source, SourceKind } from '../../../src/project/types.js';
 
@@ -279,5 +281,52 @@ describe('removeSources', () => {
       expect(error.exitCode).toBe(2);
     }
     expect((await manifest()).sources).toHaveLength(1);
+  });
+});
+
+describe('the speaker screen\'s exclusions', () => {
+  const manifestWith = (sources: Source[], segments: Segment[]): Manifest => ({
+    version: 4,
+    createdAt: '2024-05-01T10:00:00.000Z',
+    updatedAt: '2024-05-01T10:00:00.000Z',
+    sources,
+    segments,
+    preprocess: { records: [], heldOut: [] },
+    models: [],
+    jobs: [],
+  });
+  const NOW = new Date('2024-06-01T00:00:00.000Z');
+
+  it('judges every clip the user has not kept out, held-out ones and those the screen excluded included', () => {
+    const a = source('a');
+    const b = { ...source('b'), excluded: { excludedAt: '2024-05-02T00:00:00.000Z' } };
+    const clips = [...cut('a', [[0, 8], [8, 16], [16, 24]]), ...cut('b', [[0, 8]])];
+    a.excludedClips = [
+      { excludedAt: '2024-05-02T00:00:00.000Z', clipId: 'a-0001', startSec: 0, endSec: 8 },
+      { excludedAt: '2024-05-02T00:00:00.000Z', clipId: 'a-0002', startSec: 8, endSec: 16, screen: { similarity: 0.4, threshold: 0.75 } },
+    ];
+    const manifest = { ...manifestWith([a, b], clips), preprocess: { records: [], heldOut: ['a-0003'] } };
+    expect(screenCandidates(manifest).map((s) => s.id)).toEqual(['a-0002', 'a-0003']);
+  });
+
+  it('replaces its own exclusions: a clip no longer below the threshold goes back to training; the user\'s stay', () => {
+    const a = source('a');
+    const clips = cut('a', [[0, 8], [8, 16], [16, 24]]);
+    a.excludedClips = [{ excludedAt: '2024-05-02T00:00:00.000Z', clipId: 'a-0001', startSec: 0, endSec: 8, reason: 'cough' }];
+    const manifest = manifestWith([a], clips);
+    const first = applyScreen(manifest, [{ segment: clips[1]!, similarity: 0.61234 }], 0.75, NOW);
+    expect(first).toEqual({ excluded: ['a-0002'], reincluded: [] });
+    expect(a.excludedClips[1]).toMatchObject({ clipId: 'a-0002', startSec: 8, endSec: 16, screen: { similarity: 0.612, threshold: 0.75 }, excludedAt: NOW.toISOString() });
+    expect(excludedSegments(manifest).get('a-0002')).toMatchObject({ by: 'clip' });
+
+    // Another threshold: a-0002 passes, a-0003 does not.
+    const second = applyScreen(manifest, [{ segment: clips[2]!, similarity: 0.65 }], 0.6, NOW);
+    expect(second).toEqual({ excluded: ['a-0003'], reincluded: ['a-0002'] });
+    expect(a.excludedClips.map((c) => [c.clipId, c.screen?.threshold])).toEqual([['a-0001', undefined], ['a-0003', 0.6]]);
+
+    // Nothing below: every screen exclusion lifted, the user's exclusion of a-0001 untouched.
+    expect(applyScreen(manifest, [], 0.1, NOW)).toEqual({ excluded: [], reincluded: ['a-0003'] });
+    expect(a.excludedClips).toEqual([{ excludedAt: '2024-05-02T00:00:00.000Z', clipId: 'a-0001', startSec: 0, endSec: 8, reason: 'cough' }]);
+    expect(trainingSegments(manifest).map((s) => s.id)).toEqual(['a-0002', 'a-0003']);
   });
 });
