@@ -22,7 +22,8 @@ export function renderScreen(result: ScreenResult, out: Output): string {
   }
   if (result.excluded.length > 0) {
     lines.push('', `${result.dryRun ? 'would exclude' : 'excluded'} (${countOf(result.excluded.length, 'clip')}, lowest score first):`);
-    for (const clip of result.excluded) lines.push(`  ${clip.id}  ${clip.similarity.toFixed(2)}  ${clip.startSec.toFixed(1)}–${clip.endSec.toFixed(1)} s`);
+    const pathOf = new Map(result.sources.map((s) => [s.sourceId, s.path]));
+    for (const clip of result.excluded) lines.push(`  ${clip.id}  ${clip.similarity.toFixed(2)}  ${pathOf.get(clip.sourceId) ?? clip.sourceId} ${clip.startSec.toFixed(1)}–${clip.endSec.toFixed(1)} s`);
   } else if (result.judged > 0) {
     lines.push('', 'every clip sounds like the reference voice: nothing excluded');
   }
@@ -30,7 +31,8 @@ export function renderScreen(result: ScreenResult, out: Output): string {
   if (!result.dryRun && (result.newlyExcluded.length > 0 || result.reincluded.length > 0)) {
     lines.push(`changed: ${countOf(result.newlyExcluded.length, 'clip')} newly kept out of training, ${countOf(result.reincluded.length, 'clip')} an earlier screen excluded given back`);
   }
-  if (result.estimate !== undefined) lines.push(renderScreenEstimate(result.estimate));
+  // Before a job the estimate went to stderr already; a dry run's answer is the estimate.
+  if (result.estimate !== undefined && (result.dryRun || result.job === undefined)) lines.push(renderScreenEstimate(result.estimate));
   if (result.job !== undefined) {
     const j = result.job;
     lines.push(`job ${j.jobId}${j.reattached ? ' (reattached)' : ''}: ${j.gpuSeconds === undefined ? 'GPU time unknown' : `${formatDuration(j.gpuSeconds)} of GPU time`}${j.costUsd === undefined ? '' : `, ${formatUsd(j.costUsd)}`}; ${(j.bytesSent / 1e6).toFixed(1)} MB sent`);
