@@ -13,6 +13,7 @@ import { updateManifest } from '../../src/project/manifest.js';
 import type { Manifest } from '../../src/project/types.js';
 import { durationOf, testTools, writePhrases } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
+import { shellQuote } from '../../src/util/shell.js';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -190,7 +191,7 @@ describe("voicestudio's own renders", () => {
     expect(files.get('01 song.wav')?.reason).toBe('voicestudio made it (its tags mark it as a voicestudio conversion), so it is no recording of the singer');
     expect(files.get('02 song.mp3')?.reason).toMatch(/voicestudio mix/);
     expect(files.get('03 song.wav')?.reason).toMatch(/the output of conversion job job-03/);
-    expect(files.get('01 song.wav')?.suggestion).toBe(`To train on it anyway, name the file: voicestudio ingest ${project} ${path.join(project, 'album', '01 song.wav')}`);
+    expect(files.get('01 song.wav')?.suggestion).toBe(`To train on it anyway, name the file: voicestudio ingest ${shellQuote(project)} ${shellQuote(path.join(project, 'album', '01 song.wav'))}`);
     expect((await manifestOf(project)).sources.map((s) => s.path)).toEqual(['takes/verse.wav']);
 
     const human = await runCli(['ingest', project]);

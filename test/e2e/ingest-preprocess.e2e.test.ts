@@ -9,6 +9,7 @@ import type { Manifest, DatasetQualityReport } from '../../src/project/types.js'
 import { execa } from 'execa';
 import { durationOf, testTools, writePhrases, writeSpeech, writeVideoWithoutAudio, writeVideoWithPhrases } from '../helpers/audio.js';
 import { makeTempDir, parseJson, runCli } from '../helpers/cli.js';
+import { CURRENT_MANIFEST_VERSION } from '../../src/project/manifest-migrations.js';
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -64,7 +65,7 @@ describe('ingest', () => {
     expect(result.summary.singingSec).toBeCloseTo(118, 0);
 
     const manifest = await manifestOf(project);
-    expect(manifest.version).toBe(2);
+    expect(manifest.version).toBe(CURRENT_MANIFEST_VERSION);
     const verse = manifest.sources.find((s) => s.path === 'takes/verse.wav');
     expect(verse).toMatchObject({ kind: 'singing', sampleRate: 44100, channels: 2, codec: 'pcm_s16le' });
     expect(verse?.sha256).toMatch(/^[0-9a-f]{64}$/);
