@@ -62,10 +62,14 @@ class SpeakerEncoder:
         self._preprocess = preprocess_wav
         self._encoder = VoiceEncoder(where, verbose=False)
 
-    def embed(self, samples, what):
-        """The embedding of one clip (unit length)."""
+    def embed(self, samples, what, require_voice=True):
+        """The embedding of one clip (unit length). A clip of the request (require_voice) needs voice left once
+        silences are cut; a converted output without it is embedded whole, so an epoch that gives noise or silence
+        scores low instead of failing the audition."""
         speech = self._preprocess(samples, source_sr=SAMPLE_RATE)
         if len(speech) < MIN_VOICED_SECONDS * SAMPLE_RATE:
+            if not require_voice:
+                return self._encoder.embed_utterance(samples)
             raise JobError(
                 f"{what} has less than {MIN_VOICED_SECONDS} s of voice once silences are cut; "
                 "a speaker embedding needs more, send a longer clip"
