@@ -134,6 +134,17 @@ class ScoringTests(unittest.TestCase):
         with self.assertRaisesRegex(JobError, "clip.wav has less than 0.5 s of voice"):
             self.encoder.embed(np.zeros(self.scoring.SAMPLE_RATE, dtype=np.float32), "clip.wav")
 
+    def test_an_output_without_voice_is_embedded_whole_and_scores_below_the_voice(self):
+        # What a real Applio gives from untrained (random) weights: low noise, no voice for Resemblyzer to keep.
+        import numpy as np
+
+        singer = self.scoring.mean_embedding([self.embed(self.wavs["en-us+m3", i]) for i in (1, 2, 3)])
+        noise = (0.01 * np.random.default_rng(0).standard_normal(2 * self.scoring.SAMPLE_RATE)).astype(np.float32)
+        for output in (noise, np.zeros(self.scoring.SAMPLE_RATE, dtype=np.float32)):
+            score = self.scoring.similarity(self.encoder.embed(output, "an output", require_voice=False), singer)
+            self.assertTrue(-1.0 <= score <= 1.0, score)
+            self.assertLess(score, self.scoring.similarity(self.embed(self.wavs["en-us+m3", 0]), singer))
+
 
 OFFLINE_CHECK = """
 import socket, sys

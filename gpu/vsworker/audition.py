@@ -162,8 +162,8 @@ def audition(ctx, req):
             outputs.append((encoded, rate, out_info.seconds))
             scored.append({
                 "guide": phrase.index,
-                "similarity": round(scoring.similarity(encoder.embed(samples, f"the output of epoch {epoch}"),
-                                                       singer), 4),
+                "similarity": round(scoring.similarity(
+                    encoder.embed(samples, f"the output of epoch {epoch}", require_voice=False), singer), 4),
                 **accuracy.as_dict(),
                 "dnsmos": scoring.naturalness(samples),
                 "accuracy": accuracy,

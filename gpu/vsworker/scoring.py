@@ -69,18 +69,23 @@ class SpeakerEncoder:
         with np.errstate(divide="ignore", invalid="ignore"):  # a silent clip: log10(0) in the normalisation
             return self._preprocess(samples, source_sr=SAMPLE_RATE)
 
-    def embed_voice(self, speech, what):
-        """The embedding (unit length) of a clip's voice, as voice() returns it."""
+    def embed_voice(self, speech, what, whole=None):
+        """The embedding (unit length) of a clip's voice, as voice() returns it. With too little voice left, `whole`
+        (the clip itself) is embedded instead when given: a converted output of an epoch that gives noise or
+        silence then scores low instead of failing the audition; without it that is an error naming the clip."""
         if len(speech) < MIN_VOICED_SECONDS * SAMPLE_RATE:
+            if whole is not None:
+                return self._encoder.embed_utterance(whole)
             raise JobError(
                 f"{what} has less than {MIN_VOICED_SECONDS} s of voice once silences are cut; "
                 "a speaker embedding needs more, send a longer clip"
             )
         return self._encoder.embed_utterance(speech)
 
-    def embed(self, samples, what):
-        """The embedding of one clip (unit length)."""
-        return self.embed_voice(self.voice(samples), what)
+    def embed(self, samples, what, require_voice=True):
+        """The embedding of one clip (unit length). A clip of the request (require_voice) needs voice left once
+        silences are cut; a converted output without it is embedded whole."""
+        return self.embed_voice(self.voice(samples), what, whole=None if require_voice else samples)
 
 
 def speaker_model():

@@ -5,16 +5,23 @@ copy of a real Applio 3.6.4 checkout and APPLIO_PYTHON at the Python that has Ap
 requirements. One training run, as a client would drive it:
 
     train a minute of generated singing and speech (one more clip unreadable) for 2 epochs,
-    a checkpoint every epoch; Applio's training is killed right after the checkpoint of
-    epoch 1 -> the same job again resumes, trains epoch 2 and builds the index ->
-    convert with rmvpe and with crepe-tiny -> a dataset Applio cannot read at all.
+    a checkpoint every epoch; Applio's training is killed right after the checkpoint and
+    the small weights of epoch 1 -> the same job again resumes, trains epoch 2 and builds
+    the index -> convert with rmvpe and with crepe-tiny -> a dataset Applio cannot read at
+    all -> audition both saved epochs (a spoken and a sung guide, the dataset's clips as
+    the singer).
 
 Applio's weights are not downloaded: make_weights.py writes randomly initialised ones of
 the right shapes into the scratch copy, so the audio that comes out is noise and the
 checks are about mechanics: progress parsed from train.py's real output, checkpoints,
 the .pth and .index and their metadata, resume, the output WAV's length and rate, and
-errors that quote Applio's own lines. Files are inspected with torch/faiss in Applio's
-Python and with ffprobe, not with the worker's own readers.
+errors that quote Applio's own lines, and that the audition's scores are in range and its
+outputs decode. Files are inspected with torch/faiss in Applio's Python and with ffprobe,
+not with the worker's own readers.
+
+The audition scores with Resemblyzer, librosa and speechmos in the worker's Python (the one
+running this suite): without them that test is skipped; the GPU test environment has them
+(PYTHON=$(npm run --silent setup:python) npm run test:applio -- ...).
 
     VOICESTUDIO_APPLIO_DIR      an Applio 3.6.4 checkout (only read; copied to scratch)
     VOICESTUDIO_APPLIO_PYTHON   its Python (default: <checkout>/.venv/bin/python)
@@ -25,7 +32,9 @@ Run from gpu/: python3 -m unittest -v tests.applio_real.suite
 
 import base64
 import glob
+import importlib
 import json
+import math
 import os
 import platform
 import re
@@ -64,6 +73,8 @@ JOB_TIMEOUT_SECONDS = 60 * 60
 EPOCH_LINE_RE = re.compile(r"^(?P<run>\S+) \| epoch=(?P<epoch>\d+) \| step=(?P<step>\d+) \| "
                            r"time=\S+ \| training_speed=(?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d)")
 SAVED_RE = re.compile(r"^\[train\] Saved model '(?P<path>.*/(?P<kind>[GD])_\d+\.pth)' \(epoch (?P<epoch>\d+)\)$")
+# The small inference weights Applio extracts right after each saved checkpoint (save_every_weights).
+FIRST_WEIGHTS_RE = re.compile(rf"^\[train\] Saved model '.*/{RUN_ID}_1e_\d+s\.pth' \(epoch 1 and step \d+\)$")
 
 # Applio's Python: versions, and the files the worker produced, read with torch/faiss/numpy.
 VERSIONS_PROBE = r"""
@@ -155,6 +166,21 @@ MELODIES = [
     [196, 220, 247, 262, 247, 220, 196, 175, 196, 220, 262, 294, 262, 220, 196, 220, 247, 262, 294, 330],
 ]
 CONVERT_MELODY = [262, 294, 330, 349, 392, 349, 330, 294]
+# The audition's guides: a spoken phrase (a voice the dataset does not have) and a short sung one.
+AUDITION_SPEECH = ("en-us+m3", 50, "Every saved epoch sings this same short phrase for the audition.")
+AUDITION_MELODY = [330, 294, 262, 294, 330, 330]
+# The libraries the audition's scores need in the worker's Python (gpu/requirements-test.txt installs them).
+SCORING_LIBRARIES = ("resemblyzer", "librosa", "speechmos")
+
+
+def missing_scoring_library():
+    """The first scoring library the worker's Python (this one) cannot import, or None."""
+    for name in SCORING_LIBRARIES:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            return f"{name} ({error})"
+    return None
 
 
 def ffprobe_path(ffmpeg):
@@ -305,7 +331,7 @@ class RealApplioCpuTests(unittest.TestCase):
             cls.make_dataset()
             job_input = cls.train_input(RUN_ID, cls.dataset)
             cls.killed = {}
-            cls.crashed = run_job(cls.env, job_input, "train-1", on_log=cls.kill_after_first_checkpoint)
+            cls.crashed = run_job(cls.env, job_input, "train-1", on_log=cls.kill_after_first_save)
             cls.record("train: preprocess, extract, epoch 1, killed in epoch 2", cls.crashed.seconds)
             cls.resumed = run_job(cls.env, job_input, "train-2")
             cls.record("train again: resume, epoch 2, index", cls.resumed.seconds)
@@ -323,15 +349,16 @@ class RealApplioCpuTests(unittest.TestCase):
             cls.env.cleanup()
 
     @classmethod
-    def kill_after_first_checkpoint(cls, line, handler_pid):
-        """A worker that dies mid-training: once both halves of epoch 1's checkpoint are
-        on disk, SIGKILL train.py's process group (its DataLoader and spawned trainer)."""
-        match = SAVED_RE.match(line)
-        if cls.killed or not match or match.group("kind") != "D" or match.group("epoch") != "1":
+    def kill_after_first_save(cls, line, handler_pid):
+        """A worker that dies mid-training: once both halves of epoch 1's checkpoint and the
+        small weights Applio extracts after them are on disk, SIGKILL train.py's process group
+        (its DataLoader and spawned trainer). A kill between the two would lose epoch 1's
+        weights for good (the resumed run starts at epoch 2), and audition needs them."""
+        if cls.killed or not FIRST_WEIGHTS_RE.match(line):
             return
         trainers = [pid for pid in child_pids(handler_pid) if "rvc/train/train.py" in cmdline(pid)]
         cls.killed["pids"] = trainers
-        say(f"killing Applio's training (pids {trainers}) after the checkpoint of epoch 1")
+        say(f"killing Applio's training (pids {trainers}) after the checkpoint and weights of epoch 1")
         kill_groups(trainers)
 
     # ---- setup ---------------------------------------------------------------
@@ -416,6 +443,7 @@ class RealApplioCpuTests(unittest.TestCase):
             with open(path, "rb") as fh:
                 contents[name] = fh.read()
         cls.readable_seconds = seconds
+        cls.dataset_clips = contents
         cls.dataset_files = len(files) + 1
         cls.unreadable = b"fLaC" + b"\x00 this is not a FLAC stream " * 64
         cls.dataset = tar_bytes(dict(contents, **{"speech/cut-short.flac": cls.unreadable}))
@@ -619,6 +647,98 @@ class RealApplioCpuTests(unittest.TestCase):
                             for q in quoted), error)
         self.assertNotIn("extract", job.stages())
         self.assertEqual(glob.glob(self.exp("sliced_audios", "*.wav", run_id=UNREADABLE_RUN_ID)), [])
+
+    # ---- 6: audition over the saved epochs ---------------------------------------------
+    def test_6_audition_over_saved_epochs(self):
+        result = self.finished()
+        missing = missing_scoring_library()
+        if missing:
+            self.skipTest(f"the worker's Python {sys.executable} cannot import {missing}: run with "
+                          "PYTHON=$(npm run --silent setup:python) "
+                          "npm run test:applio -- ...")
+        # save_every 1: each epoch's small model is a blob; epoch 1's was written by the killed attempt.
+        saved = result["saved_epochs"]
+        self.assertEqual([s["epoch"] for s in saved], list(range(1, EPOCHS + 1)))
+        self.assertEqual(saved[-1]["sha256"], result["model"]["sha256"])
+        for entry in saved:
+            self.assertEqual(entry["blob"], entry["sha256"])
+            with open(self.blob_path(entry["sha256"]), "rb") as fh:
+                data = fh.read()
+            self.assertEqual((sha256(data), len(data)), (entry["sha256"], entry["size"]))
+            self.assertRegex(entry["filename"], rf"^{RUN_ID}_{entry['epoch']}e_{entry['step']}s\.pth$")
+
+        spoken = os.path.join(self.env.root, "audition-spoken.flac")
+        make_speech(self.ffmpeg, spoken, AUDITION_SPEECH[2], AUDITION_SPEECH[0], AUDITION_SPEECH[1],
+                    CONVERT_INPUT_RATE)
+        sung = os.path.join(self.env.root, "audition-sung.wav")
+        make_singing(self.ffmpeg, sung, AUDITION_MELODY, 0.5, CONVERT_INPUT_RATE, ["-c:a", "pcm_s16le"])
+        guides = [spoken, sung]
+        guide_seconds = [probe_audio(self.ffprobe, path)[2] for path in guides]
+        guide_refs = []
+        for path in guides:
+            with open(path, "rb") as fh:
+                guide_refs.append({"data": b64(fh.read())})
+        started = time.monotonic()
+        # In-process, as convert: the warm conversion process loads each epoch's model in turn.
+        job, reporter = self.env.run({
+            "task": "audition",
+            "epochs": [{"epoch": s["epoch"], "model": {"blob": s["blob"]}} for s in saved],
+            "index": {"blob": result["index"]["sha256"]},
+            "guides": guide_refs,
+            "singer_clips": [{"data": b64(data)} for data in self.dataset_clips.values()],
+            "f0_method": "rmvpe",
+        }, job_id="audition")
+        seconds = time.monotonic() - started
+        self.assertNotIn("error", job, job.get("error"))
+        self.assertEqual([u["epoch"] for u in reporter.updates if u["stage"] == "epoch"],
+                         [s["epoch"] for s in saved])
+        self.assertEqual(job["singer"]["clips"], len(self.dataset_clips))
+        self.assertAlmostEqual(job["singer"]["seconds"], self.readable_seconds, delta=0.5)
+        self.assertEqual([g["guide"] for g in job["guides"]], list(range(len(guides))))
+        for guide, duration in zip(job["guides"], guide_seconds):
+            self.assertAlmostEqual(guide["duration_seconds"], duration, delta=0.05)
+            self.assert_similarity(guide["similarity"])
+
+        self.assertEqual([(e["epoch"], e["model_sha256"]) for e in job["epochs"]],
+                         [(s["epoch"], s["sha256"]) for s in saved])
+        for epoch in job["epochs"]:
+            self.assert_similarity(epoch["similarity"])
+            self.assertTrue(0.0 <= epoch["voicing_agreement"] <= 1.0, epoch)
+            self.assert_cents(epoch["f0_rmse_cents"])
+            self.assertEqual([p["guide"] for p in epoch["phrases"]], list(range(len(guides))))
+            for phrase, duration in zip(epoch["phrases"], guide_seconds):
+                self.assert_similarity(phrase["similarity"])
+                self.assertTrue(0.0 <= phrase["voicing_agreement"] <= 1.0, phrase)
+                self.assert_cents(phrase["f0_rmse_cents"])
+                output = phrase["output"]
+                # A few seconds of FLAC per phrase: "auto" sends them inline.
+                data = base64.b64decode(output["data"])
+                self.assertEqual((sha256(data), len(data)), (output["sha256"], output["size"]))
+                path = os.path.join(self.env.root, f"audition-e{epoch['epoch']}-g{phrase['guide']}.flac")
+                with open(path, "wb") as fh:
+                    fh.write(data)
+                rate, channels, seconds_out, codec = probe_audio(self.ffprobe, path)
+                self.assertEqual((rate, channels, codec), (SAMPLE_RATE, 1, "flac"))
+                self.assertEqual((output["format"], output["sample_rate"]), ("flac", SAMPLE_RATE))
+                self.assertAlmostEqual(seconds_out, duration, delta=0.05)
+                self.assertAlmostEqual(output["duration_seconds"], seconds_out, delta=0.01)
+
+        recommendation = job["recommendation"]
+        self.assertIn(recommendation["epoch"], [s["epoch"] for s in saved])
+        self.assertIn(f"epoch {recommendation['epoch']}", recommendation["reason"])
+        self.assertEqual(job["scoring"]["device"], "cpu")
+        self.assertGreater(job["timings"]["convert"], 0)
+        self.assertGreaterEqual(job["timings"]["total"], job["timings"]["convert"])
+        self.record(f"audition: {len(saved)} epochs x {len(guides)} phrases ({sum(guide_seconds):.1f} s)", seconds,
+                    f"conversions {job['timings']['convert']:.1f} s, worker total {job['timings']['total']:.1f} s; "
+                    f"recommends epoch {recommendation['epoch']}")
+
+    def assert_similarity(self, value):
+        self.assertTrue(isinstance(value, float) and math.isfinite(value) and -1.0 <= value <= 1.0, value)
+
+    def assert_cents(self, value):
+        if value is not None:
+            self.assertTrue(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, value)
 
 
 if __name__ == "__main__":
