@@ -216,7 +216,7 @@ class ValidationTests(unittest.TestCase):
             "input.singer_clips[0] must be a JSON object, got 'clip.wav'": {"singer_clips": ["clip.wav"]},
             "input.singer_clips[1] must have exactly one of 'blob'": {"singer_clips": [{"data": b64(b"a")}, {}]},
             "input.pitch must be an integer from -24 to 24, got 30": {"pitch": 30},
-            "Applio 3.6.4 does not implement the hybrid methods": {"f0_method": "hybrid[crepe+rmvpe]"},
+            "does not implement them": {"f0_method": "hybrid[crepe+rmvpe]"},
             "input.autotune is not a field of task 'audition'": {"autotune": True},
         }
         for message, fields in cases.items():

@@ -6,14 +6,13 @@ import time
 
 from . import conversion, scoring
 from .audio import encode, to_wav, wav_info
-from .choices import EMBEDDERS, OUTPUT_MODES, UNIMPLEMENTED_F0
+from .choices import EMBEDDERS, OUTPUT_MODES
 from .converter import get_converter
 from .errors import ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref, parse_file_ref_list
 from .hardware import require_cuda
 from .requests import run_keyed
-from .task_settings import read
-from .validation import Fields, describe
+from .validation import Fields
 
 TASK = "audition"
 MAX_EPOCHS = 12  # with the index, within conversion.STAGED_MODELS_KEPT: staging never prunes this job's files
@@ -54,17 +53,7 @@ def parse_request(fields):
     req.epochs.sort(key=lambda pair: pair[0])
     req.guides = parse_file_ref_list(fields, "guides", MAX_GUIDES, budget=budget)
     req.singer_clips = parse_file_ref_list(fields, "singer_clips", MAX_SINGER_CLIPS, budget=budget)
-    # The conversion settings are convert's: ranges, choices and defaults from task_settings.json.
-    req.pitch = read(fields, "convert", "pitch")
-    req.index_rate = read(fields, "convert", "index_rate")
-    req.protect = read(fields, "convert", "protect")
-    req.volume_envelope = read(fields, "convert", "volume_envelope")
-    if fields.has("f0_method") and fields.data["f0_method"] in UNIMPLEMENTED_F0:
-        raise ValidationError(
-            f"input.f0_method {describe(fields.data['f0_method'])}: Applio 3.6.4 does not implement the hybrid "
-            "methods; use rmvpe, fcpe, crepe or crepe-tiny"
-        )
-    req.f0_method = read(fields, "convert", "f0_method")
+    conversion.read_settings(fields, req)
     req.embedder = fields.enum("embedder", EMBEDDERS)
     req.output_mode = fields.enum("output_mode", OUTPUT_MODES, default="auto")
     req.request_key = fields.request_key()

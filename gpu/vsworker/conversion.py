@@ -7,7 +7,9 @@ import uuid
 
 from .errors import ConfigError, JobError, ValidationError
 from .pthmeta import rvc_model_info
-from .choices import EMBEDDERS
+from .choices import EMBEDDERS, UNIMPLEMENTED_F0
+from .task_settings import read
+from .validation import describe
 
 INDEX_READ_ERROR = "An error occurred reading the FAISS index"
 STAGED_MODELS_KEPT = 16  # staged model/index files kept in scratch for warm reuse
@@ -130,3 +132,18 @@ def run(ctx, converter, kwargs, index_field):
             "(a copy cut short or of another file fails this way), or convert without it (index_rate 0)"
         )
     return response
+
+
+def read_settings(fields, req):
+    """The conversion settings the CLI sends (convert's, for audition too): ranges, choices and defaults from
+    task_settings.json."""
+    req.pitch = read(fields, "convert", "pitch")
+    req.index_rate = read(fields, "convert", "index_rate")
+    req.protect = read(fields, "convert", "protect")
+    req.volume_envelope = read(fields, "convert", "volume_envelope")
+    if fields.has("f0_method") and fields.data["f0_method"] in UNIMPLEMENTED_F0:
+        raise ValidationError(
+            f"input.f0_method {describe(fields.data['f0_method'])}: Applio 3.6.4 accepts the hybrid "
+            "methods but does not implement them; use rmvpe, fcpe, crepe or crepe-tiny"
+        )
+    req.f0_method = read(fields, "convert", "f0_method")

@@ -6,13 +6,12 @@ import time
 
 from . import conversion
 from .audio import OUTPUT_FORMATS, encode, to_wav, wav_info
-from .choices import EMBEDDERS, OUTPUT_MODES, UNIMPLEMENTED_F0
+from .choices import EMBEDDERS, OUTPUT_MODES
 from .converter import get_converter, has_model_loaded
 from .errors import ValidationError
 from .fileref import InlineBudget, output_file, parse_file_ref
 from .hardware import require_cuda
 from .requests import run_keyed
-from .task_settings import read
 
 TASK = "convert"
 MAX_INPUT_SECONDS = 3600
@@ -28,17 +27,7 @@ def parse_request(fields):
     req.model = parse_file_ref(fields, "model", required=True, budget=budget)
     req.index = parse_file_ref(fields, "index", budget=budget)
     req.audio = parse_file_ref(fields, "input", required=True, budget=budget)
-    # What the CLI sends: ranges, choices and defaults from task_settings.json.
-    req.pitch = read(fields, "convert", "pitch")
-    req.index_rate = read(fields, "convert", "index_rate")
-    req.protect = read(fields, "convert", "protect")
-    req.volume_envelope = read(fields, "convert", "volume_envelope")
-    if fields.has("f0_method") and fields.data["f0_method"] in UNIMPLEMENTED_F0:
-        raise ValidationError(
-            f"input.f0_method {fields.data['f0_method']!r}: Applio 3.6.4 accepts the hybrid "
-            "methods but does not implement them; use rmvpe, fcpe, crepe or crepe-tiny"
-        )
-    req.f0_method = read(fields, "convert", "f0_method")
+    conversion.read_settings(fields, req)
     req.split_audio = fields.boolean("split_audio", default=False)
     req.autotune = fields.boolean("autotune", default=False)
     req.autotune_strength = fields.number("autotune_strength", 0.0, 1.0, default=1.0)
