@@ -14,7 +14,7 @@ import path from 'node:path';
 import { commitTemp, tempSibling } from '../util/files.js';
 import type { FfmpegTools } from './ffmpeg.js';
 import { relativeHref } from './href.js';
-import { escapeHtml } from './report-html.js';
+import { escapeHtml, htmlPage } from './page.js';
 import { SPECTROGRAM_HEIGHT, SPECTROGRAM_WIDTH, writeSpectrograms } from './spectrogram.js';
 
 export interface AuditionScores {
@@ -536,18 +536,7 @@ export function renderAuditionHtml(input: AuditionPageInput, files: AuditionPage
     body.push(`<section id="compare"><h2>${escapeHtml(input.compare.model)}, for comparison</h2>${epochTable(input, files, input.compare.epochs, { id: 'compare-epoch', model: input.compare.model, prefix: 'c', withGuides: false })}</section>`);
   }
   body.push('<footer>Written by voicestudio audition. Scores are objective estimates: listen before you choose.</footer>');
-  return [
-    '<!doctype html>',
-    '<html lang="en"><head><meta charset="utf-8">',
-    `<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">`,
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<link rel="icon" href="data:,">',
-    `<title>Audition · ${escapeHtml(input.model)}</title>`,
-    `<style>${STYLE}</style></head>`,
-    `<body>${body.join('\n')}`,
-    `<script>${AB_SCRIPT}</script></body></html>`,
-    '',
-  ].join('\n');
+  return htmlPage({ title: `Audition · ${input.model}`, policy: CONTENT_SECURITY_POLICY, style: STYLE, body: body.join('\n'), script: AB_SCRIPT });
 }
 
 export interface WriteAuditionPageOptions {

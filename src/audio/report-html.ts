@@ -12,6 +12,7 @@ import { DB_FLOOR } from './analysis.js';
 import { fromProject, writeAtomically } from '../util/files.js';
 import { analysisPath, htmlReportPath } from '../project/layout.js';
 import { relativeHref } from './href.js';
+import { escapeHtml, htmlPage } from './page.js';
 import type { DatasetQualityReport, DroppedClip, LostSound, QualityWarning, Segment, SourceQualityReport } from '../project/types.js';
 
 /** Columns of a waveform at most: about a wide screen's pixels. */
@@ -97,12 +98,7 @@ export function levelEnvelope(rmsDb: Float32Array, hopSec: number, columns = WAV
 
 // ---- text ----
 
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** Safe in element content and in quoted attributes. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
-}
+export { escapeHtml };
 
 /** "0:12.3", "1:02:03.4": a position in a source. */
 function formatTime(sec: number): string {
@@ -607,17 +603,7 @@ export function renderReportHtml(input: ReportPageInput): string {
     for (const source of report.sources) body.push(sourceSection(projectDir, source, bySource.get(source.sourceId) ?? [], input.levels.get(source.sourceId), input.excluded ?? new Map()));
   }
   body.push('<footer>Written by voicestudio preprocess. The same figures are in quality-report.json beside this page.</footer>');
-  return [
-    '<!doctype html>',
-    '<html lang="en"><head><meta charset="utf-8">',
-    `<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">`,
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<link rel="icon" href="data:,">',
-    `<title>Quality report · ${escapeHtml(project)}</title>`,
-    `<style>${STYLE}</style></head>`,
-    `<body>${body.join('\n')}</body></html>`,
-    '',
-  ].join('\n');
+  return htmlPage({ title: `Quality report · ${project}`, policy: CONTENT_SECURITY_POLICY, style: STYLE, body: body.join('\n') });
 }
 
 /**
