@@ -13,6 +13,8 @@ CONVERTIBLE_EXTENSIONS = (
     ".m4a", ".aac", ".opus", ".webm", ".weba", ".mp4", ".m4v", ".mkv", ".mka", ".mov",
     ".wma", ".aif", ".aiff", ".aifc", ".caf", ".ac3", ".amr", ".3gp", ".wv", ".ape",
 )
+# What training (and the screen) take from a dataset archive.
+DATASET_AUDIO_EXTENSIONS = APPLIO_AUDIO_EXTENSIONS + CONVERTIBLE_EXTENSIONS
 FFMPEG_TIMEOUT_SECONDS = 900
 
 # Output encodings for convert results: codec args and the sample rates the codec

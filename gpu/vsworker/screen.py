@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from . import scoring
 from .applio_limits import cpu_limit
 from .archive import member_name, unpack
-from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS
+from .audio import DATASET_AUDIO_EXTENSIONS as AUDIO_EXTENSIONS
 from .choices import OUTPUT_MODES
 from .errors import JobError
 from .fileref import InlineBudget, parse_file_ref
@@ -25,7 +25,6 @@ EMBEDDINGS_INLINE_MAX_BYTES = 8 * 1024 * 1024
 # A progress update every this many clips, and only while at least as many remain: an update sent just before the
 # result can reach RunPod after it and leave the job shown as IN_PROGRESS (runpod-python#250, see convert.py).
 PROGRESS_EVERY = 25
-AUDIO_EXTENSIONS = APPLIO_AUDIO_EXTENSIONS + CONVERTIBLE_EXTENSIONS  # what training takes from an archive
 
 
 class ScreenRequest:

@@ -19,7 +19,7 @@ from .applio_limits import (
     npy_is_complete, npy_rows,
 )
 from .archive import member_name, unpack
-from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, to_wav
+from .audio import APPLIO_AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, DATASET_AUDIO_EXTENSIONS, to_wav
 from .checkpoints import KEEP_CHECKPOINT_PAIRS, Checkpoints
 from .converter import stop_warm_converter
 from .errors import ConfigError, JobError, ValidationError
@@ -186,7 +186,7 @@ class TrainingStages:
             if not written:
                 raise JobError(
                     "input.dataset archive contains no audio files (accepted: "
-                    + ", ".join(APPLIO_AUDIO_EXTENSIONS + CONVERTIBLE_EXTENSIONS) + ")"
+                    + ", ".join(DATASET_AUDIO_EXTENSIONS) + ")"
                     + (f"; skipped: {', '.join(skipped[:10])}" if skipped else "")
                     + (f"; {len(excluded)} left out by input.exclude" if excluded else "")
                 )

@@ -8,7 +8,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError, VoicestudioError, ErrorCode } from '../errors.js';
-import { probeMedia, runEncode, type FfmpegTools } from '../audio/ffmpeg.js';
+import { probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
 import { pitchShiftFilters } from '../audio/mix.js';
 import { writeAuditionPage, type AuditionEpoch, type AuditionPageInput } from '../audio/audition-page.js';
 import { auditionDir } from '../project/layout.js';
@@ -31,7 +31,7 @@ import { shellQuote } from '../util/shell.js';
 /** Bump when what an audition produces for the same request changes. */
 const AUDITION_VERSION = 1;
 /** The worker converts guides of at most this length. */
-export const MAX_GUIDE_SECONDS = 60;
+const MAX_GUIDE_SECONDS = 60;
 /** Without --guide: this many of the singer's clips, moved down this far (formants too), are the guides. */
 const DEFAULT_GUIDES = 2;
 const DEFAULT_GUIDE_SHIFT_SEMITONES = 3;
@@ -54,7 +54,7 @@ function runDir(dir: string, key: string): string {
  */
 const ESTIMATE = { startSec: 20, perEpochSec: 3, perPhraseSec: 1, perGuideSecond: 0.6 } as const;
 
-export function estimateAuditionSeconds(epochs: number, guideSeconds: readonly number[]): number {
+function estimateAuditionSeconds(epochs: number, guideSeconds: readonly number[]): number {
   const perEpoch = ESTIMATE.perEpochSec + guideSeconds.reduce((sum, g) => sum + ESTIMATE.perPhraseSec + g * ESTIMATE.perGuideSecond, 0);
   return Math.round(ESTIMATE.startSec + epochs * perEpoch);
 }
@@ -176,9 +176,12 @@ function spread(segments: readonly Segment[], count: number): Segment[] {
   return picked;
 }
 
-/** A guide as the worker takes it: 16 kHz mono FLAC, at most MAX_GUIDE_SECONDS, moved by `shift` semitones when asked. */
-async function writeGuide(tools: FfmpegTools, input: string, output: string, shift: number, signal?: AbortSignal): Promise<void> {
-  const probe = await probeMedia(tools, input);
+/**
+ * A guide as the worker takes it: 16 kHz mono FLAC, at most MAX_GUIDE_SECONDS, moved by `shift` semitones when asked.
+ * Guides are named by their source's content, so one written before is the same file: it is not encoded again.
+ */
+async function writeGuide(tools: FfmpegTools, input: string, probe: MediaProbe, output: string, shift: number, signal?: AbortSignal): Promise<void> {
+  if (await pathExists(output)) return;
   const rate = probe.audioStreams[0]?.sampleRate ?? 44100;
   // asetrate moves the formants with the pitch: the guide then sounds like another, deeper voice, which is the point.
   const { chain } = pitchShiftFilters(shift, rate, new Set<string>());
@@ -223,7 +226,7 @@ async function prepare(options: PlanOptions): Promise<Prepared> {
       if (probe.durationSec > MAX_GUIDE_SECONDS) notes.push(`${path.basename(input)} is ${probe.durationSec.toFixed(0)} s long: its first ${MAX_GUIDE_SECONDS} s are used.`);
       // Named by content: an earlier audition's guide is never overwritten by another file of the same name.
       const file = path.join(dir, 'guides', `${(await sha256File(input)).slice(0, 16)}.flac`);
-      await writeGuide(options.tools, input, file, 0, options.signal);
+      await writeGuide(options.tools, input, probe, file, 0, options.signal);
       guides.push({ label: path.basename(input), file });
     }
   } else {
@@ -239,7 +242,7 @@ async function prepare(options: PlanOptions): Promise<Prepared> {
     for (const clip of guideSources) {
       const source = fromProject(projectDir, clip.file);
       const file = path.join(dir, 'guides', `${(await sha256File(source)).slice(0, 16)}-down${DEFAULT_GUIDE_SHIFT_SEMITONES}.flac`);
-      await writeGuide(options.tools, source, file, -DEFAULT_GUIDE_SHIFT_SEMITONES, options.signal);
+      await writeGuide(options.tools, source, await probeMedia(options.tools, source), file, -DEFAULT_GUIDE_SHIFT_SEMITONES, options.signal);
       guides.push({ label: `${clip.id}, ${DEFAULT_GUIDE_SHIFT_SEMITONES} semitones down`, file });
     }
     if (!options.pitchGiven) settings = { ...settings, pitch: DEFAULT_GUIDE_SHIFT_SEMITONES };

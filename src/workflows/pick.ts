@@ -25,7 +25,7 @@ export interface PickResult {
 const label = (m: Pick<ModelVersion, 'name' | 'version'>): string => `${m.name}@${m.version}`;
 
 /** The saved epoch `epoch` of `model`, or a usage error listing the ones there are. */
-export function savedEpoch(model: ModelVersion, epoch: number): SavedEpoch {
+function savedEpoch(model: ModelVersion, epoch: number): SavedEpoch {
   const saved = model.card.savedEpochs ?? [];
   const found = saved.find((s) => s.epoch === epoch);
   if (found !== undefined) return found;

@@ -12,7 +12,7 @@
  */
 export const SCREEN_THRESHOLD = { default: 0.75, min: 0, max: 1 } as const;
 /** Two clips are neighbours in the reference cluster when their similarity reaches this. */
-export const CLUSTER_SIMILARITY = 0.75;
+const CLUSTER_SIMILARITY = 0.75;
 
 /**
  * The GPU time a screen takes, roughly: the worker's start and the model's load, then Resemblyzer at several hundred
