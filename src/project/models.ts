@@ -62,6 +62,16 @@ export interface ModelVersion extends ModelRecord {
   rating?: { stars: number; note?: string; ratedAt: string };
 }
 
+/** How a version is named everywhere: `name@version`. */
+export function modelLabel(model: Pick<ModelVersion, 'name' | 'version'>): string {
+  return `${model.name}@${model.version}`;
+}
+
+/** The error when the project holds no model `spec` names. */
+export function missingModel(projectDir: string, spec: string): VoicestudioError {
+  return new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}" in ${projectDir}.`, { subject: spec, suggestion: 'See voicestudio models list.' });
+}
+
 export function checkModelName(name: string): string {
   if (!MODEL_NAME.test(name)) {
     throw new UsageError(`"${name}" is not a usable model name.`, 'Use letters, digits, ".", "_" and "-" (up to 64), starting with a letter or digit, e.g. --name alice');
@@ -199,7 +209,7 @@ export async function resolveModel(projectDir: string, spec: string, cwd: string
     });
   }
   return {
-    label: `${version.name}@${version.version}`,
+    label: modelLabel(version),
     pth: fromProject(projectDir, pth.file),
     ...(version.index === undefined ? {} : { index: fromProject(projectDir, version.index.file) }),
     version,
@@ -211,7 +221,7 @@ export async function renameModel(projectDir: string, from: string, to: string):
   checkModelName(to);
   const manifest = await readManifest(projectDir);
   const versions = modelVersions(manifest ?? { models: [] }).filter((m) => m.name === from);
-  if (versions.length === 0) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${from}" in ${projectDir}.`, { subject: from, suggestion: 'See voicestudio models list.' });
+  if (versions.length === 0) throw missingModel(projectDir, from);
   if (modelVersions(manifest ?? { models: [] }).some((m) => m.name === to)) throw new UsageError(`A model "${to}" already exists.`, 'Pick another name, or remove that model first.');
   const fromDir = modelDir(projectDir, from);
   const toDir = modelDir(projectDir, to);
@@ -240,7 +250,7 @@ export async function versionsToRemove(projectDir: string, spec: string): Promis
   const [name, version] = spec.split('@');
   const manifest = await readManifest(projectDir);
   const doomed = modelVersions(manifest ?? { models: [] }).filter((m) => m.name === name && (version === undefined || m.version === Number(version)));
-  if (doomed.length === 0) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}" in ${projectDir}.`, { subject: spec, suggestion: 'See voicestudio models list.' });
+  if (doomed.length === 0) throw missingModel(projectDir, spec);
   return doomed;
 }
 
@@ -260,7 +270,7 @@ export async function removeModel(projectDir: string, spec: string): Promise<Mod
 export async function rateModel(projectDir: string, spec: string, stars: number, note: string | undefined): Promise<ModelVersion> {
   const { result } = await updateManifest(projectDir, (m) => {
     const version = findModel(m, spec);
-    if (version === undefined) throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${spec}" in ${projectDir}.`, { subject: spec, suggestion: 'See voicestudio models list.' });
+    if (version === undefined) throw missingModel(projectDir, spec);
     version.rating = { stars, ...(note === undefined ? {} : { note }), ratedAt: new Date().toISOString() };
     return version;
   });

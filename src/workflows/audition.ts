@@ -7,14 +7,14 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError, VoicestudioError, ErrorCode } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { probeMedia, runEncode, type FfmpegTools, type MediaProbe } from '../audio/ffmpeg.js';
 import { pitchShiftFilters } from '../audio/mix.js';
 import { writeAuditionPage, type AuditionEpoch, type AuditionPageInput } from '../audio/audition-page.js';
 import { auditionDir } from '../project/layout.js';
 import { updateJob } from '../project/ledger.js';
 import { readManifest } from '../project/manifest.js';
-import { findModel, type ModelVersion, type SavedEpoch } from '../project/models.js';
+import { findModel, missingModel, modelLabel, type ModelVersion, type SavedEpoch } from '../project/models.js';
 import { heldOutSegments, trainingSegments } from '../project/sources.js';
 import type { Segment } from '../project/types.js';
 import type { Backend } from '../runpod/backend.js';
@@ -161,7 +161,6 @@ interface Prepared {
   guideSeconds: number[];
 }
 
-const modelLabel = (m: Pick<ModelVersion, 'name' | 'version'>): string => `${m.name}@${m.version}`;
 const secondsOf = (segments: readonly Segment[]): number => segments.reduce((sum, s) => sum + s.endSec - s.startSec, 0);
 
 /** Up to `count` clips, taken in turn from each source, so one long take does not speak for the singer alone. */
@@ -201,9 +200,7 @@ async function prepare(options: PlanOptions): Promise<Prepared> {
   const projectDir = path.resolve(options.projectDir);
   const manifest = await readManifest(projectDir);
   const model = manifest === undefined ? undefined : findModel(manifest, options.spec);
-  if (model === undefined) {
-    throw new VoicestudioError(ErrorCode.ModelMissing, `No model "${options.spec}" in ${projectDir}.`, { subject: options.spec, suggestion: 'See voicestudio models list.' });
-  }
+  if (model === undefined) throw missingModel(projectDir, options.spec);
   const label = modelLabel(model);
   const saved = model.card.savedEpochs ?? [];
   if (saved.length === 0) {
