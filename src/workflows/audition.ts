@@ -295,10 +295,17 @@ async function keptAudition(dir: string, key: string): Promise<KeptAudition | un
   return kept;
 }
 
+/** Each epoch's training step, and each guide's own similarity to the singer (the baseline), from the kept result. */
+function stepsAndBaselines(kept: KeptAudition): { stepOf: Map<number, number>; baseline: (guide: number) => number } {
+  const stepOf = new Map(kept.epochs.map((e) => [e.epoch, e.step]));
+  const baselines = new Map(kept.output.guides.map((g) => [g.guide, g.similarity]));
+  return { stepOf, baseline: (guide) => baselines.get(guide) ?? Number.NaN };
+}
+
 /** The page's view of the kept result. */
 function pageInput(kept: KeptAudition, dir: string): AuditionPageInput {
   const { output } = kept;
-  const stepOf = new Map(kept.epochs.map((e) => [e.epoch, e.step]));
+  const { stepOf, baseline } = stepsAndBaselines(kept);
   const epochs: AuditionEpoch[] = output.epochs.map((e) => ({
     epoch: e.epoch,
     ...(stepOf.has(e.epoch) ? { step: stepOf.get(e.epoch)! } : {}),
@@ -319,7 +326,7 @@ function pageInput(kept: KeptAudition, dir: string): AuditionPageInput {
   return {
     model: kept.model,
     createdAt: kept.createdAt,
-    guides: kept.guides.map((g, i) => ({ id: String(i), label: g.label, file: g.file, baselineSimilarity: output.guides.find((x) => x.guide === i)?.similarity ?? Number.NaN })),
+    guides: kept.guides.map((g, i) => ({ id: String(i), label: g.label, file: g.file, baselineSimilarity: baseline(i) })),
     epochs,
     recommended: { epoch: rec.epoch, reason: rec.reason },
     ...(rec.plateau_epoch === null ? {} : { plateau: { epoch: rec.plateau_epoch, reason: `similarity gains less than a point after epoch ${rec.plateau_epoch}` } }),
@@ -330,7 +337,7 @@ function pageInput(kept: KeptAudition, dir: string): AuditionPageInput {
 
 function resultOf(kept: KeptAudition, page: string, model: { project: string; sha256: string }, extra: Pick<AuditionResult, 'status' | 'bytesSent' | 'estimate'> & Partial<Pick<AuditionResult, 'jobId' | 'gpuSeconds' | 'costUsd'>>): AuditionResult {
   const { output } = kept;
-  const stepOf = new Map(kept.epochs.map((e) => [e.epoch, e.step]));
+  const { stepOf, baseline } = stepsAndBaselines(kept);
   const recommended = kept.epochs.find((e) => e.epoch === output.recommendation.epoch);
   return {
     model: kept.model,
@@ -346,7 +353,7 @@ function resultOf(kept: KeptAudition, page: string, model: { project: string; sh
       voicingAgreement: e.voicing_agreement,
       ...(e.dnsmos_ovrl == null ? {} : { naturalness: e.dnsmos_ovrl }),
     })),
-    guides: kept.guides.map((g, i) => ({ ...g, baselineSimilarity: output.guides.find((x) => x.guide === i)?.similarity ?? Number.NaN })),
+    guides: kept.guides.map((g, i) => ({ ...g, baselineSimilarity: baseline(i) })),
     singer: kept.singer,
     notes: kept.notes,
     ...extra,
